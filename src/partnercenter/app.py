@@ -1,0 +1,108 @@
+"""create_app(): routers, error handlers and middleware; the composition root."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import Counter, Histogram
+from sqlalchemy.orm import Session, sessionmaker
+
+from partnercenter import logs
+from partnercenter.clock import Clock, SandboxClock, SystemClock
+from partnercenter.config import Settings
+from partnercenter.db import make_engine, make_session_factory
+from partnercenter.errors import install_error_handlers
+
+log = logging.getLogger("partnercenter.http")
+
+REQUESTS = Counter(
+    "partnercenter_http_requests_total", "HTTP requests", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "partnercenter_http_request_duration_seconds", "HTTP request latency", ["method", "route"]
+)
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """Build the application; tests pass their own session factory and clock."""
+    settings = settings or Settings()
+    if session_factory is None:
+        session_factory = make_session_factory(make_engine(settings.resolved_database_url))
+    if clock is None:
+        clock = SandboxClock() if settings.sandbox else SystemClock()
+    logs.configure(json_lines=settings.log_json)
+
+    app = FastAPI(
+        title="partnercenter",
+        version="0.1.0",
+        description="Partner Center for selling software through a reseller channel. "
+        "Partner Center's own paths, fields and error codes where it has them.",
+    )
+    app.state.settings = settings
+    app.state.session_factory = session_factory
+    app.state.clock = clock
+
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def correlation_and_metrics(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        given = request.headers.get("ms-correlationid")
+        cid = given if given and _SAFE_ID.match(given) else str(uuid.uuid4())
+        request.state.correlation_id = cid
+        token = logs.correlation_id.set(cid)
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+        finally:
+            elapsed = time.perf_counter() - started
+            route = request.scope.get("route")
+            route_name = getattr(route, "path", "unmatched")
+            REQUESTS.labels(request.method, route_name, str(status)).inc()
+            LATENCY.labels(request.method, route_name).observe(elapsed)
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": status,
+                    "durationMs": round(elapsed * 1000, 2),
+                },
+            )
+            logs.correlation_id.reset(token)
+        response.headers["MS-CorrelationId"] = cid
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    _include_routers(app)
+    static_dir = str(resources.files("partnercenter").joinpath("static"))
+    app.mount("/static", StaticFiles(directory=static_dir), name="static")
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    from partnercenter.identity import api as identity_api
+    from partnercenter.identity import views as identity_views
+    from partnercenter.ops import api as ops_api
+
+    routers: list[Any] = [ops_api.router, identity_api.router, identity_views.router]
+    for router in routers:
+        app.include_router(router)

@@ -1,0 +1,60 @@
+"""The activity log: append-only records, hash-chained per tenant."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from partnercenter.db import Base, UTCDateTime, new_id
+
+
+class AuditRecord(Base):
+    """One thing that happened: who, which tenant and customer, what, from where."""
+
+    __tablename__ = "audit_records"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    # The log the record belongs to: the partner for partner actions, the customer for
+    # Admin Center actions, the provider for provider actions; NULL for unknown sign-ins.
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="RESTRICT")
+    )
+    chain_key: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    user_principal_name: Mapped[str | None] = mapped_column(String(320))
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="RESTRICT")
+    )
+    customer_name: Mapped[str | None] = mapped_column(String(200))
+    resource_type: Mapped[str] = mapped_column(String(60))
+    operation_type: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(20))
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    correlation_id: Mapped[str | None] = mapped_column(String(100))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_audit_records_chain_key_seq", "chain_key", "seq", unique=True),
+        Index("ix_audit_records_tenant_time", "tenant_id", "occurred_at", "id"),
+        Index("ix_audit_records_tenant_customer_time", "tenant_id", "customer_id", "occurred_at"),
+        Index("ix_audit_records_tenant_user_time", "tenant_id", "user_id", "occurred_at"),
+    )
+
+
+class AuditChainHead(Base):
+    """The newest record of each chain; locking this row serialises appends to the chain."""
+
+    __tablename__ = "audit_chain_heads"
+
+    chain_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))

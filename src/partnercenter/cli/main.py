@@ -1,0 +1,289 @@
+"""The `partnercenter` command line."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from partnercenter.config import Settings
+
+app = typer.Typer(
+    help="Partner Center for selling software through a reseller channel.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Create, migrate and check the database.", no_args_is_help=True)
+users_app = typer.Typer(help="List and manage users.", no_args_is_help=True)
+audit_app = typer.Typer(help="The activity log.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+
+console = Console()
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # a bad setting is the operator's to fix: say which
+        console.print(f"[red]Invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _engine(settings: Settings) -> Engine:
+    from partnercenter.db import make_engine
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return make_engine(settings.resolved_database_url)
+
+
+def _session_factory(settings: Settings) -> sessionmaker[Session]:
+    from partnercenter.db import make_session_factory
+
+    return make_session_factory(_engine(settings))
+
+
+def _now() -> datetime:
+    from partnercenter.clock import SystemClock
+
+    return SystemClock().now()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Create or migrate the database to the newest schema."""
+    from partnercenter import migrate
+
+    settings = _settings()
+    engine = _engine(settings)
+    migrate.upgrade(engine, revision)
+    console.print(f"Database at {engine.url.render_as_string(hide_password=True)} is up to date.")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Fail if the models and the migrations disagree (run after `db upgrade`)."""
+    from partnercenter import migrate
+
+    diffs = migrate.drift(_engine(_settings()))
+    if diffs:
+        console.print("[red]The models differ from the migrations:[/red]")
+        for d in diffs:
+            console.print(f"  {d}")
+        raise typer.Exit(1)
+    console.print("No drift: the migrations match the models.")
+
+
+@db_app.command("revision")
+def db_revision(message: str = typer.Option(..., "-m", help="What the migration does.")) -> None:
+    """Write a new migration from the difference between models and database (developers)."""
+    from partnercenter import migrate
+
+    migrate.revision(_engine(_settings()), message)
+
+
+@app.command()
+def init(
+    email: str = typer.Option(..., help="Email of the first Provider admin."),
+    password: str = typer.Option(
+        ..., help="Password (10 characters or more).", prompt=True, hide_input=True
+    ),
+) -> None:
+    """Create the provider and its first Provider admin (idempotent)."""
+    from partnercenter import demo
+    from partnercenter.db import unit_of_work
+    from partnercenter.errors import DomainError
+
+    with unit_of_work(_session_factory(_settings())) as session:
+        try:
+            user = demo.ensure_provider(session, email=email, password=password, now=_now())
+        except DomainError as exc:
+            console.print(f"[red]{exc.description}[/red]")
+            raise typer.Exit(2) from exc
+        session.commit()
+        console.print(f"Provider admin: {user.email}")
+
+
+@app.command("demo")
+def demo_cmd() -> None:
+    """Load the demo tenants and users (idempotent) and print the sign-ins."""
+    from partnercenter import demo
+    from partnercenter.db import unit_of_work
+
+    settings = _settings()
+    if settings.env == "production":
+        console.print("[red]Demo data is refused in production.[/red]")
+        raise typer.Exit(2)
+    with unit_of_work(_session_factory(settings)) as session:
+        demo.ensure_provider(
+            session, email=demo.PROVIDER_ADMIN_EMAIL, password=demo.DEMO_PASSWORD, now=_now()
+        )
+        users = demo.load(session, now=_now())
+        for loader in _extra_demo_loaders():
+            loader(session, now=_now(), settings=settings)
+        session.commit()
+    table = Table(title=f"Demo sign-ins (password for all: {demo.DEMO_PASSWORD})")
+    for col in ("portal", "organisation", "role", "email"):
+        table.add_column(col)
+    for u in users:
+        table.add_row(u.portal, u.tenant, u.role.value, u.email)
+    console.print(table)
+
+
+def _extra_demo_loaders() -> list[Callable[..., Any]]:
+    """Demo loaders of other areas (catalog, customers, ...), run after tenants and users."""
+    return []
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(1, help="Worker processes."),
+) -> None:
+    """Serve the web portals and the API."""
+    import os
+
+    import uvicorn
+
+    settings = _settings()
+    os.environ.setdefault("PARTNERCENTER_BASE_URL", f"http://{host}:{port}")
+    console.print(f"Partner Center is at [bold]http://{host}:{port}/[/bold]  (API docs: /docs)")
+    uvicorn.run(
+        "partnercenter.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        proxy_headers=settings.env == "production",
+    )
+
+
+@app.command()
+def permissions(markdown: bool = typer.Option(False, help="Print as Markdown.")) -> None:
+    """Print the role x action table the application enforces."""
+    from partnercenter.permissions import render_markdown
+
+    sys.stdout.write(render_markdown())
+
+
+@users_app.command("list")
+def users_list(
+    tenant: str = typer.Option("", help="Only users of this organisation name."),
+) -> None:
+    """List users with their organisation and roles."""
+    from sqlalchemy import select
+
+    from partnercenter.db import unit_of_work
+    from partnercenter.identity.models import Tenant, User
+
+    with unit_of_work(_session_factory(_settings())) as session:
+        stmt = select(User).join(Tenant).order_by(Tenant.name, User.email)
+        if tenant:
+            stmt = stmt.where(Tenant.name == tenant)
+        table = Table()
+        for col in ("email", "organisation", "kind", "roles", "active"):
+            table.add_column(col)
+        for u in session.execute(stmt).scalars():
+            table.add_row(
+                u.email,
+                u.tenant.name,
+                u.tenant.kind.value,
+                ", ".join(r.value for r in u.roles),
+                "yes" if u.is_active else "no",
+            )
+        console.print(table)
+
+
+@users_app.command("create")
+def users_create(
+    email: str = typer.Option(...),
+    tenant: str = typer.Option(..., help="Organisation name."),
+    role: list[str] = typer.Option(..., help="Role id; repeat for several."),
+    password: str = typer.Option(..., prompt=True, hide_input=True),
+    name: str = typer.Option("", help="Display name."),
+) -> None:
+    """Create a user in an organisation."""
+    from sqlalchemy import select
+
+    from partnercenter.db import unit_of_work
+    from partnercenter.errors import DomainError
+    from partnercenter.identity import services
+    from partnercenter.identity.models import Tenant
+
+    with unit_of_work(_session_factory(_settings())) as session:
+        t = session.execute(select(Tenant).where(Tenant.name == tenant)).scalars().first()
+        if t is None:
+            console.print(f"[red]No organisation named {tenant!r}.[/red]")
+            raise typer.Exit(2)
+        try:
+            u = services.create_user(
+                session,
+                tenant=t,
+                email=email,
+                display_name=name,
+                password=password,
+                roles=role,
+                now=_now(),
+            )
+        except DomainError as exc:
+            console.print(f"[red]{exc.description}[/red]")
+            raise typer.Exit(2) from exc
+        session.commit()
+        console.print(f"Created {u.email} in {t.name} with roles {', '.join(role)}.")
+
+
+@users_app.command("set-roles")
+def users_set_roles(
+    email: str = typer.Option(...),
+    role: list[str] = typer.Option(..., help="Role id; repeat for several."),
+) -> None:
+    """Replace a user's roles."""
+    from sqlalchemy import select
+
+    from partnercenter.db import unit_of_work
+    from partnercenter.errors import DomainError
+    from partnercenter.identity import services
+    from partnercenter.identity.models import User
+
+    with unit_of_work(_session_factory(_settings())) as session:
+        u = session.execute(select(User).where(User.email == email.lower())).scalar_one_or_none()
+        if u is None:
+            console.print(f"[red]No user {email!r}.[/red]")
+            raise typer.Exit(2)
+        try:
+            services.update_user(
+                session, user=u, actor=services.actor_for(u), now=_now(), roles=role
+            )
+        except DomainError as exc:
+            console.print(f"[red]{exc.description}[/red]")
+            raise typer.Exit(2) from exc
+        session.commit()
+        console.print(f"{u.email}: {', '.join(r.value for r in u.roles)}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the activity log's hash chains; report the first broken link of each."""
+    from partnercenter.audit import services as audit
+    from partnercenter.db import unit_of_work
+
+    with unit_of_work(_session_factory(_settings())) as session:
+        broken = list(audit.verify(session))
+    if not broken:
+        console.print("The activity log is intact.")
+        return
+    for b in broken:
+        console.print(f"[red]Chain {b.chain_key}: record {b.seq} ({b.record_id}): {b.reason}[/red]")
+    raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,100 @@
+"""One typed settings object, read from the environment (prefix ``PARTNERCENTER_``)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development"}
+
+
+class Settings(BaseSettings):
+    """Deployment settings; production refuses placeholder secrets."""
+
+    model_config = SettingsConfigDict(env_prefix="PARTNERCENTER_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path("./var")
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "PARTNERCENTER_DATABASE_URL")
+    )
+    secret_key: str | None = None
+    key_encryption_key: str | None = None
+    sandbox: bool = False
+    storage_url: str | None = None
+    base_url: str = "http://127.0.0.1:8000"
+    session_hours: int = 12
+    access_token_minutes: int = 60
+    sign_in_max_failures_per_account: int = 5
+    sign_in_max_failures_per_address: int = 20
+    sign_in_failure_window_minutes: int = 15
+    download_link_hours: float = 24.0
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_production(self) -> Settings:
+        if self.env == "production":
+            for name in ("secret_key", "key_encryption_key"):
+                value = getattr(self, name)
+                if value is None or value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < 32:
+                    raise ValueError(
+                        f"PARTNERCENTER_{name.upper()} must be set to a strong secret "
+                        "(32 characters or more) in production"
+                    )
+            if self.database_url is None:
+                raise ValueError("DATABASE_URL must be set in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'partnercenter.db').resolve()}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        if self.storage_url:
+            return self.storage_url
+        return (self.data_dir / "storage").resolve().as_uri()
+
+    @cached_property
+    def _development_secrets(self) -> dict[str, str]:
+        """Secrets generated once per data folder, so development needs no setup."""
+        path = self.data_dir / "secrets.json"
+        if path.exists():
+            stored: dict[str, str] = json.loads(path.read_text())
+            return stored
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        generated = {
+            "secret_key": secrets.token_urlsafe(48),
+            "key_encryption_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(generated, f)
+        return generated
+
+    @property
+    def signing_secret(self) -> bytes:
+        return (self.secret_key or self._development_secrets["secret_key"]).encode()
+
+    @property
+    def encryption_key(self) -> bytes:
+        """The 256-bit key that encrypts product keys at rest."""
+        raw = self.key_encryption_key or self._development_secrets["key_encryption_key"]
+        key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        if len(key) != 32:
+            raise ValueError("PARTNERCENTER_KEY_ENCRYPTION_KEY must be 32 bytes, base64url-encoded")
+        return key
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://") or self.env == "production"

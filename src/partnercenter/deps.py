@@ -1,0 +1,147 @@
+"""Typed dependencies that make routes one-liners: session, clock, current user, permission."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from partnercenter.clock import Clock, SandboxClock
+from partnercenter.config import Settings
+from partnercenter.context import Actor, RequestInfo
+from partnercenter.errors import Forbidden, Unauthenticated
+from partnercenter.identity import services as identity
+from partnercenter.identity.models import SandboxClockState, User, WebSession
+from partnercenter.permissions import Action
+
+SESSION_COOKIE = "pc_session"
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request; the route commits, teardown only rolls back and closes."""
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_clock(request: Request, session: SessionDep) -> Clock:
+    clock: Clock = request.app.state.clock
+    if isinstance(clock, SandboxClock):
+        # Other app processes may have moved the sandbox clock: read the shared offset.
+        state = session.get(SandboxClockState, 1)
+        clock.set_offset(timedelta(seconds=state.offset_seconds if state else 0))
+    return clock
+
+
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+
+def get_now(clock: ClockDep) -> datetime:
+    return clock.now()
+
+
+NowDep = Annotated[datetime, Depends(get_now)]
+
+
+def get_request_info(request: Request) -> RequestInfo:
+    return RequestInfo(
+        client_address=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        correlation_id=getattr(request.state, "correlation_id", None),
+    )
+
+
+RequestInfoDep = Annotated[RequestInfo, Depends(get_request_info)]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def get_optional_user(request: Request, session: SessionDep, now: NowDep) -> User | None:
+    """The user of the bearer token, or of the session cookie for pages."""
+    cached: User | None = getattr(request.state, "user", None)
+    if cached is not None:
+        return cached
+    user: User | None = None
+    token = _bearer(request)
+    if token is not None:
+        user = identity.resolve_token(session, secret=token, now=now)
+        if user is None:
+            raise Unauthenticated("The bearer token is invalid, expired or revoked.")
+    else:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            ws = identity.resolve_web_session(session, token=cookie, now=now)
+            if ws is not None:
+                user = session.get(User, ws.user_id)
+                if user is not None and not user.is_active:
+                    user = None
+                request.state.web_session = ws
+    request.state.user = user
+    return user
+
+
+def get_current_user(user: Annotated[User | None, Depends(get_optional_user)]) -> User:
+    if user is None:
+        raise Unauthenticated()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_actor(user: CurrentUser) -> Actor:
+    return identity.actor_for(user)
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]
+
+
+def get_web_session(request: Request, user: CurrentUser) -> WebSession:
+    ws: WebSession | None = getattr(request.state, "web_session", None)
+    if ws is None:
+        raise Unauthenticated("This page needs a browser session.")
+    return ws
+
+
+def require(action: Action) -> Callable[[Actor], Actor]:
+    """A dependency that refuses (403) unless the actor's roles allow ``action``."""
+
+    def _check(actor: ActorDep) -> Actor:
+        if not actor.can(action):
+            raise Forbidden(f"Your roles do not allow this action ({action.value}).")
+        return actor
+
+    _check.__name__ = f"require_{action.name.lower()}"
+    return _check
+
+
+def parse_uuid(value: str, what: str) -> uuid.UUID:
+    """Parse an id from a path; anything that is not a UUID is simply not found."""
+    from partnercenter.errors import NotFound
+
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"The {what} was not found.") from None

@@ -1,0 +1,568 @@
+"""Tenants, users and roles; passwords, sign-in throttling, web sessions and API tokens."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from partnercenter.audit import services as audit
+from partnercenter.config import Settings
+from partnercenter.context import Actor, RequestInfo
+from partnercenter.errors import Forbidden, InvalidInput, NotFound
+from partnercenter.identity.errors import (
+    BadCredentials,
+    EmailTaken,
+    InvalidRole,
+    LastGlobalAdmin,
+    SignInThrottled,
+    WeakPassword,
+)
+from partnercenter.identity.models import (
+    ApiToken,
+    SignInFailure,
+    Tenant,
+    User,
+    UserRole,
+    WebSession,
+)
+from partnercenter.permissions import Action, Role, TenantKind, valid_roles
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# A hash to verify against when the account does not exist, so timing does not tell.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-" + secrets.token_hex(8))
+
+MIN_PASSWORD_LENGTH = 10
+TOKEN_PREFIX = "pc_"  # noqa: S105 - a public prefix, not a secret
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword()
+    return _hasher.hash(password)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320 or email.startswith("@") or email.endswith("@"):
+        raise InvalidInput("The email address is not valid.", source="email")
+    return email
+
+
+def actor_for(user: User) -> Actor:
+    return Actor(
+        user_id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        tenant_id=user.tenant_id,
+        tenant_kind=user.tenant.kind,
+        tenant_name=user.tenant.name,
+        roles=frozenset(user.roles),
+    )
+
+
+# --- tenants -----------------------------------------------------------------------------
+
+
+def get_provider(session: Session) -> Tenant | None:
+    return session.execute(
+        select(Tenant).where(Tenant.kind == TenantKind.PROVIDER).limit(1)
+    ).scalar_one_or_none()
+
+
+def create_tenant(
+    session: Session,
+    *,
+    kind: TenantKind,
+    name: str,
+    now: datetime,
+    parent_id: uuid.UUID | None = None,
+    country: str | None = None,
+    domain: str | None = None,
+    billing_profile: dict[str, Any] | None = None,
+    tenant_id: uuid.UUID | None = None,
+) -> Tenant:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("The company name is required.", source="companyName")
+    if country is not None:
+        from partnercenter.markets import normalise_country
+
+        country = normalise_country(country)
+    tenant = Tenant(
+        id=tenant_id or uuid.uuid4(),
+        kind=kind,
+        name=name,
+        parent_id=parent_id,
+        country=country,
+        domain=domain,
+        billing_profile=billing_profile,
+        created_at=now,
+    )
+    session.add(tenant)
+    return tenant
+
+
+def list_partners(session: Session) -> Sequence[Tenant]:
+    return (
+        session.execute(
+            select(Tenant).where(Tenant.kind == TenantKind.PARTNER).order_by(Tenant.name)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def get_partner(session: Session, *, actor: Actor, partner_id: uuid.UUID) -> Tenant:
+    """A partner visible to the actor: any for provider admins, its own for partner users."""
+    tenant = session.get(Tenant, partner_id)
+    if tenant is None or tenant.kind != TenantKind.PARTNER:
+        raise NotFound("The partner was not found.")
+    if actor.tenant_kind == TenantKind.PROVIDER and actor.can(Action.MANAGE_PARTNERS):
+        return tenant
+    if actor.tenant_id == tenant.id:
+        return tenant
+    raise NotFound("The partner was not found.")
+
+
+# --- users -------------------------------------------------------------------------------
+
+
+def _check_roles(kind: TenantKind, roles: Iterable[str]) -> list[Role]:
+    allowed_roles = valid_roles(kind)
+    result: list[Role] = []
+    for raw in roles:
+        try:
+            role = Role(raw)
+        except ValueError:
+            raise InvalidRole(
+                f"'{raw}' is not a role. Roles for a {kind.value}: "
+                + ", ".join(r.value for r in allowed_roles),
+                source="roles",
+            ) from None
+        if role not in allowed_roles:
+            raise InvalidRole(
+                f"'{raw}' is not a role of a {kind.value}. Roles for a {kind.value}: "
+                + ", ".join(r.value for r in allowed_roles),
+                source="roles",
+            )
+        if role not in result:
+            result.append(role)
+    return result
+
+
+def create_user(
+    session: Session,
+    *,
+    tenant: Tenant,
+    email: str,
+    display_name: str,
+    password: str,
+    roles: Iterable[str],
+    now: datetime,
+) -> User:
+    email = normalise_email(email)
+    checked = _check_roles(tenant.kind, roles)
+    if session.execute(select(User.id).where(User.email == email)).first() is not None:
+        raise EmailTaken()
+    user = User(
+        id=uuid.uuid4(),
+        tenant_id=tenant.id,
+        email=email,
+        display_name=display_name.strip() or email,
+        password_hash=hash_password(password),
+        is_active=True,
+        created_at=now,
+    )
+    user.tenant = tenant
+    user.role_rows = [UserRole(role=r) for r in checked]
+    session.add(user)
+    return user
+
+
+def list_users(session: Session, *, tenant_id: uuid.UUID) -> Sequence[User]:
+    return (
+        session.execute(select(User).where(User.tenant_id == tenant_id).order_by(User.email))
+        .scalars()
+        .all()
+    )
+
+
+def get_user_in_tenant(session: Session, *, tenant_id: uuid.UUID, user_id: uuid.UUID) -> User:
+    user = session.get(User, user_id)
+    if user is None or user.tenant_id != tenant_id:
+        raise NotFound("The user was not found.")
+    return user
+
+
+def _admin_role(kind: TenantKind) -> Role:
+    return Role.PROVIDER_ADMIN if kind == TenantKind.PROVIDER else Role.GLOBAL_ADMIN
+
+
+def _count_admins(session: Session, tenant_id: uuid.UUID, role: Role) -> int:
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(UserRole)
+            .join(User, User.id == UserRole.user_id)
+            .where(User.tenant_id == tenant_id, UserRole.role == role, User.is_active.is_(True))
+        ).scalar_one()
+    )
+
+
+def update_user(
+    session: Session,
+    *,
+    user: User,
+    actor: Actor,
+    now: datetime,
+    request: RequestInfo | None = None,
+    display_name: str | None = None,
+    roles: Iterable[str] | None = None,
+    is_active: bool | None = None,
+    password: str | None = None,
+) -> User:
+    """Change a user's name, roles, activity or password; role changes are audited."""
+    kind = user.tenant.kind
+    admin_role = _admin_role(kind)
+    was_admin = admin_role in user.roles and user.is_active
+    if display_name is not None:
+        user.display_name = display_name.strip() or user.email
+    if password is not None:
+        user.password_hash = hash_password(password)
+    old_roles = sorted(r.value for r in user.roles)
+    if roles is not None:
+        checked = _check_roles(kind, roles)
+        keep = {r.role for r in user.role_rows if r.role in checked}
+        user.role_rows = [r for r in user.role_rows if r.role in keep] + [
+            UserRole(role=r) for r in checked if r not in keep
+        ]
+    if is_active is not None:
+        user.is_active = is_active
+    is_admin = admin_role in user.roles and user.is_active
+    if was_admin and not is_admin:
+        session.flush()  # count the admins as they will be after this change
+        if _count_admins(session, user.tenant_id, admin_role) == 0:
+            raise LastGlobalAdmin()
+    new_roles = sorted(r.value for r in user.roles)
+    if new_roles != old_roles or is_active is not None:
+        audit.record(
+            session,
+            at=now,
+            resource_type="user",
+            operation_type="update_user_roles",
+            tenant_id=user.tenant_id,
+            actor=actor,
+            request=request,
+            details={
+                "userId": str(user.id),
+                "userPrincipalName": user.email,
+                "oldRoles": old_roles,
+                "newRoles": new_roles,
+                "isActive": user.is_active,
+            },
+        )
+    return user
+
+
+def delete_user(
+    session: Session, *, user: User, actor: Actor, now: datetime, request: RequestInfo | None
+) -> None:
+    """Deactivate a user (records keep pointing at it) and end its sessions and tokens."""
+    if user.id == actor.user_id:
+        raise Forbidden("You cannot remove your own account.")
+    update_user(session, user=user, actor=actor, now=now, request=request, is_active=False)
+    for ws in session.execute(
+        select(WebSession).where(WebSession.user_id == user.id, WebSession.revoked_at.is_(None))
+    ).scalars():
+        ws.revoked_at = now
+    for token in session.execute(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).scalars():
+        token.revoked_at = now
+
+
+# --- sign-in -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThrottleState:
+    blocked: bool
+    retry_after: int
+
+
+def sign_in_throttle(
+    session: Session, *, settings: Settings, email: str, address: str, now: datetime
+) -> ThrottleState:
+    """Whether the account or address has failed too often in the recent window."""
+    window = timedelta(minutes=settings.sign_in_failure_window_minutes)
+    since = now - window
+    by_email = session.execute(
+        select(func.count(), func.min(SignInFailure.at)).where(
+            SignInFailure.email == email, SignInFailure.at > since
+        )
+    ).one()
+    by_address = session.execute(
+        select(func.count(), func.min(SignInFailure.at)).where(
+            SignInFailure.address == address, SignInFailure.at > since
+        )
+    ).one()
+    oldest: list[datetime] = []
+    if by_email[0] >= settings.sign_in_max_failures_per_account:
+        oldest.append(by_email[1])
+    if by_address[0] >= settings.sign_in_max_failures_per_address:
+        oldest.append(by_address[1])
+    if not oldest:
+        return ThrottleState(False, 0)
+    from partnercenter.clock import utc
+
+    retry = max(int((utc(min(oldest)) + window - now).total_seconds()) + 1, 1)
+    return ThrottleState(True, retry)
+
+
+def authenticate(
+    session: Session,
+    *,
+    settings: Settings,
+    email: str,
+    password: str,
+    now: datetime,
+    request: RequestInfo,
+    channel: str,
+) -> User:
+    """Check a password; failures are recorded and slow further attempts down.
+
+    The caller commits whatever the outcome, so failures are kept even though the
+    request fails.
+    """
+    email = email.strip().lower()
+    address = request.client_address or "unknown"
+    throttle = sign_in_throttle(session, settings=settings, email=email, address=address, now=now)
+    if throttle.blocked:
+        audit.record(
+            session,
+            at=now,
+            resource_type="sign_in",
+            operation_type="sign_in_throttled",
+            tenant_id=None,
+            user_principal_name=email,
+            request=request,
+            status="failed",
+            details={"channel": channel},
+        )
+        raise SignInThrottled(retry_after=throttle.retry_after)
+    user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+    ok = False
+    if user is None:
+        with contextlib.suppress(VerificationError):
+            _hasher.verify(_DUMMY_HASH, password)
+    else:
+        try:
+            ok = _hasher.verify(user.password_hash, password) and user.is_active
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            ok = False
+    if not ok or user is None:
+        session.add(SignInFailure(email=email, address=address, at=now))
+        audit.record(
+            session,
+            at=now,
+            resource_type="sign_in",
+            operation_type="sign_in_failed",
+            tenant_id=user.tenant_id if user else None,
+            user_principal_name=email,
+            request=request,
+            status="failed",
+            details={"channel": channel},
+        )
+        raise BadCredentials()
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    audit.record(
+        session,
+        at=now,
+        resource_type="sign_in",
+        operation_type="sign_in_succeeded",
+        tenant_id=user.tenant_id,
+        actor=actor_for(user),
+        request=request,
+        details={"channel": channel},
+    )
+    return user
+
+
+def start_web_session(
+    session: Session, *, user: User, settings: Settings, now: datetime
+) -> tuple[str, WebSession]:
+    """Create a browser session; returns the cookie value (shown only here) and the row."""
+    token = secrets.token_urlsafe(32)
+    ws = WebSession(
+        token_hash=_token_hash(token),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        expires_at=now + timedelta(hours=settings.session_hours),
+    )
+    session.add(ws)
+    return token, ws
+
+
+def resolve_web_session(session: Session, *, token: str, now: datetime) -> WebSession | None:
+    ws = session.execute(
+        select(WebSession).where(WebSession.token_hash == _token_hash(token))
+    ).scalar_one_or_none()
+    if ws is None or ws.revoked_at is not None or ws.expires_at <= now:
+        return None
+    return ws
+
+
+def end_web_session(session: Session, *, ws: WebSession, now: datetime) -> None:
+    ws.revoked_at = now
+
+
+# --- API tokens --------------------------------------------------------------------------
+
+
+def issue_token(
+    session: Session,
+    *,
+    user: User,
+    now: datetime,
+    name: str | None = None,
+    lifetime: timedelta | None = None,
+) -> tuple[str, ApiToken]:
+    """Create a bearer token; the secret is returned once and only its hash is stored."""
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id,
+        name=name,
+        token_hash=_token_hash(secret),
+        prefix=secret[:10],
+        created_at=now,
+        expires_at=now + lifetime if lifetime else None,
+    )
+    session.add(token)
+    return secret, token
+
+
+def create_named_token(
+    session: Session,
+    *,
+    user: User,
+    name: str,
+    now: datetime,
+    request: RequestInfo | None,
+    days: int | None = None,
+) -> tuple[str, ApiToken]:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("Give the token a name of 1 to 100 characters.", source="name")
+    if days is not None and not 1 <= days <= 730:
+        raise InvalidInput("A token lives between 1 and 730 days.", source="days")
+    secret, token = issue_token(
+        session, user=user, now=now, name=name, lifetime=timedelta(days=days) if days else None
+    )
+    session.flush()  # the token id goes into the audit record
+    audit.record(
+        session,
+        at=now,
+        resource_type="api_token",
+        operation_type="create_api_token",
+        tenant_id=user.tenant_id,
+        actor=actor_for(user),
+        request=request,
+        details={"tokenId": str(token.id), "name": name, "prefix": token.prefix},
+    )
+    return secret, token
+
+
+def list_named_tokens(session: Session, *, user_id: uuid.UUID) -> Sequence[ApiToken]:
+    return (
+        session.execute(
+            select(ApiToken)
+            .where(ApiToken.user_id == user_id, ApiToken.name.is_not(None))
+            .order_by(ApiToken.created_at.desc())
+        )
+        .scalars()
+        .all()
+    )
+
+
+def revoke_token(
+    session: Session,
+    *,
+    user: User,
+    token_id: uuid.UUID,
+    now: datetime,
+    request: RequestInfo | None,
+) -> None:
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id or token.name is None:
+        raise NotFound("The token was not found.")
+    if token.revoked_at is None:
+        token.revoked_at = now
+        audit.record(
+            session,
+            at=now,
+            resource_type="api_token",
+            operation_type="revoke_api_token",
+            tenant_id=user.tenant_id,
+            actor=actor_for(user),
+            request=request,
+            details={"tokenId": str(token.id), "name": token.name},
+        )
+
+
+def resolve_token(session: Session, *, secret: str, now: datetime) -> User | None:
+    token = session.execute(
+        select(ApiToken).where(ApiToken.token_hash == _token_hash(secret))
+    ).scalar_one_or_none()
+    if token is None or token.revoked_at is not None:
+        return None
+    if token.expires_at is not None and token.expires_at <= now:
+        return None
+    if not token.user.is_active:
+        return None
+    if token.name is not None and (
+        token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5)
+    ):
+        token.last_used_at = now
+    return token.user
+
+
+def find_users_by_ids(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, User]:
+    id_list = list(ids)
+    if not id_list:
+        return {}
+    rows = session.execute(select(User).where(User.id.in_(id_list))).scalars().all()
+    return {u.id: u for u in rows}
+
+
+def search_users(session: Session, *, tenant_id: uuid.UUID, text: str) -> Sequence[User]:
+    pattern = f"%{text.lower()}%"
+    return (
+        session.execute(
+            select(User).where(
+                User.tenant_id == tenant_id,
+                or_(
+                    func.lower(User.email).like(pattern),
+                    func.lower(User.display_name).like(pattern),
+                ),
+            )
+        )
+        .scalars()
+        .all()
+    )

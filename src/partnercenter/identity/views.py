@@ -1,0 +1,396 @@
+"""HTML routes: sign-in and out, language switch, the three portals' homes, users, tokens."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from partnercenter import i18n
+from partnercenter.deps import (
+    SESSION_COOKIE,
+    NowDep,
+    RequestInfoDep,
+    SessionDep,
+    SettingsDep,
+    get_optional_user,
+)
+from partnercenter.errors import DomainError, Forbidden, NotFound, Unauthenticated
+from partnercenter.identity import services
+from partnercenter.identity.errors import BadCredentials, SignInThrottled
+from partnercenter.identity.models import User
+from partnercenter.permissions import ROLES_BY_KIND, Action, TenantKind
+from partnercenter.web import check_csrf, render
+
+router = APIRouter(include_in_schema=False)
+
+PORTAL_OF = {
+    TenantKind.PARTNER: "/partner",
+    TenantKind.CUSTOMER: "/admin",
+    TenantKind.PROVIDER: "/provider",
+}
+
+OptionalUser = Annotated[User | None, Depends(get_optional_user)]
+
+
+class SignInRequired(Unauthenticated):
+    """Raised by pages; turned into a redirect to the sign-in page."""
+
+
+def _safe_next(target: str | None) -> str | None:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+def portal_user(request: Request, user: User | None, kind: TenantKind) -> User:
+    """The signed-in user of this portal's tenant kind, or a redirect / refusal."""
+    if user is None or getattr(request.state, "web_session", None) is None:
+        raise SignInRequired()
+    if user.tenant.kind != kind:
+        raise Forbidden(
+            f"This portal is not for your account. Go to {PORTAL_OF[user.tenant.kind]} instead."
+        )
+    return user
+
+
+def require_page(action: Action, user: User) -> None:
+    if not services.actor_for(user).can(action):
+        raise Forbidden(f"Your roles do not allow this page ({action.value}).")
+
+
+@router.get("/")
+def root(request: Request, user: OptionalUser) -> Response:
+    if user is None or getattr(request.state, "web_session", None) is None:
+        return RedirectResponse("/signin", status_code=303)
+    return RedirectResponse(PORTAL_OF[user.tenant.kind], status_code=303)
+
+
+@router.get("/signin")
+def signin_page(request: Request, user: OptionalUser, next: str | None = None) -> Response:
+    if user is not None and getattr(request.state, "web_session", None) is not None:
+        return RedirectResponse(_safe_next(next) or PORTAL_OF[user.tenant.kind], status_code=303)
+    return render(request, "signin.html", {"next": _safe_next(next) or ""})
+
+
+@router.post("/signin")
+def signin(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    info: RequestInfoDep,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    _ = i18n.translations(getattr(request.state, "lang", None) or "en").gettext
+    try:
+        user = services.authenticate(
+            session,
+            settings=settings,
+            email=email,
+            password=password,
+            now=now,
+            request=info,
+            channel="web",
+        )
+    except (BadCredentials, SignInThrottled) as exc:
+        session.commit()  # failures stay on record even though sign-in fails
+        response = render(
+            request,
+            "signin.html",
+            {"error": exc, "email": email, "next": _safe_next(next) or ""},
+            status=exc.status,
+        )
+        if isinstance(exc, SignInThrottled):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    token, _ws = services.start_web_session(session, user=user, settings=settings, now=now)
+    session.commit()
+    target = _safe_next(next) or PORTAL_OF[user.tenant.kind]
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_hours * 3600,
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="lax",
+        path="/",
+    )
+    return response
+
+
+@router.post("/signout")
+def signout(
+    request: Request,
+    session: SessionDep,
+    now: NowDep,
+    user: OptionalUser,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    ws = getattr(request.state, "web_session", None)
+    if ws is not None:
+        check_csrf(request, csrf_token)
+        services.end_web_session(session, ws=ws, now=now)
+        session.commit()
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.post("/language")
+def set_language(
+    request: Request,
+    user: OptionalUser,
+    settings: SettingsDep,
+    lang: Annotated[str, Form()] = "en",
+    csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    check_csrf(request, csrf_token)
+    chosen = lang if lang in i18n.SUPPORTED else i18n.DEFAULT
+    response = RedirectResponse(_safe_next(next) or "/", status_code=303)
+    response.set_cookie(
+        i18n.LOCALE_COOKIE,
+        chosen,
+        max_age=365 * 86400,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/",
+    )
+    return response
+
+
+@router.get("/partner")
+def partner_home(request: Request, user: OptionalUser) -> Response:
+    me = portal_user(request, user, TenantKind.PARTNER)
+    return render(request, "partner/home.html", {"portal": "partner", "me": me})
+
+
+@router.get("/admin")
+def admin_home(request: Request, user: OptionalUser) -> Response:
+    me = portal_user(request, user, TenantKind.CUSTOMER)
+    return render(request, "admin/home.html", {"portal": "admin", "me": me})
+
+
+@router.get("/provider")
+def provider_home(request: Request, user: OptionalUser, session: SessionDep) -> Response:
+    me = portal_user(request, user, TenantKind.PROVIDER)
+    partners = (
+        services.list_partners(session)
+        if services.actor_for(me).can(Action.MANAGE_PARTNERS)
+        else []
+    )
+    return render(
+        request, "provider/home.html", {"portal": "provider", "me": me, "partners": partners}
+    )
+
+
+# --- users of the signed-in user's own tenant -------------------------------------------
+
+_MANAGE_USERS = {
+    TenantKind.PARTNER: Action.MANAGE_PARTNER_USERS,
+    TenantKind.PROVIDER: Action.MANAGE_PROVIDER_USERS,
+}
+
+
+def _users_page_user(request: Request, user: User | None, portal: str) -> User:
+    kind = TenantKind.PARTNER if portal == "partner" else TenantKind.PROVIDER
+    me = portal_user(request, user, kind)
+    require_page(_MANAGE_USERS[kind], me)
+    return me
+
+
+@router.get("/{portal}/users")
+def users_page(portal: str, request: Request, user: OptionalUser, session: SessionDep) -> Response:
+    if portal not in ("partner", "provider"):
+        raise NotFound()
+    me = _users_page_user(request, user, portal)
+    users = services.list_users(session, tenant_id=me.tenant_id)
+    return render(
+        request,
+        "users.html",
+        {
+            "portal": portal,
+            "me": me,
+            "users": users,
+            "roles": ROLES_BY_KIND[me.tenant.kind],
+        },
+    )
+
+
+@router.post("/{portal}/users")
+def users_create(
+    portal: str,
+    request: Request,
+    user: OptionalUser,
+    session: SessionDep,
+    now: NowDep,
+    info: RequestInfoDep,
+    email: Annotated[str, Form()] = "",
+    display_name: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    roles: Annotated[list[str] | None, Form()] = None,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    if portal not in ("partner", "provider"):
+        raise NotFound()
+    me = _users_page_user(request, user, portal)
+    check_csrf(request, csrf_token)
+    from partnercenter.audit import services as audit
+
+    try:
+        created = services.create_user(
+            session,
+            tenant=me.tenant,
+            email=email,
+            display_name=display_name,
+            password=password,
+            roles=roles or [],
+            now=now,
+        )
+        session.flush()  # the new user's id goes into the audit record
+        audit.record(
+            session,
+            at=now,
+            resource_type="user",
+            operation_type="create_user",
+            tenant_id=me.tenant_id,
+            actor=services.actor_for(me),
+            request=info,
+            details={
+                "userId": str(created.id),
+                "userPrincipalName": created.email,
+                "newRoles": sorted(r.value for r in created.roles),
+            },
+        )
+    except DomainError as exc:
+        session.rollback()
+        users = services.list_users(session, tenant_id=me.tenant_id)
+        return render(
+            request,
+            "users.html",
+            {
+                "portal": portal,
+                "me": me,
+                "users": users,
+                "roles": ROLES_BY_KIND[me.tenant.kind],
+                "error": exc,
+                "form": {"email": email, "display_name": display_name, "roles": roles or []},
+            },
+            status=exc.status,
+        )
+    session.commit()
+    return RedirectResponse(f"/{portal}/users?flash=created", status_code=303)
+
+
+@router.post("/{portal}/users/{user_id}/roles")
+def users_set_roles(
+    portal: str,
+    user_id: str,
+    request: Request,
+    user: OptionalUser,
+    session: SessionDep,
+    now: NowDep,
+    info: RequestInfoDep,
+    roles: Annotated[list[str] | None, Form()] = None,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    if portal not in ("partner", "provider"):
+        raise NotFound()
+    me = _users_page_user(request, user, portal)
+    check_csrf(request, csrf_token)
+    try:
+        target_id = uuid.UUID(user_id)
+    except ValueError:
+        raise NotFound() from None
+    target = services.get_user_in_tenant(session, tenant_id=me.tenant_id, user_id=target_id)
+    services.update_user(
+        session, user=target, actor=services.actor_for(me), now=now, request=info, roles=roles or []
+    )
+    session.commit()
+    return RedirectResponse(f"/{portal}/users?flash=saved", status_code=303)
+
+
+# --- named API tokens --------------------------------------------------------------------
+
+
+def _any_portal_user(request: Request, user: User | None) -> User:
+    if user is None or getattr(request.state, "web_session", None) is None:
+        raise SignInRequired()
+    return user
+
+
+@router.get("/account/tokens")
+def tokens_page(request: Request, user: OptionalUser, session: SessionDep) -> Response:
+    me = _any_portal_user(request, user)
+    tokens = services.list_named_tokens(session, user_id=me.id)
+    return render(
+        request,
+        "tokens.html",
+        {"portal": PORTAL_OF[me.tenant.kind].strip("/"), "me": me, "tokens": tokens},
+    )
+
+
+@router.post("/account/tokens")
+def tokens_create(
+    request: Request,
+    user: OptionalUser,
+    session: SessionDep,
+    now: NowDep,
+    info: RequestInfoDep,
+    name: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    me = _any_portal_user(request, user)
+    check_csrf(request, csrf_token)
+    secret, _token = services.create_named_token(session, user=me, name=name, now=now, request=info)
+    session.commit()
+    tokens = services.list_named_tokens(session, user_id=me.id)
+    response = render(
+        request,
+        "tokens.html",
+        {
+            "portal": PORTAL_OF[me.tenant.kind].strip("/"),
+            "me": me,
+            "tokens": tokens,
+            "new_secret": secret,
+        },
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def tokens_revoke(
+    token_id: str,
+    request: Request,
+    user: OptionalUser,
+    session: SessionDep,
+    now: NowDep,
+    info: RequestInfoDep,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    me = _any_portal_user(request, user)
+    check_csrf(request, csrf_token)
+    try:
+        tid = uuid.UUID(token_id)
+    except ValueError:
+        raise NotFound() from None
+    services.revoke_token(session, user=me, token_id=tid, now=now, request=info)
+    session.commit()
+    return RedirectResponse("/account/tokens?flash=revoked", status_code=303)
+
+
+def signin_redirect(request: Request) -> Response:
+    target = request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)

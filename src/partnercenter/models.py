@@ -1,0 +1,7 @@
+"""Imports every area's tables so the metadata (and Alembic) sees them all."""
+
+from partnercenter.audit import models as audit_models
+from partnercenter.db import Base
+from partnercenter.identity import models as identity_models
+
+__all__ = ["Base", "audit_models", "identity_models"]

@@ -1,0 +1,103 @@
+"""Health, readiness, Prometheus metrics and the sandbox clock."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from partnercenter.clock import SandboxClock, utc
+from partnercenter.context import Actor
+from partnercenter.deps import SessionDep, require
+from partnercenter.errors import InvalidInput, NotFound
+from partnercenter.identity.models import SandboxClockState
+from partnercenter.permissions import Action
+
+router = APIRouter()
+
+
+@router.get("/healthz", tags=["operations"])
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["operations"])
+def readyz(session: SessionDep, response: Response) -> dict[str, str]:
+    """The database answers."""
+    try:
+        session.execute(text("SELECT 1"))
+    except Exception:
+        response.status_code = 503
+        return {"status": "unavailable", "database": "unreachable"}
+    return {"status": "ok", "database": "ok"}
+
+
+@router.get("/metrics", tags=["operations"])
+def metrics() -> Response:
+    """Prometheus metrics."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+class ClockMove(BaseModel):
+    now: datetime | None = Field(default=None, description="Set the clock to this instant.")
+    advanceDays: float | None = Field(default=None, ge=0, le=3660)
+
+
+class ClockState(BaseModel):
+    now: datetime
+    offsetSeconds: float
+
+
+@router.post("/v1/sandbox/clock", tags=["sandbox"], response_model=ClockState)
+def move_sandbox_clock(
+    body: ClockMove,
+    request: Request,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Action.MOVE_SANDBOX_CLOCK))],
+) -> ClockState:
+    """Move the sandbox clock forward (sandbox mode only; 404 otherwise)."""
+    clock = request.app.state.clock
+    if not isinstance(clock, SandboxClock):
+        raise NotFound()
+    state = session.get(SandboxClockState, 1)
+    offset = timedelta(seconds=state.offset_seconds if state else 0)
+    real_now = clock.now() - clock.offset
+    current = real_now + offset
+    if body.now is not None:
+        target = utc(body.now)
+    elif body.advanceDays is not None:
+        target = current + timedelta(days=body.advanceDays)
+    else:
+        raise InvalidInput("Give either 'now' or 'advanceDays'.")
+    if target < current:
+        raise InvalidInput("The sandbox clock only moves forward.", source="now")
+    new_offset = (target - real_now).total_seconds()
+    if state is None:
+        session.add(SandboxClockState(id=1, offset_seconds=new_offset, updated_at=real_now))
+    else:
+        state.offset_seconds = new_offset
+        state.updated_at = real_now
+    session.commit()
+    clock.set_offset(timedelta(seconds=new_offset))
+    return ClockState(now=target, offsetSeconds=new_offset)
+
+
+@router.get("/v1/sandbox/clock", tags=["sandbox"], response_model=ClockState)
+def read_sandbox_clock(
+    request: Request,
+    session: SessionDep,
+    actor: Annotated[Actor, Depends(require(Action.MOVE_SANDBOX_CLOCK))],
+) -> ClockState:
+    """The sandbox clock's current time (sandbox mode only)."""
+    clock = request.app.state.clock
+    if not isinstance(clock, SandboxClock):
+        raise NotFound()
+    state = session.get(SandboxClockState, 1)
+    offset = timedelta(seconds=state.offset_seconds if state else 0)
+    clock.set_offset(offset)
+    return ClockState(now=clock.now(), offsetSeconds=offset.total_seconds())

@@ -1,0 +1,129 @@
+"""Server-rendered pages: templates, language, CSRF protection and flash messages."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from importlib import resources
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from partnercenter import i18n
+from partnercenter.errors import CsrfFailed
+from partnercenter.permissions import ROLE_LABELS, Action, allowed
+
+PRE_SESSION_CSRF_COOKIE = "pc_csrf"
+
+_templates_dir = str(resources.files("partnercenter").joinpath("templates"))
+env = Environment(
+    loader=FileSystemLoader(_templates_dir),
+    autoescape=select_autoescape(["html"]),
+    extensions=["jinja2.ext.i18n"],
+)
+env.globals["ROLE_LABELS"] = ROLE_LABELS
+env.globals["Action"] = Action
+
+
+def language(request: Request) -> str:
+    cached: str | None = getattr(request.state, "lang", None)
+    if cached:
+        return cached
+    lang = i18n.choose(
+        request.cookies.get(i18n.LOCALE_COOKIE), request.headers.get("accept-language")
+    )
+    request.state.lang = lang
+    return lang
+
+
+def gettext_for(request: Request) -> Any:
+    return i18n.translations(language(request)).gettext
+
+
+def csrf_token(request: Request) -> str:
+    """The token forms must send back: the session's, or a pre-session cookie's."""
+    ws = getattr(request.state, "web_session", None)
+    if ws is not None:
+        token: str = ws.csrf_token
+        return token
+    existing = request.cookies.get(PRE_SESSION_CSRF_COOKIE) or getattr(
+        request.state, "new_csrf_cookie", None
+    )
+    if existing:
+        return str(existing)
+    fresh = secrets.token_urlsafe(32)
+    request.state.new_csrf_cookie = fresh
+    return fresh
+
+
+def check_csrf(request: Request, submitted: str | None) -> None:
+    """Refuse a form unless it carries this browser's token and comes from this site."""
+    origin = request.headers.get("origin")
+    if origin and origin != "null":
+        host = request.headers.get("host", "")
+        if origin.split("://", 1)[-1] != host:
+            raise CsrfFailed()
+    ws = getattr(request.state, "web_session", None)
+    expected = ws.csrf_token if ws is not None else request.cookies.get(PRE_SESSION_CSRF_COOKIE)
+    if not expected or not submitted or not hmac.compare_digest(expected, submitted):
+        raise CsrfFailed()
+
+
+def _finish(request: Request, response: Response) -> Response:
+    fresh = getattr(request.state, "new_csrf_cookie", None)
+    if fresh:
+        settings = request.app.state.settings
+        response.set_cookie(
+            PRE_SESSION_CSRF_COOKIE,
+            fresh,
+            httponly=True,
+            samesite="lax",
+            secure=settings.secure_cookies,
+            path="/",
+        )
+    return response
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200
+) -> Response:
+    user = getattr(request.state, "user", None)
+    lang = language(request)
+    translations = i18n.translations(lang)
+    roles = set(user.roles) if user is not None else set()
+
+    def can(action: Action) -> bool:
+        return user is not None and allowed(user.tenant.kind, roles, action)
+
+    ctx: dict[str, Any] = {
+        "request": request,
+        "user": user,
+        "lang": lang,
+        "can": can,
+        "csrf_token": csrf_token(request),
+        "_": translations.gettext,
+        "gettext": translations.gettext,
+        "ngettext": translations.ngettext,
+        "flash": request.query_params.get("flash"),
+    }
+    ctx.update(context or {})
+    html = env.get_template(template).render(ctx)
+    response = HTMLResponse(html, status_code=status)
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'"
+    )
+    response.headers["Referrer-Policy"] = "same-origin"
+    return _finish(request, response)
+
+
+def render_error_page(request: Request, status: int, body: dict[str, Any]) -> Response:
+    try:
+        return render(request, "error.html", {"status": status, "error": body}, status=status)
+    except Exception:  # the error page must never fail itself
+        from partnercenter.errors import html_error
+
+        return html_error(status, body)
