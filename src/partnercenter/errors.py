@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from partnercenter.i18n import N_
+
 log = logging.getLogger("partnercenter.errors")
 
 
@@ -24,7 +26,7 @@ class DomainError(Exception):
     code: ClassVar[int] = 10000
     name: ClassVar[str] = "error"
     status: ClassVar[int] = 400
-    default_description: ClassVar[str] = "The request could not be completed."
+    default_description: ClassVar[str] = N_("The request could not be completed.")
 
     def __init__(
         self, description: str | None = None, *, data: list[Any] | None = None, source: str = ""
@@ -48,42 +50,42 @@ class InvalidInput(DomainError):
     code = 10010
     name = "invalid_input"
     status = 400
-    default_description = "The input is invalid."
+    default_description = N_("The input is invalid.")
 
 
 class NotFound(DomainError):
     code = 10404
     name = "not_found"
     status = 404
-    default_description = "The resource was not found."
+    default_description = N_("The resource was not found.")
 
 
 class Forbidden(DomainError):
     code = 10403
     name = "forbidden"
     status = 403
-    default_description = "Your roles do not allow this action."
+    default_description = N_("Your roles do not allow this action.")
 
 
 class Unauthenticated(DomainError):
     code = 10401
     name = "unauthenticated"
     status = 401
-    default_description = "Sign in first: no valid bearer token or session was given."
+    default_description = N_("Sign in first: no valid bearer token or session was given.")
 
 
 class Conflict(DomainError):
     code = 10409
     name = "conflict"
     status = 409
-    default_description = "The request conflicts with the current state."
+    default_description = N_("The request conflicts with the current state.")
 
 
 class TooManyRequests(DomainError):
     code = 10429
     name = "too_many_requests"
     status = 429
-    default_description = "Too many requests; try again later."
+    default_description = N_("Too many requests; try again later.")
 
     def __init__(self, description: str | None = None, *, retry_after: int = 60) -> None:
         super().__init__(description)
@@ -94,7 +96,9 @@ class CsrfFailed(DomainError):
     code = 10419
     name = "csrf_failed"
     status = 403
-    default_description = "The form has expired or did not come from this site. Reload the page."
+    default_description = N_(
+        "The form has expired or did not come from this site. Reload the page."
+    )
 
 
 def wants_html(request: Request) -> bool:

@@ -42,6 +42,24 @@ def gettext_for(request: Request) -> Any:
     return i18n.translations(language(request)).gettext
 
 
+def newstyle(translations: Any) -> tuple[Any, Any]:
+    """gettext/ngettext for templates that take their placeholders as keywords.
+
+    ``_("Welcome, %(name)s.", name=user.display_name)`` translates first, then formats, so
+    the catalog holds the sentence with its placeholder. Values are escaped by autoescape.
+    """
+
+    def gettext(message: str, **variables: Any) -> str:
+        text: str = translations.gettext(message)
+        return text % variables if variables else text
+
+    def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
+        text: str = translations.ngettext(singular, plural, n)
+        return text % {"num": n, **variables}
+
+    return gettext, ngettext
+
+
 def csrf_token(request: Request) -> str:
     """The token forms must send back: the session's, or a pre-session cookie's."""
     ws = getattr(request.state, "web_session", None)
@@ -93,6 +111,7 @@ def render(
     lang = language(request)
     translations = i18n.translations(lang)
     roles = set(user.roles) if user is not None else set()
+    gettext, ngettext = newstyle(translations)
 
     def can(action: Action) -> bool:
         return user is not None and allowed(user.tenant.kind, roles, action)
@@ -103,9 +122,9 @@ def render(
         "lang": lang,
         "can": can,
         "csrf_token": csrf_token(request),
-        "_": translations.gettext,
-        "gettext": translations.gettext,
-        "ngettext": translations.ngettext,
+        "_": gettext,
+        "gettext": gettext,
+        "ngettext": ngettext,
         "flash": request.query_params.get("flash"),
     }
     ctx.update(context or {})

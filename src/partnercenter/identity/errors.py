@@ -3,40 +3,41 @@
 from __future__ import annotations
 
 from partnercenter.errors import Conflict, DomainError, InvalidInput, TooManyRequests
+from partnercenter.i18n import N_
 
 
 class BadCredentials(DomainError):
     code = 10411
     name = "bad_credentials"
     status = 401
-    default_description = "The email or password is incorrect."
+    default_description = N_("The email or password is incorrect.")
 
 
 class SignInThrottled(TooManyRequests):
     code = 10412
     name = "sign_in_throttled"
-    default_description = "Too many failed sign-ins. Wait before trying again."
+    default_description = N_("Too many failed sign-ins. Wait before trying again.")
 
 
 class EmailTaken(Conflict):
     code = 10413
     name = "email_taken"
-    default_description = "A user with this email already exists."
+    default_description = N_("A user with this email already exists.")
 
 
 class InvalidRole(InvalidInput):
     code = 10414
     name = "invalid_role"
-    default_description = "The role is not valid for this kind of tenant."
+    default_description = N_("The role is not valid for this kind of tenant.")
 
 
 class WeakPassword(InvalidInput):
     code = 10415
     name = "weak_password"
-    default_description = "The password must have at least 10 characters."
+    default_description = N_("The password must have at least 10 characters.")
 
 
 class LastGlobalAdmin(Conflict):
     code = 10416
     name = "last_global_admin"
-    default_description = "A tenant must keep at least one administrator."
+    default_description = N_("A tenant must keep at least one administrator.")

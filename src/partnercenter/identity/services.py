@@ -20,6 +20,7 @@ from partnercenter.audit import services as audit
 from partnercenter.config import Settings
 from partnercenter.context import Actor, RequestInfo
 from partnercenter.errors import Forbidden, InvalidInput, NotFound
+from partnercenter.i18n import N_
 from partnercenter.identity.errors import (
     BadCredentials,
     EmailTaken,
@@ -59,7 +60,7 @@ def _token_hash(token: str) -> str:
 def normalise_email(email: str) -> str:
     email = email.strip().lower()
     if "@" not in email or len(email) > 320 or email.startswith("@") or email.endswith("@"):
-        raise InvalidInput("The email address is not valid.", source="email")
+        raise InvalidInput(N_("The email address is not valid."), source="email")
     return email
 
 
@@ -98,7 +99,7 @@ def create_tenant(
 ) -> Tenant:
     name = name.strip()
     if not name:
-        raise InvalidInput("The company name is required.", source="companyName")
+        raise InvalidInput(N_("The company name is required."), source="companyName")
     if country is not None:
         from partnercenter.markets import normalise_country
 
@@ -205,7 +206,7 @@ def list_users(session: Session, *, tenant_id: uuid.UUID) -> Sequence[User]:
 def get_user_in_tenant(session: Session, *, tenant_id: uuid.UUID, user_id: uuid.UUID) -> User:
     user = session.get(User, user_id)
     if user is None or user.tenant_id != tenant_id:
-        raise NotFound("The user was not found.")
+        raise NotFound(N_("The user was not found."))
     return user
 
 
@@ -284,7 +285,7 @@ def delete_user(
 ) -> None:
     """Deactivate a user (records keep pointing at it) and end its sessions and tokens."""
     if user.id == actor.user_id:
-        raise Forbidden("You cannot remove your own account.")
+        raise Forbidden(N_("You cannot remove your own account."))
     update_user(session, user=user, actor=actor, now=now, request=request, is_active=False)
     for ws in session.execute(
         select(WebSession).where(WebSession.user_id == user.id, WebSession.revoked_at.is_(None))
@@ -469,7 +470,7 @@ def create_named_token(
 ) -> tuple[str, ApiToken]:
     name = name.strip()
     if not name or len(name) > 100:
-        raise InvalidInput("Give the token a name of 1 to 100 characters.", source="name")
+        raise InvalidInput(N_("Give the token a name of 1 to 100 characters."), source="name")
     if days is not None and not 1 <= days <= 730:
         raise InvalidInput("A token lives between 1 and 730 days.", source="days")
     secret, token = issue_token(
