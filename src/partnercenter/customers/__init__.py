@@ -1,0 +1,1 @@
+"""Customers: a partner's customer tenants, their billing profiles and their users."""

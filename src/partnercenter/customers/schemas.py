@@ -1,0 +1,87 @@
+"""Request and response shapes of the customers API (Partner Center's field names)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+
+class AddressIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    country: str | None = Field(default=None, max_length=2)
+    firstName: str | None = Field(default=None, max_length=200)
+    lastName: str | None = Field(default=None, max_length=200)
+    addressLine1: str | None = Field(default=None, max_length=200)
+    addressLine2: str | None = Field(default=None, max_length=200)
+    city: str | None = Field(default=None, max_length=200)
+    state: str | None = Field(default=None, max_length=200)
+    postalCode: str | None = Field(default=None, max_length=40)
+    phoneNumber: str | None = Field(default=None, max_length=40)
+
+
+class BillingProfileIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    email: str | None = Field(default=None, max_length=320)
+    culture: str | None = Field(default=None, max_length=20)
+    language: str | None = Field(default=None, max_length=20)
+    companyName: str | None = Field(default=None, max_length=200)
+    defaultAddress: AddressIn | None = None
+
+
+class CompanyProfileIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    tenantId: uuid.UUID | None = None
+    domain: str = Field(min_length=1, max_length=253)
+    companyName: str | None = Field(default=None, max_length=200)
+
+
+class CustomerIn(BaseModel):
+    """Partner Center's create-customer body; the market is ``defaultAddress.country``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    companyProfile: CompanyProfileIn
+    billingProfile: BillingProfileIn
+
+
+class CompanyProfileOut(BaseModel):
+    tenantId: uuid.UUID
+    domain: str | None
+    companyName: str
+
+
+class CustomerOut(BaseModel):
+    id: uuid.UUID
+    companyProfile: CompanyProfileOut
+    billingProfile: dict[str, Any]
+    market: str | None
+    relationshipToPartner: str = "reseller"
+    createdAt: datetime
+    attributes: dict[str, str] = {"objectType": "Customer"}
+
+
+class CustomerUserIn(Model):
+    email: str = Field(min_length=3, max_length=320)
+    displayName: str = Field(default="", max_length=200)
+    password: str = Field(min_length=1, max_length=500)
+    roles: list[str] = Field(default_factory=list)
+
+
+class DirectoryRoleOut(BaseModel):
+    id: str
+    name: str
+    attributes: dict[str, str] = {"objectType": "DirectoryRole"}
+
+
+class DirectoryRoleIn(Model):
+    id: str = Field(min_length=1, max_length=40)
