@@ -99,10 +99,13 @@ def create_app(
 
 
 def _include_routers(app: FastAPI) -> None:
+    from partnercenter.customers import api as customers_api
+    from partnercenter.customers import views as customers_views
     from partnercenter.identity import api as identity_api
     from partnercenter.identity import views as identity_views
     from partnercenter.ops import api as ops_api
 
     routers: list[Any] = [ops_api.router, identity_api.router, identity_views.router]
+    routers += [customers_api.router, customers_views.router]
     for router in routers:
         app.include_router(router)
