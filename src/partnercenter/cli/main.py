@@ -133,7 +133,8 @@ def demo_cmd() -> None:
         table.add_column(col)
     for u in users:
         table.add_row(u.portal, u.tenant, u.role.value, u.email)
-    console.print(table)
+    # Wide enough that no email is cut short, even when the output is not a terminal.
+    Console(width=max(console.width, 120)).print(table)
 
 
 def _extra_demo_loaders() -> list[Callable[..., Any]]:
