@@ -139,7 +139,9 @@ def demo_cmd() -> None:
 
 def _extra_demo_loaders() -> list[Callable[..., Any]]:
     """Demo loaders of other areas (catalog, customers, ...), run after tenants and users."""
-    return []
+    from partnercenter.customers import demo as customers_demo
+
+    return [customers_demo.load]
 
 
 @app.command()
