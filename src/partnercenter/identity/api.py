@@ -164,21 +164,8 @@ def create_partner(
     actor: Annotated[Actor, Depends(require(Action.MANAGE_PARTNERS))],
 ) -> PartnerOut:
     """Create a partner tenant (provider admins)."""
-    from partnercenter.audit import services as audit
-
-    tenant = services.create_tenant(
-        session, kind=TenantKind.PARTNER, name=body.companyName, country=body.country, now=now
-    )
-    session.flush()  # the tenant must exist before the audit record points at it
-    audit.record(
-        session,
-        at=now,
-        resource_type="partner",
-        operation_type="create_partner",
-        tenant_id=actor.tenant_id,
-        actor=actor,
-        request=info,
-        details={"partnerId": str(tenant.id), "companyName": tenant.name},
+    tenant = services.create_partner(
+        session, actor=actor, name=body.companyName, country=body.country, now=now, request=info
     )
     session.commit()
     return partner_out(tenant)
@@ -226,31 +213,16 @@ def create_partner_user(
 ) -> UserOut:
     """Add a user to a partner (provider admin, or the partner's Global admin)."""
     tenant = _managed_partner(session, actor, partner_id)
-    user = services.create_user(
+    user = services.add_user(
         session,
+        actor=actor,
         tenant=tenant,
         email=body.email,
         display_name=body.displayName,
         password=body.password,
         roles=body.roles,
         now=now,
-    )
-    session.flush()  # the user id goes into the audit record
-    from partnercenter.audit import services as audit
-
-    audit.record(
-        session,
-        at=now,
-        resource_type="user",
-        operation_type="create_user",
-        tenant_id=tenant.id,
-        actor=actor,
         request=info,
-        details={
-            "userId": str(user.id),
-            "userPrincipalName": user.email,
-            "newRoles": sorted(r.value for r in user.roles),
-        },
     )
     session.commit()
     return user_out(user)

@@ -140,6 +140,63 @@ def get_partner(session: Session, *, actor: Actor, partner_id: uuid.UUID) -> Ten
     raise NotFound("The partner was not found.")
 
 
+def create_partner(
+    session: Session,
+    *,
+    actor: Actor,
+    name: str,
+    country: str,
+    now: datetime,
+    request: RequestInfo | None = None,
+) -> Tenant:
+    """Create a partner tenant; audited in the provider's log."""
+    if not country.strip():
+        raise InvalidInput(N_("Choose the partner's country."), source="country")
+    tenant = create_tenant(session, kind=TenantKind.PARTNER, name=name, country=country, now=now)
+    session.flush()  # the tenant's id goes into the audit record
+    audit.record(
+        session,
+        at=now,
+        resource_type="partner",
+        operation_type="create_partner",
+        tenant_id=actor.tenant_id,
+        actor=actor,
+        request=request,
+        details={"partnerId": str(tenant.id), "companyName": tenant.name},
+    )
+    return tenant
+
+
+def create_partner_with_admin(
+    session: Session,
+    *,
+    actor: Actor,
+    name: str,
+    country: str,
+    admin_email: str,
+    admin_name: str,
+    admin_password: str,
+    now: datetime,
+    request: RequestInfo | None = None,
+) -> tuple[Tenant, User]:
+    """Create a partner and its first Global admin together (one transaction, both audited)."""
+    tenant = create_partner(
+        session, actor=actor, name=name, country=country, now=now, request=request
+    )
+    admin = add_user(
+        session,
+        actor=actor,
+        tenant=tenant,
+        email=admin_email,
+        display_name=admin_name,
+        password=admin_password,
+        roles=[Role.GLOBAL_ADMIN.value],
+        now=now,
+        request=request,
+    )
+    return tenant, admin
+
+
 # --- users -------------------------------------------------------------------------------
 
 
@@ -193,6 +250,59 @@ def create_user(
     user.role_rows = [UserRole(role=r) for r in checked]
     session.add(user)
     return user
+
+
+def add_user(
+    session: Session,
+    *,
+    actor: Actor,
+    tenant: Tenant,
+    email: str,
+    display_name: str,
+    password: str,
+    roles: Iterable[str],
+    now: datetime,
+    request: RequestInfo | None = None,
+) -> User:
+    """Create a user on behalf of an administrator; audited in the user's tenant log."""
+    user = create_user(
+        session,
+        tenant=tenant,
+        email=email,
+        display_name=display_name,
+        password=password,
+        roles=roles,
+        now=now,
+    )
+    session.flush()  # the user's id goes into the audit record
+    audit.record(
+        session,
+        at=now,
+        resource_type="user",
+        operation_type="create_user",
+        tenant_id=tenant.id,
+        actor=actor,
+        request=request,
+        details={
+            "userId": str(user.id),
+            "userPrincipalName": user.email,
+            "newRoles": sorted(r.value for r in user.roles),
+        },
+    )
+    return user
+
+
+def count_users(session: Session, tenant_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Active users per tenant."""
+    ids = list(tenant_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(User.tenant_id, func.count())
+        .where(User.tenant_id.in_(ids), User.is_active.is_(True))
+        .group_by(User.tenant_id)
+    ).all()
+    return {tenant_id: int(n) for tenant_id, n in rows}
 
 
 def list_users(session: Session, *, tenant_id: uuid.UUID) -> Sequence[User]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from partnercenter import i18n
 from partnercenter.deps import (
@@ -19,11 +20,13 @@ from partnercenter.deps import (
     get_optional_user,
 )
 from partnercenter.errors import DomainError, Forbidden, NotFound, Unauthenticated
+from partnercenter.i18n import N_
 from partnercenter.identity import services
 from partnercenter.identity.errors import BadCredentials, SignInThrottled
 from partnercenter.identity.models import User
+from partnercenter.markets import all_countries
 from partnercenter.permissions import ROLES_BY_KIND, Action, TenantKind
-from partnercenter.web import check_csrf, render
+from partnercenter.web import check_csrf, language, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -208,11 +211,15 @@ def _users_page_user(request: Request, user: User | None, portal: str) -> User:
     return me
 
 
-@router.get("/{portal}/users")
-def users_page(portal: str, request: Request, user: OptionalUser, session: SessionDep) -> Response:
-    if portal not in ("partner", "provider"):
-        raise NotFound()
-    me = _users_page_user(request, user, portal)
+def _render_users(
+    request: Request,
+    session: Session,
+    me: User,
+    portal: str,
+    *,
+    error: DomainError | None = None,
+    form: dict[str, Any] | None = None,
+) -> Response:
     users = services.list_users(session, tenant_id=me.tenant_id)
     return render(
         request,
@@ -222,8 +229,27 @@ def users_page(portal: str, request: Request, user: OptionalUser, session: Sessi
             "me": me,
             "users": users,
             "roles": ROLES_BY_KIND[me.tenant.kind],
+            "error": error,
+            "form": form,
         },
+        status=error.status if error is not None else 200,
     )
+
+
+def _target_user(session: Session, me: User, user_id: str) -> User:
+    try:
+        target_id = uuid.UUID(user_id)
+    except ValueError:
+        raise NotFound(N_("The user was not found.")) from None
+    return services.get_user_in_tenant(session, tenant_id=me.tenant_id, user_id=target_id)
+
+
+@router.get("/{portal}/users")
+def users_page(portal: str, request: Request, user: OptionalUser, session: SessionDep) -> Response:
+    if portal not in ("partner", "provider"):
+        raise NotFound()
+    me = _users_page_user(request, user, portal)
+    return _render_users(request, session, me, portal)
 
 
 @router.post("/{portal}/users")
@@ -244,49 +270,22 @@ def users_create(
         raise NotFound()
     me = _users_page_user(request, user, portal)
     check_csrf(request, csrf_token)
-    from partnercenter.audit import services as audit
-
     try:
-        created = services.create_user(
+        services.add_user(
             session,
+            actor=services.actor_for(me),
             tenant=me.tenant,
             email=email,
             display_name=display_name,
             password=password,
             roles=roles or [],
             now=now,
-        )
-        session.flush()  # the new user's id goes into the audit record
-        audit.record(
-            session,
-            at=now,
-            resource_type="user",
-            operation_type="create_user",
-            tenant_id=me.tenant_id,
-            actor=services.actor_for(me),
             request=info,
-            details={
-                "userId": str(created.id),
-                "userPrincipalName": created.email,
-                "newRoles": sorted(r.value for r in created.roles),
-            },
         )
     except DomainError as exc:
         session.rollback()
-        users = services.list_users(session, tenant_id=me.tenant_id)
-        return render(
-            request,
-            "users.html",
-            {
-                "portal": portal,
-                "me": me,
-                "users": users,
-                "roles": ROLES_BY_KIND[me.tenant.kind],
-                "error": exc,
-                "form": {"email": email, "display_name": display_name, "roles": roles or []},
-            },
-            status=exc.status,
-        )
+        form = {"email": email, "display_name": display_name, "roles": roles or []}
+        return _render_users(request, session, me, portal, error=exc, form=form)
     session.commit()
     return RedirectResponse(f"/{portal}/users?flash=created", status_code=303)
 
@@ -307,16 +306,138 @@ def users_set_roles(
         raise NotFound()
     me = _users_page_user(request, user, portal)
     check_csrf(request, csrf_token)
+    target = _target_user(session, me, user_id)
     try:
-        target_id = uuid.UUID(user_id)
-    except ValueError:
-        raise NotFound() from None
-    target = services.get_user_in_tenant(session, tenant_id=me.tenant_id, user_id=target_id)
-    services.update_user(
-        session, user=target, actor=services.actor_for(me), now=now, request=info, roles=roles or []
-    )
+        services.update_user(
+            session,
+            user=target,
+            actor=services.actor_for(me),
+            now=now,
+            request=info,
+            roles=roles or [],
+        )
+    except DomainError as exc:
+        session.rollback()
+        return _render_users(request, session, me, portal, error=exc)
     session.commit()
     return RedirectResponse(f"/{portal}/users?flash=saved", status_code=303)
+
+
+@router.post("/{portal}/users/{user_id}/remove")
+def users_remove(
+    portal: str,
+    user_id: str,
+    request: Request,
+    user: OptionalUser,
+    session: SessionDep,
+    now: NowDep,
+    info: RequestInfoDep,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Remove a user: it can no longer sign in; its sessions and tokens end, records stay."""
+    if portal not in ("partner", "provider"):
+        raise NotFound()
+    me = _users_page_user(request, user, portal)
+    check_csrf(request, csrf_token)
+    target = _target_user(session, me, user_id)
+    try:
+        services.delete_user(
+            session, user=target, actor=services.actor_for(me), now=now, request=info
+        )
+    except DomainError as exc:
+        session.rollback()
+        return _render_users(request, session, me, portal, error=exc)
+    session.commit()
+    return RedirectResponse(f"/{portal}/users?flash=removed", status_code=303)
+
+
+# --- partners (provider console) -----------------------------------------------------------
+
+
+def _render_partners(
+    request: Request,
+    session: Session,
+    me: User,
+    *,
+    error: DomainError | None = None,
+    form: dict[str, Any] | None = None,
+) -> Response:
+    partners = services.list_partners(session)
+    counts = services.count_users(session, [p.id for p in partners])
+    locale = i18n.babel_locale(language(request))
+    countries = sorted(
+        ((code, locale.territories.get(code, c.name)) for code, c in all_countries().items()),
+        key=lambda pair: pair[1],
+    )
+    return render(
+        request,
+        "provider/partners.html",
+        {
+            "portal": "provider",
+            "me": me,
+            "partners": partners,
+            "user_counts": counts,
+            "countries": countries,
+            "country_names": dict(countries),
+            "error": error,
+            "form": form or {},
+        },
+        status=error.status if error is not None else 200,
+    )
+
+
+def _partners_page_user(request: Request, user: User | None) -> User:
+    me = portal_user(request, user, TenantKind.PROVIDER)
+    require_page(Action.MANAGE_PARTNERS, me)
+    return me
+
+
+@router.get("/provider/partners")
+def partners_page(request: Request, user: OptionalUser, session: SessionDep) -> Response:
+    me = _partners_page_user(request, user)
+    return _render_partners(request, session, me)
+
+
+@router.post("/provider/partners")
+def partners_create(
+    request: Request,
+    user: OptionalUser,
+    session: SessionDep,
+    now: NowDep,
+    info: RequestInfoDep,
+    company_name: Annotated[str, Form()] = "",
+    country: Annotated[str, Form()] = "",
+    admin_email: Annotated[str, Form()] = "",
+    admin_name: Annotated[str, Form()] = "",
+    admin_password: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Create a partner and its first Global admin."""
+    me = _partners_page_user(request, user)
+    check_csrf(request, csrf_token)
+    try:
+        services.create_partner_with_admin(
+            session,
+            actor=services.actor_for(me),
+            name=company_name,
+            country=country,
+            admin_email=admin_email,
+            admin_name=admin_name,
+            admin_password=admin_password,
+            now=now,
+            request=info,
+        )
+    except DomainError as exc:
+        session.rollback()
+        form = {
+            "company_name": company_name,
+            "country": country,
+            "admin_email": admin_email,
+            "admin_name": admin_name,
+        }
+        return _render_partners(request, session, me, error=exc, form=form)
+    session.commit()
+    return RedirectResponse("/provider/partners?flash=created", status_code=303)
 
 
 # --- named API tokens --------------------------------------------------------------------
