@@ -7,20 +7,36 @@ same chain (one chain per tenant), so a changed or removed row breaks the chain.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import hmac
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from partnercenter.audit.errors import (
+    DateRangeReversed,
+    InvalidContinuationToken,
+    InvalidDate,
+    InvalidFilter,
+    InvalidPageSize,
+)
 from partnercenter.audit.models import AuditChainHead, AuditRecord
+from partnercenter.clock import utc
 from partnercenter.context import Actor, RequestInfo
+from partnercenter.errors import Forbidden
+from partnercenter.i18n import N_
+from partnercenter.identity.models import Tenant
+from partnercenter.permissions import Action, TenantKind
 
 GENESIS = "0" * 64
 SYSTEM_CHAIN = "system"
@@ -166,3 +182,584 @@ def verify(session: Session, *, batch: int = 5000) -> Iterator[BrokenLink]:
             session.expunge_all()
         if not broken and (expected_seq - 1 != head.seq or expected_prev != head.last_hash):
             yield BrokenLink(head.chain_key, expected_seq, None, "the newest records are missing")
+
+
+# --- reading the log -------------------------------------------------------------------
+#
+# Pages are read newest first by keyset on (occurred_at DESC, id DESC), never by offset, so
+# records written while someone pages neither repeat nor hide rows. Every query is bounded
+# by a date range and, for partners, by their tenant: the indexes (tenant_id, occurred_at,
+# id), (tenant_id, customer_id, occurred_at) and (tenant_id, user_id, occurred_at) answer
+# the first page of any range by reading only that page.
+
+DEFAULT_RANGE = timedelta(days=30)
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+EXPORT_BATCH = 1000
+
+# What a customer's Global admin sees of its own tenant: key and download records only.
+KEY_AND_DOWNLOAD_OPERATIONS: tuple[str, ...] = (
+    "get_software_key",
+    "get_software_download_link",
+    "download_software",
+)
+
+# Operation types the pages offer in the "action" filter, in menu order.
+KNOWN_OPERATIONS: tuple[str, ...] = (
+    "get_software_key",
+    "get_software_download_link",
+    "download_software",
+    "create_order",
+    "cancel_order",
+    "credit",
+    "create_support_request",
+    "sign_in_succeeded",
+    "sign_in_failed",
+    "sign_in_throttled",
+    "create_user",
+    "update_user_roles",
+    "create_api_token",
+    "revoke_api_token",
+    "create_partner",
+)
+
+
+NO_ACTIVITY_ROLE = N_(
+    "Reading the activity log needs the Global admin, Account admin, Referral admin or "
+    "Marketing content admin role."
+)
+
+
+class ScopeKind(StrEnum):
+    PARTNER = "partner"
+    CUSTOMER = "customer"
+    PROVIDER = "provider"
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Which records a reader may see: its partner's, its customer's key records, or all."""
+
+    kind: ScopeKind
+    tenant_id: uuid.UUID
+    # For a customer: the partner it belongs to (whose log holds its keys and downloads).
+    partner_id: uuid.UUID | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind.value}:{self.tenant_id}"
+
+
+def visibility_for(session: Session, *, actor: Actor) -> Visibility:
+    """The records ``actor`` may read; Forbidden (403) without an activity-log role."""
+    if actor.can(Action.READ_ALL_ACTIVITY):
+        return Visibility(ScopeKind.PROVIDER, actor.tenant_id)
+    if actor.can(Action.READ_ACTIVITY_LOG):
+        return Visibility(ScopeKind.PARTNER, actor.tenant_id)
+    if actor.can(Action.READ_OWN_ACTIVITY):
+        tenant = session.get(Tenant, actor.tenant_id)
+        return Visibility(ScopeKind.CUSTOMER, actor.tenant_id, tenant.parent_id if tenant else None)
+    raise Forbidden(NO_ACTIVITY_ROLE)
+
+
+class FilterField(StrEnum):
+    CUSTOMER_ID = "CustomerId"
+    COMPANY_NAME = "CompanyName"
+    USER_ID = "UserId"
+    USER_PRINCIPAL_NAME = "UserPrincipalName"
+    RESOURCE_TYPE = "ResourceType"
+    OPERATION_TYPE = "OperationType"
+
+
+OPERATORS: dict[FilterField, tuple[str, ...]] = {
+    FilterField.CUSTOMER_ID: ("equals",),
+    FilterField.COMPANY_NAME: ("substring", "starts_with", "equals"),
+    FilterField.USER_ID: ("equals",),
+    FilterField.USER_PRINCIPAL_NAME: ("equals",),
+    FilterField.RESOURCE_TYPE: ("equals",),
+    FilterField.OPERATION_TYPE: ("equals",),
+}
+_FIELDS_BY_LOWER = {f.value.lower(): f for f in FilterField}
+
+
+@dataclass(frozen=True, order=True)
+class Filter:
+    """One condition of Partner Center's filter JSON, validated and normalised."""
+
+    field: FilterField
+    operator: str
+    value: str
+
+
+@dataclass(frozen=True)
+class ActivityQuery:
+    """A date range [start, end) and filters; the same object drives pages and the CSV."""
+
+    start: datetime
+    end: datetime
+    filters: tuple[Filter, ...] = ()
+
+    def canonical(self) -> dict[str, Any]:
+        return {
+            "s": self.start.isoformat(),
+            "e": self.end.isoformat(),
+            "f": [[f.field.value, f.operator, f.value] for f in self.filters],
+        }
+
+    def filter_value(self, field: FilterField) -> str | None:
+        for f in self.filters:
+            if f.field == field:
+                return f.value
+        return None
+
+
+def parse_date(text: str, *, source: str, end: bool) -> datetime:
+    """A date or ISO 8601 date-time; a bare date as an end means the whole of that day.
+
+    Returns the inclusive start, or the exclusive end, of the range it names (UTC; a
+    date-time without an offset is taken as UTC).
+    """
+    value = text.strip()
+    if not value:
+        raise InvalidDate(f"{source} is empty: give a date such as 2026-11-01.", source=source)
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            at = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return at + timedelta(days=1) if end else at
+        moment = utc(datetime.fromisoformat(value.replace("z", "Z")))
+    except ValueError:
+        raise InvalidDate(
+            f"{source} '{value[:40]}' is not a date: use YYYY-MM-DD or an ISO 8601 date-time "
+            "such as 2026-11-01T00:00:00Z.",
+            source=source,
+        ) from None
+    return moment + timedelta(microseconds=1) if end else moment
+
+
+def date_range(
+    *, now: datetime, start: datetime | None, end: datetime | None
+) -> tuple[datetime, datetime]:
+    """Fill in a missing end (now) or start (30 days before the end); refuse reversed ranges."""
+    end = end if end is not None else now + timedelta(microseconds=1)
+    start = start if start is not None else end - DEFAULT_RANGE
+    if start >= end:
+        raise DateRangeReversed(
+            f"startDate ({start.isoformat()}) is after endDate "
+            f"({(end - timedelta(microseconds=1)).isoformat()}): the start must come first.",
+            source="startDate",
+        )
+    return start, end
+
+
+def _filter_from_json(item: Any, index: int) -> Filter:
+    where = "filter" if index < 0 else f"filter[{index}]"
+    if not isinstance(item, dict):
+        raise InvalidFilter(
+            f'{where} must be an object like {{"Field": "CustomerId", "Value": "...", '
+            '"Operator": "equals"}.',
+            source="filter",
+        )
+    keys = {str(k).lower(): v for k, v in item.items()}
+    unknown = sorted(set(keys) - {"field", "value", "operator"})
+    if unknown:
+        raise InvalidFilter(
+            f"{where} has unknown key(s) {', '.join(unknown)}: only Field, Value and Operator.",
+            source="filter",
+        )
+    raw_field = keys.get("field")
+    if not isinstance(raw_field, str) or raw_field.lower() not in _FIELDS_BY_LOWER:
+        raise InvalidFilter(
+            f"{where}: unknown Field {raw_field!r}; supported fields are "
+            + ", ".join(f.value for f in FilterField)
+            + ".",
+            source="filter",
+        )
+    field = _FIELDS_BY_LOWER[raw_field.lower()]
+    allowed_ops = OPERATORS[field]
+    raw_op = keys.get("operator", "equals")
+    if not isinstance(raw_op, str) or raw_op.lower() not in allowed_ops:
+        raise InvalidFilter(
+            f"{where}: Operator {raw_op!r} is not supported for {field.value}; use "
+            + " or ".join(allowed_ops)
+            + ".",
+            source="filter",
+        )
+    return make_filter(field, str(raw_op).lower(), keys.get("value"), where=where)
+
+
+def make_filter(field: FilterField, operator: str, raw: Any, *, where: str = "filter") -> Filter:
+    """Validate one filter's value (ids must be GUIDs, text not empty)."""
+    if not isinstance(raw, str | int) or isinstance(raw, bool) or not str(raw).strip():
+        raise InvalidFilter(
+            f"{where}: Value for {field.value} must be a non-empty string.", source="filter"
+        )
+    value = str(raw).strip()
+    if len(value) > 320:
+        raise InvalidFilter(
+            f"{where}: Value for {field.value} is longer than 320 characters.", source="filter"
+        )
+    if field in (FilterField.CUSTOMER_ID, FilterField.USER_ID):
+        try:
+            value = str(uuid.UUID(value))
+        except ValueError:
+            raise InvalidFilter(
+                f"{where}: Value for {field.value} must be a GUID, not {value[:40]!r}.",
+                source="filter",
+            ) from None
+    elif field == FilterField.USER_PRINCIPAL_NAME:
+        value = value.lower()
+    return Filter(field, operator, value)
+
+
+def parse_filter(text: str | None) -> tuple[Filter, ...]:
+    """Partner Center's filter JSON: one object, or a list of them that must all hold."""
+    if text is None or not text.strip():
+        return ()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidFilter(
+            f"filter is not valid JSON ({exc.msg} at character {exc.pos}); expected "
+            '{"Field": "CustomerId", "Value": "...", "Operator": "equals"}.',
+            source="filter",
+        ) from None
+    items = data if isinstance(data, list) else [data]
+    if not items:
+        return ()
+    filters = [
+        _filter_from_json(item, i if isinstance(data, list) else -1) for i, item in enumerate(items)
+    ]
+    return normalise_filters(filters)
+
+
+def normalise_filters(filters: list[Filter]) -> tuple[Filter, ...]:
+    seen: set[FilterField] = set()
+    for f in filters:
+        if f.field in seen:
+            raise InvalidFilter(
+                f"filter names {f.field.value} more than once; give each field once.",
+                source="filter",
+            )
+        seen.add(f.field)
+    return tuple(sorted(filters))
+
+
+def parse_size(text: str | None) -> int:
+    if text is None or text == "":
+        return DEFAULT_PAGE_SIZE
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if not 1 <= size <= MAX_PAGE_SIZE or not text.strip().isdigit():
+        raise InvalidPageSize(
+            f"size '{text[:20]}' is not valid: give a whole number from 1 to {MAX_PAGE_SIZE}.",
+            source="size",
+        )
+    return size
+
+
+# --- continuation tokens ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ends: the (occurred_at, id) of its edge row, and which way to read on."""
+
+    occurred_at: datetime
+    record_id: uuid.UUID
+    backwards: bool = False
+
+
+def _sign(secret: bytes, payload: bytes) -> bytes:
+    return hmac.new(secret, b"auditrecords-continuation\x00" + payload, hashlib.sha256).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def encode_token(
+    secret: bytes, *, visibility: Visibility, query: ActivityQuery, cursor: Cursor
+) -> str:
+    """An opaque, signed token: the cursor plus the query and reader it belongs to."""
+    payload = json.dumps(
+        {
+            "v": 1,
+            "r": visibility.key,
+            "q": query.canonical(),
+            "t": cursor.occurred_at.isoformat(),
+            "i": cursor.record_id.hex,
+            "b": 1 if cursor.backwards else 0,
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    ).encode()
+    return f"{_b64(payload)}.{_b64(_sign(secret, payload))}"
+
+
+def decode_token(
+    secret: bytes, token: str, *, visibility: Visibility
+) -> tuple[ActivityQuery, Cursor]:
+    """The query and cursor of a token this reader was given; 400 for anything else."""
+    bad = InvalidContinuationToken(
+        "MS-ContinuationToken is not a token this service issued (malformed or altered); "
+        "start again without it.",
+        source="MS-ContinuationToken",
+    )
+    body, _, signature = token.strip().partition(".")
+    try:
+        payload = _unb64(body)
+        given = _unb64(signature)
+    except (ValueError, binascii.Error):
+        raise bad from None
+    if not hmac.compare_digest(_sign(secret, payload), given):
+        raise bad
+    try:
+        data = json.loads(payload)
+        if data.get("v") != 1:
+            raise bad
+        if data["r"] != visibility.key:
+            raise InvalidContinuationToken(
+                "MS-ContinuationToken was issued to another reader; start again without it.",
+                source="MS-ContinuationToken",
+            )
+        q = data["q"]
+        query = ActivityQuery(
+            start=datetime.fromisoformat(q["s"]),
+            end=datetime.fromisoformat(q["e"]),
+            filters=tuple(Filter(FilterField(f), op, v) for f, op, v in q["f"]),
+        )
+        cursor = Cursor(
+            datetime.fromisoformat(data["t"]), uuid.UUID(hex=data["i"]), bool(data["b"])
+        )
+    except (KeyError, TypeError, ValueError):
+        raise bad from None
+    return query, cursor
+
+
+def continue_query(
+    token_query: ActivityQuery,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    filters: tuple[Filter, ...] | None = None,
+) -> ActivityQuery:
+    """The token's query; parameters repeated beside the token must be the same ones."""
+    mismatched = [
+        name
+        for name, given, held in (
+            ("startDate", start, token_query.start),
+            ("endDate", end, token_query.end),
+            ("filter", filters, token_query.filters),
+        )
+        if given is not None and given != held
+    ]
+    if mismatched:
+        raise InvalidContinuationToken(
+            "MS-ContinuationToken belongs to a query with a different "
+            + " and ".join(mismatched)
+            + "; send the same parameters as the first page, or start again without the token.",
+            source="MS-ContinuationToken",
+        )
+    return token_query
+
+
+# --- queries ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One record as readers see it."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID | None
+    occurred_at: datetime
+    user_id: uuid.UUID | None
+    user_principal_name: str | None
+    customer_id: uuid.UUID | None
+    customer_name: str | None
+    resource_type: str
+    operation_type: str
+    status: str
+    client_address: str | None
+    user_agent: str | None
+    correlation_id: str | None
+    details: dict[str, Any]
+
+
+_COLUMNS = (
+    AuditRecord.id,
+    AuditRecord.tenant_id,
+    AuditRecord.occurred_at,
+    AuditRecord.user_id,
+    AuditRecord.user_principal_name,
+    AuditRecord.customer_id,
+    AuditRecord.customer_name,
+    AuditRecord.resource_type,
+    AuditRecord.operation_type,
+    AuditRecord.status,
+    AuditRecord.client_address,
+    AuditRecord.user_agent,
+    AuditRecord.correlation_id,
+    AuditRecord.details,
+)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _conditions(visibility: Visibility, query: ActivityQuery) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = [
+        AuditRecord.occurred_at >= query.start,
+        AuditRecord.occurred_at < query.end,
+    ]
+    if visibility.kind == ScopeKind.PARTNER:
+        conds.append(AuditRecord.tenant_id == visibility.tenant_id)
+    elif visibility.kind == ScopeKind.CUSTOMER:
+        own = AuditRecord.tenant_id == visibility.tenant_id
+        if visibility.partner_id is not None:
+            own = or_(
+                and_(
+                    AuditRecord.tenant_id == visibility.partner_id,
+                    AuditRecord.customer_id == visibility.tenant_id,
+                ),
+                own,
+            )
+        conds.append(own)
+        conds.append(AuditRecord.operation_type.in_(KEY_AND_DOWNLOAD_OPERATIONS))
+    for f in query.filters:
+        if f.field == FilterField.CUSTOMER_ID:
+            conds.append(AuditRecord.customer_id == uuid.UUID(f.value))
+        elif f.field == FilterField.USER_ID:
+            conds.append(AuditRecord.user_id == uuid.UUID(f.value))
+        elif f.field == FilterField.USER_PRINCIPAL_NAME:
+            conds.append(AuditRecord.user_principal_name == f.value)
+        elif f.field == FilterField.RESOURCE_TYPE:
+            conds.append(AuditRecord.resource_type == f.value)
+        elif f.field == FilterField.OPERATION_TYPE:
+            conds.append(AuditRecord.operation_type == f.value)
+        elif f.field == FilterField.COMPANY_NAME:
+            name = func.lower(AuditRecord.customer_name)
+            needle = _like_escape(f.value.lower())
+            if f.operator == "equals":
+                conds.append(name == f.value.lower())
+            elif f.operator == "starts_with":
+                conds.append(name.like(needle + "%", escape="\\"))
+            else:
+                conds.append(name.like("%" + needle + "%", escape="\\"))
+    return conds
+
+
+def select_page(
+    visibility: Visibility, query: ActivityQuery, *, limit: int, cursor: Cursor | None = None
+) -> Select[Any]:
+    """The page query: newest first, after (or, going back, before) the cursor."""
+    conds = _conditions(visibility, query)
+    stmt = select(*_COLUMNS).where(*conds)
+    if cursor is None or not cursor.backwards:
+        if cursor is not None:
+            # The first condition bounds the index range; the second breaks timestamp ties.
+            conds_after = (
+                AuditRecord.occurred_at <= cursor.occurred_at,
+                or_(
+                    AuditRecord.occurred_at < cursor.occurred_at,
+                    AuditRecord.id < cursor.record_id,
+                ),
+            )
+            stmt = stmt.where(*conds_after)
+        order = (AuditRecord.occurred_at.desc(), AuditRecord.id.desc())
+    else:
+        stmt = stmt.where(
+            AuditRecord.occurred_at >= cursor.occurred_at,
+            or_(
+                AuditRecord.occurred_at > cursor.occurred_at,
+                AuditRecord.id > cursor.record_id,
+            ),
+        )
+        order = (AuditRecord.occurred_at.asc(), AuditRecord.id.asc())
+    return stmt.order_by(*order).limit(limit)
+
+
+@dataclass(frozen=True)
+class LogPage:
+    entries: list[LogEntry]
+    next_cursor: Cursor | None
+    previous_cursor: Cursor | None
+
+
+def _entry(row: Any) -> LogEntry:
+    return LogEntry(*row)
+
+
+def read_page(
+    session: Session,
+    *,
+    visibility: Visibility,
+    query: ActivityQuery,
+    size: int = DEFAULT_PAGE_SIZE,
+    cursor: Cursor | None = None,
+) -> LogPage:
+    """One page, newest first, with cursors for the older and (after the first) newer pages."""
+    rows = session.execute(select_page(visibility, query, limit=size + 1, cursor=cursor)).all()
+    more = len(rows) > size
+    entries = [_entry(r) for r in rows[:size]]
+    if cursor is not None and cursor.backwards:
+        entries.reverse()
+        newer, older = more, True
+    else:
+        newer, older = cursor is not None, more
+    next_cursor = Cursor(entries[-1].occurred_at, entries[-1].id) if older and entries else None
+    previous_cursor = (
+        Cursor(entries[0].occurred_at, entries[0].id, backwards=True) if newer and entries else None
+    )
+    return LogPage(entries, next_cursor, previous_cursor)
+
+
+def iterate(
+    session: Session,
+    *,
+    visibility: Visibility,
+    query: ActivityQuery,
+    batch: int = EXPORT_BATCH,
+    between_batches: Callable[[], None] | None = None,
+) -> Iterator[LogEntry]:
+    """Every record of the selection, newest first, read in keyset batches.
+
+    ``between_batches`` runs after each batch is read; the export ends its read transaction
+    there, so a long export never holds a transaction (SQLite: the write lock) for long.
+    """
+    cursor: Cursor | None = None
+    while True:
+        rows = session.execute(select_page(visibility, query, limit=batch, cursor=cursor)).all()
+        if between_batches is not None:
+            between_batches()
+        for row in rows:
+            yield _entry(row)
+        if len(rows) < batch:
+            return
+        last = rows[-1]
+        cursor = Cursor(last.occurred_at, last.id)
+
+
+def partner_ids(session: Session, entries: Iterable[LogEntry]) -> dict[uuid.UUID, uuid.UUID]:
+    """The partner behind each record's tenant (a partner itself, or a customer's partner)."""
+    tenant_ids = {e.tenant_id for e in entries if e.tenant_id is not None}
+    if not tenant_ids:
+        return {}
+    rows = session.execute(
+        select(Tenant.id, Tenant.kind, Tenant.parent_id).where(Tenant.id.in_(tenant_ids))
+    ).all()
+    out: dict[uuid.UUID, uuid.UUID] = {}
+    for tid, kind, parent in rows:
+        if kind == TenantKind.PARTNER:
+            out[tid] = tid
+        elif kind == TenantKind.CUSTOMER and parent is not None:
+            out[tid] = parent
+    return out

@@ -1,0 +1,308 @@
+"""JSON routes of the activity log: Partner Center's auditrecords, and a CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
+
+from partnercenter.audit import services
+from partnercenter.audit.schemas import AuditRecordPage
+from partnercenter.audit.services import (
+    ActivityQuery,
+    Cursor,
+    Filter,
+    LogEntry,
+    ScopeKind,
+    Visibility,
+)
+from partnercenter.config import Settings
+from partnercenter.deps import ActorDep, NowDep, SessionDep, SettingsDep
+from partnercenter.envelopes import collection
+
+router = APIRouter(prefix="/v1", tags=["activity log"])
+
+_BAD_REQUEST: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": "A malformed or reversed date, a bad filter, size or continuation "
+        "token (code 10010; errorName and description say which)."
+    },
+    403: {"description": "The caller's roles do not include reading the activity log."},
+}
+
+StartDate = Annotated[
+    str | None,
+    Query(
+        alias="startDate",
+        description="First day (YYYY-MM-DD) or instant (ISO 8601) to include; "
+        "default 30 days before endDate. Any range works.",
+    ),
+]
+EndDate = Annotated[
+    str | None,
+    Query(
+        alias="endDate",
+        description="Last day (whole day included) or instant to include; default now.",
+    ),
+]
+FilterParam = Annotated[
+    str | None,
+    Query(
+        description='Partner Center filter JSON, e.g. {"Field": "CustomerId", "Value": '
+        '"<guid>", "Operator": "equals"}; fields CustomerId, UserId, UserPrincipalName, '
+        "ResourceType, OperationType (equals) and CompanyName (substring, starts_with, "
+        "equals). A JSON list of such objects must all hold.",
+    ),
+]
+
+
+def record_json(entry: LogEntry, partner_id: uuid.UUID | None) -> dict[str, Any]:
+    """A record in Partner Center's AuditRecord shape."""
+    details = entry.details or {}
+    return {
+        "id": str(entry.id),
+        "partnerId": str(partner_id) if partner_id else None,
+        "tenantId": str(entry.tenant_id) if entry.tenant_id else None,
+        "customerId": str(entry.customer_id) if entry.customer_id else None,
+        "customerName": entry.customer_name,
+        "userId": str(entry.user_id) if entry.user_id else None,
+        "userPrincipalName": entry.user_principal_name,
+        "resourceType": entry.resource_type,
+        "resourceNewValue": _text(details["resourceNewValue"])
+        if "resourceNewValue" in details
+        else None,
+        "operationType": entry.operation_type,
+        "operationDate": entry.occurred_at.isoformat().replace("+00:00", "Z"),
+        "operationStatus": entry.status,
+        "applicationId": _text(details["applicationId"]) if "applicationId" in details else None,
+        "customizedData": [{"key": k, "value": _text(v)} for k, v in details.items()],
+        "sessionId": entry.correlation_id,
+        "correlationId": entry.correlation_id,
+        "clientAddress": entry.client_address,
+        "userAgent": entry.user_agent,
+    }
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def partner_resolver(
+    session: Session, visibility: Visibility, entries: list[LogEntry]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Each record tenant's partner; known without a query except for provider readers."""
+    if visibility.kind == ScopeKind.PARTNER:
+        return {visibility.tenant_id: visibility.tenant_id}
+    if visibility.kind == ScopeKind.CUSTOMER:
+        if visibility.partner_id is None:
+            return {}
+        return {
+            visibility.tenant_id: visibility.partner_id,
+            visibility.partner_id: visibility.partner_id,
+        }
+    return services.partner_ids(session, entries)
+
+
+def resolve_query(
+    *,
+    settings: Settings,
+    now: datetime,
+    visibility: Visibility,
+    start_date: str | None,
+    end_date: str | None,
+    filter_text: str | None,
+    token: str | None,
+) -> tuple[ActivityQuery, Cursor | None]:
+    """The query and cursor of a request: from its parameters, or from its token."""
+    start = (
+        services.parse_date(start_date, source="startDate", end=False)
+        if start_date is not None
+        else None
+    )
+    end = (
+        services.parse_date(end_date, source="endDate", end=True) if end_date is not None else None
+    )
+    filters: tuple[Filter, ...] | None = (
+        services.parse_filter(filter_text) if filter_text is not None else None
+    )
+    if token:
+        token_query, cursor = services.decode_token(
+            settings.signing_secret, token, visibility=visibility
+        )
+        query = services.continue_query(token_query, start=start, end=end, filters=filters)
+        return query, cursor
+    start, end = services.date_range(now=now, start=start, end=end)
+    return ActivityQuery(start, end, filters or ()), None
+
+
+@router.get(
+    "/auditrecords",
+    response_model=None,
+    responses={200: {"model": AuditRecordPage}, **_BAD_REQUEST},
+)
+def list_audit_records(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    actor: ActorDep,
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+    filter: FilterParam = None,
+    size: Annotated[
+        str | None, Query(description="Records per page, 1 to 500; default 100.")
+    ] = None,
+    continuation: Annotated[
+        str | None,
+        Header(
+            alias="MS-ContinuationToken",
+            description="The token of links.next of the previous page.",
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """The activity log, newest first; the next page comes with ``MS-ContinuationToken``."""
+    visibility = services.visibility_for(session, actor=actor)
+    page_size = services.parse_size(size)
+    query, cursor = resolve_query(
+        settings=settings,
+        now=now,
+        visibility=visibility,
+        start_date=start_date,
+        end_date=end_date,
+        filter_text=filter,
+        token=continuation,
+    )
+    page = services.read_page(
+        session, visibility=visibility, query=query, size=page_size, cursor=cursor
+    )
+    partners = partner_resolver(session, visibility, page.entries)
+    items = [
+        record_json(e, partners.get(e.tenant_id) if e.tenant_id else None) for e in page.entries
+    ]
+    token = (
+        services.encode_token(
+            settings.signing_secret, visibility=visibility, query=query, cursor=page.next_cursor
+        )
+        if page.next_cursor
+        else None
+    )
+    next_uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return collection(items, continuation=token, next_uri=next_uri)
+
+
+CSV_COLUMNS = (
+    "operationDate",
+    "userPrincipalName",
+    "userId",
+    "customerId",
+    "customerName",
+    "resourceType",
+    "operationType",
+    "operationStatus",
+    "customizedData",
+    "clientAddress",
+    "userAgent",
+    "correlationId",
+    "tenantId",
+    "id",
+)
+
+
+def _cell(value: str | None) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (user-typed text lands here)."""
+    if not value:
+        return ""
+    return "'" + value if value[0] in "=+-@\t\r" else value
+
+
+def csv_row(entry: LogEntry) -> list[str]:
+    data = record_json(entry, None)
+    details = "; ".join(f"{kv['key']}={kv['value']}" for kv in data["customizedData"])
+    return [_cell(data[c]) if c != "customizedData" else _cell(details) for c in CSV_COLUMNS]
+
+
+def csv_stream(
+    session: Session, *, visibility: Visibility, query: ActivityQuery, batch: int
+) -> Iterator[str]:
+    """The selection as CSV text, produced batch by batch (constant memory)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    try:
+        for entry in services.iterate(
+            session,
+            visibility=visibility,
+            query=query,
+            batch=batch,
+            between_batches=session.rollback,
+        ):
+            writer.writerow(csv_row(entry))
+            count += 1
+            if count % 500 == 0:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue()
+    finally:
+        session.close()
+
+
+def export_filename(query: ActivityQuery) -> str:
+    last = query.end - timedelta(microseconds=1)
+    return f"activity-log-{query.start:%Y%m%d}-{last:%Y%m%d}.csv"
+
+
+def csv_response(
+    session: Session, *, visibility: Visibility, query: ActivityQuery, batch: int
+) -> StreamingResponse:
+    return StreamingResponse(
+        csv_stream(session, visibility=visibility, query=query, batch=batch),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{export_filename(query)}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get(
+    "/auditrecords/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}, **_BAD_REQUEST},
+)
+def export_audit_records(
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    actor: ActorDep,
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+    filter: FilterParam = None,
+) -> StreamingResponse:
+    """The whole selection as CSV, newest first, streamed in keyset batches."""
+    visibility = services.visibility_for(session, actor=actor)
+    query, _ = resolve_query(
+        settings=settings,
+        now=now,
+        visibility=visibility,
+        start_date=start_date,
+        end_date=end_date,
+        filter_text=filter,
+        token=None,
+    )
+    return csv_response(session, visibility=visibility, query=query, batch=services.EXPORT_BATCH)
