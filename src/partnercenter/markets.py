@@ -33,3 +33,54 @@ def normalise_country(code: str) -> str:
     if value not in all_countries():
         raise InvalidInput(f"'{code}' is not an ISO 3166-1 alpha-2 country code.", source="country")
     return value
+
+
+# Currencies the provider bills in. A market whose own (Babel/CLDR) currency is one of these
+# is billed in it; every other market is billed in US dollars, as Partner Center bills many
+# smaller markets in USD. Kuwait stays in KWD, whose three decimals the money rules cover.
+BILLING_CURRENCIES = frozenset(
+    {
+        "AUD", "BRL", "CAD", "CHF", "DKK", "EUR", "GBP", "INR", "JPY", "KRW", "KWD", "MXN",
+        "NOK", "NZD", "SEK", "TWD", "USD", "ZAR",
+    }
+)  # fmt: skip
+FALLBACK_CURRENCY = "USD"
+
+
+@cache
+def market_currency(code: str) -> str:
+    """The currency a market is priced and billed in (see :data:`BILLING_CURRENCIES`)."""
+    from datetime import date
+
+    from babel.numbers import get_territory_currencies
+
+    country = normalise_country(code)
+    # A fixed date keeps the mapping stable; CLDR knows the legal tender per territory.
+    for currency in get_territory_currencies(country, date(2026, 1, 1), tender=True):
+        if currency in BILLING_CURRENCIES:
+            return str(currency)
+    return FALLBACK_CURRENCY
+
+
+@cache
+def azure_reservations_unavailable() -> dict[str, str]:
+    """Markets where Azure reservations are never offered: code -> the seed's market names."""
+    import csv
+    import io
+    from importlib import resources
+
+    text = (
+        resources.files("partnercenter")
+        .joinpath("data/azure-reservations-unavailable-markets.csv")
+        .read_text(encoding="utf-8")
+    )
+    names: dict[str, list[str]] = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        names.setdefault(row["country_code"].strip().upper(), []).append(row["market_name"].strip())
+    return {code: ", ".join(values) for code, values in sorted(names.items())}
+
+
+def market_label(code: str) -> str:
+    """'Andorra (AD)': the market's name and code, as errors and pages show it."""
+    country = all_countries().get(code.upper())
+    return f"{country.name if country else code} ({code.upper()})"

@@ -1,7 +1,8 @@
 """Imports every area's tables so the metadata (and Alembic) sees them all."""
 
 from partnercenter.audit import models as audit_models
+from partnercenter.catalog import models as catalog_models
 from partnercenter.db import Base
 from partnercenter.identity import models as identity_models
 
-__all__ = ["Base", "audit_models", "identity_models"]
+__all__ = ["Base", "audit_models", "catalog_models", "identity_models"]

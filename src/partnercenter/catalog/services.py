@@ -1,0 +1,1108 @@
+"""Catalog behaviour: what is offered in a market, at what price and tax, and key inventory.
+
+Other areas (orders, licensing, billing) call the functions here, never the tables:
+
+- :func:`resolve_availability` and :func:`quote` check a ``PRODUCT:SKU:AVAIL`` item against a
+  customer's market and price it (net, tax, gross);
+- :func:`cancellation_policy` gives a product's cancellation rules;
+- :func:`reserve_key`, :func:`reveal_key`, :func:`revoke_keys` hand out product keys;
+- :func:`get_artifact` / :func:`list_artifacts` describe the downloadable files.
+
+Services never commit; the route or command that calls them does.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import IO, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from partnercenter.audit import services as audit
+from partnercenter.catalog.errors import (
+    ArtifactNotFound,
+    AvailabilityNotFound,
+    InvalidArtifact,
+    InvalidCatalogItemId,
+    InvalidQuantity,
+    InvalidTaxRate,
+    InvalidTerm,
+    KeyImportInvalid,
+    KeyNotFound,
+    MarketUnavailable,
+    OutOfKeys,
+    ProductNotFound,
+    SkuNotFound,
+)
+from partnercenter.catalog.keys import KeyCipher, generate_key, key_format_problem
+from partnercenter.catalog.models import (
+    Artifact,
+    Availability,
+    AvailabilityMarket,
+    BillingCycle,
+    Bitness,
+    CreditRule,
+    KeySource,
+    KeyStatus,
+    Product,
+    ProductKey,
+    ProductType,
+    Sku,
+    TaxRate,
+)
+from partnercenter.config import Settings
+from partnercenter.context import Actor, RequestInfo
+from partnercenter.errors import InvalidInput
+from partnercenter.markets import (
+    azure_reservations_unavailable,
+    market_currency,
+    market_label,
+    normalise_country,
+)
+from partnercenter.money import (
+    Price,
+    from_minor,
+    line_price,
+    price_from_list,
+    tax_inclusive,
+)
+
+PPM = Decimal(1_000_000)
+TERMS = ("P1M", "P1Y", "P3Y")
+TERM_DAYS = {"P1M": 30, "P1Y": 365, "P3Y": 1095}
+CURRENCY_SELECTOR = "currency:"
+
+# Partner Center's targetView values and the product types each shows.
+TARGET_VIEWS: dict[str, frozenset[ProductType]] = {
+    "Software": frozenset(
+        {
+            ProductType.PERPETUAL_SOFTWARE,
+            ProductType.SERVER_SUBSCRIPTION,
+            ProductType.SOFTWARE_PLAN,
+        }
+    ),
+    "SoftwarePerpetual": frozenset({ProductType.PERPETUAL_SOFTWARE}),
+    "SoftwareSubscriptions": frozenset({ProductType.SERVER_SUBSCRIPTION}),
+    "SoftwareSUSELinux": frozenset({ProductType.SOFTWARE_PLAN}),
+    "AzureReservations": frozenset({ProductType.AZURE_RESERVATION}),
+}
+
+TARGET_VIEW_OF_TYPE = {
+    ProductType.PERPETUAL_SOFTWARE: "SoftwarePerpetual",
+    ProductType.SERVER_SUBSCRIPTION: "SoftwareSubscriptions",
+    ProductType.SOFTWARE_PLAN: "SoftwareSUSELinux",
+    ProductType.AZURE_RESERVATION: "AzureReservations",
+}
+
+SOFTWARE_TYPES = TARGET_VIEWS["Software"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Value objects handed to other areas
+
+
+@dataclass(frozen=True)
+class CancellationPolicy:
+    """When a purchase of the product may be cancelled and what it credits.
+
+    ``window_days`` None means any time during the term. Inside ``full_credit_days`` the
+    credit is 100 %; after that ``credit_rule`` applies (``prorated_less_fee`` keeps
+    ``fee_percent`` of the prorated amount). ``cap_amount`` limits the credits per customer
+    in a rolling ``cap_period_days``. Above ``support_request_above`` a cancellation needs a
+    customer support request instead.
+    """
+
+    window_days: int | None
+    full_credit_days: int
+    credit_rule: CreditRule
+    fee_percent: Decimal
+    cap_amount: Decimal | None
+    cap_currency: str | None
+    cap_period_days: int | None
+    support_request_above: Decimal | None
+    support_request_currency: str | None
+
+    @property
+    def cancellable(self) -> bool:
+        return self.credit_rule != CreditRule.NONE and self.window_days != 0
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "windowDays": self.window_days,
+            "fullCreditDays": self.full_credit_days,
+            "creditRule": self.credit_rule.value,
+            "feePercent": str(self.fee_percent),
+            "cancellable": self.cancellable,
+        }
+        if self.cap_amount is not None:
+            body["cap"] = {
+                "amount": str(self.cap_amount),
+                "currency": self.cap_currency,
+                "periodDays": self.cap_period_days,
+            }
+        if self.support_request_above is not None:
+            body["supportRequestAbove"] = {
+                "amount": str(self.support_request_above),
+                "currency": self.support_request_currency,
+            }
+        return body
+
+
+@dataclass(frozen=True)
+class ResolvedAvailability:
+    """A catalog item as offered in one market, with its unit price there."""
+
+    product: Product
+    sku: Sku
+    availability: Availability
+    country: str
+    currency: str
+    tax_rate: Decimal
+    """A fraction: 0.20 for 20 %."""
+    tax_inclusive: bool
+    list_price: Decimal
+    unit_price: Price
+
+    @property
+    def catalog_item_id(self) -> str:
+        return catalog_item_id(self.product.id, self.sku.sku_id, self.availability.availability_id)
+
+    @property
+    def term_duration(self) -> str | None:
+        return self.availability.term_duration
+
+    @property
+    def billing_cycle(self) -> BillingCycle:
+        return self.availability.billing_cycle
+
+    @property
+    def product_type(self) -> ProductType:
+        return self.product.product_type
+
+
+@dataclass(frozen=True)
+class LineQuote:
+    """The price of one cart line: the unit price and the line total (rounded once)."""
+
+    item: ResolvedAvailability
+    quantity: int
+    term_duration: str | None
+    billing_cycle: BillingCycle
+    unit_price: Price
+    line_price: Price
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "catalogItemId": self.item.catalog_item_id,
+            "quantity": self.quantity,
+            "termDuration": self.term_duration,
+            "billingCycle": self.billing_cycle.value,
+            "unitPrice": self.unit_price.to_json(),
+            "linePrice": self.line_price.to_json(),
+            "taxInclusive": self.item.tax_inclusive,
+            "taxRate": str(self.item.tax_rate),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Ids
+
+
+def catalog_item_id(product_id: str, sku_id: str, availability_id: str) -> str:
+    return f"{product_id}:{sku_id}:{availability_id}"
+
+
+def parse_catalog_item_id(value: str) -> tuple[str, str, str]:
+    parts = value.strip().split(":") if isinstance(value, str) else []
+    if len(parts) != 3 or not all(parts):
+        raise InvalidCatalogItemId(
+            f"'{value}' is not a catalog item id (PRODUCT:SKU:AVAILABILITY).",
+            source="catalogItemId",
+        )
+    return parts[0], parts[1], parts[2]
+
+
+# ---------------------------------------------------------------------------------------------
+# Tax rates
+
+
+def percent_to_ppm(percent: Decimal) -> int:
+    if not percent.is_finite() or percent < 0 or percent > 100:
+        raise InvalidTaxRate(f"'{percent}' is not a percentage from 0 to 100.")
+    ppm = percent * 10_000
+    if ppm != ppm.to_integral_value():
+        raise InvalidTaxRate(f"'{percent}' has more than four decimals.")
+    return int(ppm)
+
+
+def ppm_to_percent(ppm: int) -> Decimal:
+    return (Decimal(ppm) / 10_000).normalize() if ppm else Decimal(0)
+
+
+def tax_rate(session: Session, *, country: str) -> Decimal:
+    """The market's tax rate as a fraction (0.2 for 20 %); 0 for a market without a rate."""
+    row = session.get(TaxRate, normalise_country(country))
+    return Decimal(row.rate_ppm) / PPM if row else Decimal(0)
+
+
+def list_tax_rates(session: Session) -> dict[str, Decimal]:
+    """Every market with a rate: country -> percent."""
+    rows = session.execute(select(TaxRate).order_by(TaxRate.country)).scalars()
+    return {r.country: ppm_to_percent(r.rate_ppm) for r in rows}
+
+
+def set_tax_rate(
+    session: Session,
+    *,
+    country: str,
+    percent: Decimal,
+    now: datetime,
+    actor: Actor | None,
+    request: RequestInfo | None = None,
+) -> bool:
+    """Set a market's tax rate (percent); returns whether anything changed. Audited."""
+    code = normalise_country(country)
+    ppm = percent_to_ppm(percent)
+    row = session.get(TaxRate, code)
+    before = row.rate_ppm if row else None
+    if before == ppm:
+        return False
+    if row is None:
+        session.add(TaxRate(country=code, rate_ppm=ppm, updated_at=now))
+    else:
+        row.rate_ppm = ppm
+        row.updated_at = now
+    audit.record(
+        session,
+        at=now,
+        resource_type="tax_rate",
+        operation_type="update_tax_rate",
+        tenant_id=actor.tenant_id if actor else None,
+        actor=actor,
+        request=request,
+        user_principal_name=None if actor else "cli",
+        details={
+            "country": code,
+            "before": str(ppm_to_percent(before)) if before is not None else None,
+            "after": str(ppm_to_percent(ppm)),
+        },
+    )
+    return True
+
+
+@dataclass(frozen=True)
+class MarketInfo:
+    country: str
+    name: str
+    currency: str
+    tax_percent: Decimal
+    tax_inclusive: bool
+    azure_reservations: bool
+
+
+def markets(session: Session) -> list[MarketInfo]:
+    """Every market with its currency, tax rate and whether Azure reservations are sold."""
+    from partnercenter.markets import all_countries
+
+    rates = list_tax_rates(session)
+    blocked = azure_reservations_unavailable()
+    return [
+        MarketInfo(
+            country=c.code,
+            name=c.name,
+            currency=market_currency(c.code),
+            tax_percent=rates.get(c.code, Decimal(0)),
+            tax_inclusive=tax_inclusive(c.code),
+            azure_reservations=c.code not in blocked,
+        )
+        for c in all_countries().values()
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Browsing
+
+
+def parse_target_view(value: str | None) -> frozenset[ProductType] | None:
+    if value is None or value == "":
+        return None
+    for name, types in TARGET_VIEWS.items():
+        if name.lower() == value.lower():
+            return types
+    raise InvalidInput(
+        f"targetView '{value}' is not one of {', '.join(TARGET_VIEWS)}.", source="targetView"
+    )
+
+
+def offered_in_market(product: Product, country: str) -> bool:
+    """Whether the product type may be sold in the market (Azure reservations are not
+    sold in the seed's unavailable markets)."""
+    return not (
+        product.product_type == ProductType.AZURE_RESERVATION
+        and country in azure_reservations_unavailable()
+    )
+
+
+def _market_selectors(country: str) -> tuple[str, str]:
+    return country, f"{CURRENCY_SELECTOR}{market_currency(country)}"
+
+
+def _offered(availabilities: Iterable[Availability], country: str) -> list[Availability]:
+    """The active availabilities that apply in ``country``; a country named explicitly wins
+    over a currency selector for the same term and billing cycle."""
+    currency_selector = f"{CURRENCY_SELECTOR}{market_currency(country)}"
+    explicit: list[Availability] = []
+    by_currency: list[Availability] = []
+    for a in availabilities:
+        if not a.is_active:
+            continue
+        markets = a.markets
+        if country in markets:
+            explicit.append(a)
+        elif currency_selector in markets:
+            by_currency.append(a)
+    taken = {(a.term_duration, a.billing_cycle) for a in explicit}
+    offered = explicit + [a for a in by_currency if (a.term_duration, a.billing_cycle) not in taken]
+    return sorted(offered, key=lambda a: (a.position, a.availability_id))
+
+
+def list_products(
+    session: Session, *, country: str, target_view: str | None = None
+) -> list[Product]:
+    """Active products with something on sale in the market, in catalog order."""
+    country = normalise_country(country)
+    types = parse_target_view(target_view)
+    stmt = (
+        select(Product)
+        .join(Sku, Sku.product_id == Product.id)
+        .join(Availability, Availability.sku_pk == Sku.id)
+        .join(AvailabilityMarket, AvailabilityMarket.availability_pk == Availability.id)
+        .where(
+            Product.is_active.is_(True),
+            Sku.is_active.is_(True),
+            Availability.is_active.is_(True),
+            AvailabilityMarket.market.in_(_market_selectors(country)),
+        )
+        .distinct()
+    )
+    if types is not None:
+        stmt = stmt.where(Product.product_type.in_(sorted(types)))
+    products = session.execute(stmt).scalars().all()
+    return sorted(
+        (p for p in products if offered_in_market(p, country)), key=lambda p: (p.position, p.id)
+    )
+
+
+def list_all_products(session: Session, *, include_inactive: bool = False) -> list[Product]:
+    """Every product, for the provider (no market filter)."""
+    stmt = select(Product).options(selectinload(Product.skus).selectinload(Sku.availabilities))
+    if not include_inactive:
+        stmt = stmt.where(Product.is_active.is_(True))
+    return list(session.execute(stmt.order_by(Product.position, Product.id)).scalars())
+
+
+def get_product(session: Session, *, product_id: str, include_inactive: bool = False) -> Product:
+    product = session.get(Product, product_id)
+    if product is None or (not product.is_active and not include_inactive):
+        raise ProductNotFound(f"The product '{product_id}' was not found.", source="productId")
+    return product
+
+
+def get_product_in_market(session: Session, *, product_id: str, country: str) -> Product:
+    """The product if it is on sale in the market; a hidden one answers 800070."""
+    country = normalise_country(country)
+    product = get_product(session, product_id=product_id)
+    _check_market(product, country)
+    return product
+
+
+def get_sku(
+    session: Session, *, product_id: str, sku_id: str, include_inactive: bool = False
+) -> Sku:
+    product = get_product(session, product_id=product_id, include_inactive=include_inactive)
+    for sku in product.skus:
+        if sku.sku_id == sku_id and (sku.is_active or include_inactive):
+            return sku
+    raise SkuNotFound(
+        f"The SKU '{sku_id}' of product '{product_id}' was not found.", source="skuId"
+    )
+
+
+def _check_market(product: Product, country: str) -> None:
+    if not offered_in_market(product, country):
+        raise MarketUnavailable(
+            f"The offer '{product.title}' is not available in market {market_label(country)}: "
+            "Azure reservations are not sold there.",
+            data=[{"country": country, "productId": product.id}],
+            source="country",
+        )
+
+
+def list_skus(session: Session, *, product_id: str, country: str) -> list[Sku]:
+    """The product's SKUs on sale in the market."""
+    country = normalise_country(country)
+    product = get_product_in_market(session, product_id=product_id, country=country)
+    return [s for s in product.skus if s.is_active and _offered(s.availabilities, country)]
+
+
+def list_availabilities(
+    session: Session, *, product_id: str, sku_id: str, country: str
+) -> list[ResolvedAvailability]:
+    """The SKU's availabilities in the market, each priced there."""
+    country = normalise_country(country)
+    product = get_product_in_market(session, product_id=product_id, country=country)
+    sku = get_sku(session, product_id=product.id, sku_id=sku_id)
+    rate = tax_rate(session, country=country)
+    return [
+        _resolved(product, sku, a, country, rate) for a in _offered(sku.availabilities, country)
+    ]
+
+
+def _resolved(
+    product: Product, sku: Sku, availability: Availability, country: str, rate: Decimal
+) -> ResolvedAvailability:
+    currency = availability.currency
+    amount = from_minor(availability.list_price_minor, currency)
+    inclusive = tax_inclusive(country)
+    return ResolvedAvailability(
+        product=product,
+        sku=sku,
+        availability=availability,
+        country=country,
+        currency=currency,
+        tax_rate=rate,
+        tax_inclusive=inclusive,
+        list_price=amount,
+        unit_price=price_from_list(amount, currency, rate, inclusive),
+    )
+
+
+def resolve_availability(
+    session: Session, *, catalog_item_id: str, country: str
+) -> ResolvedAvailability:
+    """The catalog item as offered in the customer's market, priced there.
+
+    Raises 400013 (product), 400018 (SKU), 400019 (availability) when an id is unknown and
+    800070 naming the market when the item is not offered there.
+    """
+    product_id, sku_id, availability_id = parse_catalog_item_id(catalog_item_id)
+    country = normalise_country(country)
+    product = get_product(session, product_id=product_id)
+    sku = get_sku(session, product_id=product_id, sku_id=sku_id)
+    availability = next(
+        (a for a in sku.availabilities if a.availability_id == availability_id and a.is_active),
+        None,
+    )
+    if availability is None:
+        raise AvailabilityNotFound(
+            f"The availability '{availability_id}' of {product_id}:{sku_id} was not found.",
+            source="catalogItemId",
+        )
+    _check_market(product, country)
+    if availability not in _offered(sku.availabilities, country):
+        raise MarketUnavailable(
+            f"The offer '{catalog_item_id}' ({product.title}, {sku.title}) is not available "
+            f"in market {market_label(country)}.",
+            data=[{"country": country, "catalogItemId": catalog_item_id}],
+            source="catalogItemId",
+        )
+    return _resolved(product, sku, availability, country, tax_rate(session, country=country))
+
+
+def quote(
+    session: Session,
+    *,
+    catalog_item_id: str,
+    country: str,
+    quantity: int,
+    term_duration: str | None = None,
+    billing_cycle: str | BillingCycle | None = None,
+) -> LineQuote:
+    """Price one cart line in the customer's market, checking quantity, term and cycle."""
+    item = resolve_availability(session, catalog_item_id=catalog_item_id, country=country)
+    sku = item.sku
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise InvalidQuantity("The quantity must be a whole number.", source="quantity")
+    if not sku.min_quantity <= quantity <= sku.max_quantity:
+        raise InvalidQuantity(
+            f"The quantity {quantity} is outside {sku.min_quantity} to {sku.max_quantity} "
+            f"for {item.product.title}, {sku.title}.",
+            data=[{"minimum": sku.min_quantity, "maximum": sku.max_quantity}],
+            source="quantity",
+        )
+    offered_term = item.availability.term_duration
+    if term_duration not in (None, "") and term_duration != offered_term:
+        raise InvalidTerm(
+            f"The term '{term_duration}' is not offered for {catalog_item_id}; "
+            f"it is {offered_term or 'perpetual (no term)'}.",
+            source="termDuration",
+        )
+    offered_cycle = item.availability.billing_cycle
+    if billing_cycle not in (None, ""):
+        try:
+            cycle = BillingCycle(_normalise_cycle(str(billing_cycle)))
+        except ValueError:
+            cycle = None
+        if cycle != offered_cycle:
+            raise InvalidTerm(
+                f"The billing cycle '{billing_cycle}' is not offered for {catalog_item_id}; "
+                f"it is {offered_cycle.value}.",
+                source="billingCycle",
+            )
+    line = line_price(item.list_price, quantity, item.currency, item.tax_rate, item.tax_inclusive)
+    return LineQuote(
+        item=item,
+        quantity=quantity,
+        term_duration=offered_term,
+        billing_cycle=offered_cycle,
+        unit_price=item.unit_price,
+        line_price=line,
+    )
+
+
+def _normalise_cycle(value: str) -> str:
+    # Partner Center spells them OneTime / Monthly / Annual.
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", value.strip()).lower().replace("__", "_")
+
+
+def cancellation_policy(product: Product) -> CancellationPolicy:
+    """The product's cancellation rules (see :class:`CancellationPolicy`)."""
+    cap_currency = product.cancel_cap_currency
+    sr_currency = product.support_request_above_currency
+    return CancellationPolicy(
+        window_days=product.cancel_window_days,
+        full_credit_days=product.cancel_full_credit_days,
+        credit_rule=product.cancel_credit_rule,
+        fee_percent=ppm_to_percent(product.cancel_fee_ppm),
+        cap_amount=(
+            from_minor(product.cancel_cap_minor, cap_currency)
+            if product.cancel_cap_minor is not None and cap_currency
+            else None
+        ),
+        cap_currency=cap_currency,
+        cap_period_days=product.cancel_cap_period_days,
+        support_request_above=(
+            from_minor(product.support_request_above_minor, sr_currency)
+            if product.support_request_above_minor is not None and sr_currency
+            else None
+        ),
+        support_request_currency=sr_currency,
+    )
+
+
+def cancellation_policy_for(session: Session, *, product_id: str) -> CancellationPolicy:
+    return cancellation_policy(get_product(session, product_id=product_id, include_inactive=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Key inventory
+
+
+@dataclass(frozen=True)
+class KeyImportResult:
+    imported: int
+    by_version: dict[str, int]
+
+
+def _key_context(sku: Sku, version: str) -> str:
+    return f"{sku.id}:{version}"
+
+
+def parse_key_csv(
+    text: str, *, versions: Sequence[str]
+) -> tuple[list[tuple[int, str, str]], list[dict[str, Any]]]:
+    """Rows (row number, version, key) and the errors, one per bad row (row 1 is the header)."""
+    rows: list[tuple[int, str, str]] = []
+    errors: list[dict[str, Any]] = []
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    for number, fields in enumerate(reader, start=1):
+        cells = [c.strip() for c in fields]
+        if not any(cells):
+            continue
+        if number == 1 and [c.lower() for c in cells] == ["version", "key"]:
+            continue
+        if len(cells) != 2:
+            errors.append(
+                {"row": number, "message": f"expected 2 columns (version,key), found {len(cells)}"}
+            )
+            continue
+        version, key = cells
+        if version not in versions:
+            allowed = ", ".join(versions) or "none"
+            errors.append(
+                {"row": number, "message": f"unknown version '{version}' (the SKU has {allowed})"}
+            )
+            continue
+        problem = key_format_problem(key)
+        if problem:
+            errors.append({"row": number, "message": problem})
+            continue
+        rows.append((number, version, key))
+    return rows, errors
+
+
+def import_keys(
+    session: Session,
+    *,
+    settings: Settings,
+    product_id: str,
+    sku_id: str,
+    csv_text: str,
+    now: datetime,
+    actor: Actor | None,
+    request: RequestInfo | None = None,
+) -> KeyImportResult:
+    """Import product keys (CSV ``version,key``), encrypted; all rows or none.
+
+    Malformed rows and duplicates (inside the file or already in inventory, compared by
+    fingerprint) are refused with their row numbers, and then nothing is imported.
+    """
+    sku = get_sku(session, product_id=product_id, sku_id=sku_id)
+    if sku.key_source == KeySource.NONE:
+        raise InvalidInput(f"The SKU {product_id}:{sku_id} has no product keys.", source="skuId")
+    rows, errors = parse_key_csv(csv_text, versions=sku.versions)
+    cipher = KeyCipher.from_settings(settings)
+    seen: dict[str, int] = {}
+    fingerprints: list[tuple[int, str, str, str]] = []
+    for number, version, key in rows:
+        fp = cipher.fingerprint(key)
+        if fp in seen:
+            errors.append({"row": number, "message": f"duplicate of row {seen[fp]}"})
+            continue
+        seen[fp] = number
+        fingerprints.append((number, version, key, fp))
+    existing: set[str] = set()
+    all_fps = [fp for *_, fp in fingerprints]
+    for start in range(0, len(all_fps), 500):
+        chunk = all_fps[start : start + 500]
+        existing.update(
+            session.execute(
+                select(ProductKey.fingerprint).where(ProductKey.fingerprint.in_(chunk))
+            ).scalars()
+        )
+    for number, _version, _key, fp in fingerprints:
+        if fp in existing:
+            errors.append({"row": number, "message": "the key is already in the inventory"})
+    if not rows and not errors:
+        errors.append({"row": 0, "message": "the file holds no keys"})
+    if errors:
+        raise KeyImportInvalid(sorted(errors, key=lambda e: int(e["row"])))
+    by_version: dict[str, int] = {}
+    for _number, version, key, fp in fingerprints:
+        session.add(
+            ProductKey(
+                id=uuid.uuid4(),
+                sku_pk=sku.id,
+                version=version,
+                ciphertext=cipher.encrypt(key, context=_key_context(sku, version)),
+                fingerprint=fp,
+                status=KeyStatus.AVAILABLE,
+                generated=False,
+                imported_at=now,
+            )
+        )
+        by_version[version] = by_version.get(version, 0) + 1
+    audit.record(
+        session,
+        at=now,
+        resource_type="product_key_inventory",
+        operation_type="import_product_keys",
+        tenant_id=actor.tenant_id if actor else None,
+        actor=actor,
+        request=request,
+        user_principal_name=None if actor else "cli",
+        details={
+            "productId": product_id,
+            "skuId": sku_id,
+            "imported": len(fingerprints),
+            "byVersion": by_version,
+        },
+    )
+    return KeyImportResult(imported=len(fingerprints), by_version=by_version)
+
+
+@dataclass(frozen=True)
+class StockRow:
+    product_id: str
+    product_title: str
+    sku_id: str
+    sku_title: str
+    key_source: KeySource
+    version: str
+    available: int
+    reserved: int
+    threshold: int
+
+    @property
+    def low(self) -> bool:
+        return self.key_source == KeySource.INVENTORY and self.available <= self.threshold
+
+
+def key_stock(session: Session) -> list[StockRow]:
+    """Available and handed-out keys per SKU and version, with the low-stock flag."""
+    counts: dict[tuple[uuid.UUID, str, KeyStatus], int] = {}
+    for sku_pk, version, status, n in session.execute(
+        select(ProductKey.sku_pk, ProductKey.version, ProductKey.status, func.count()).group_by(
+            ProductKey.sku_pk, ProductKey.version, ProductKey.status
+        )
+    ):
+        counts[(sku_pk, version, status)] = int(n)
+    rows: list[StockRow] = []
+    for product in list_all_products(session):
+        for sku in product.skus:
+            if not sku.is_active or sku.key_source == KeySource.NONE:
+                continue
+            for version in sku.versions:
+                rows.append(
+                    StockRow(
+                        product_id=product.id,
+                        product_title=product.title,
+                        sku_id=sku.sku_id,
+                        sku_title=sku.title,
+                        key_source=sku.key_source,
+                        version=version,
+                        available=counts.get((sku.id, version, KeyStatus.AVAILABLE), 0),
+                        reserved=counts.get((sku.id, version, KeyStatus.RESERVED), 0),
+                        threshold=sku.low_stock_threshold,
+                    )
+                )
+    return rows
+
+
+def available_keys(session: Session, *, product_id: str, sku_id: str, version: str) -> int:
+    sku = get_sku(session, product_id=product_id, sku_id=sku_id, include_inactive=True)
+    return int(
+        session.execute(
+            select(func.count()).where(
+                ProductKey.sku_pk == sku.id,
+                ProductKey.version == version,
+                ProductKey.status == KeyStatus.AVAILABLE,
+            )
+        ).scalar_one()
+    )
+
+
+def reserve_key(
+    session: Session,
+    *,
+    settings: Settings,
+    product_id: str,
+    sku_id: str,
+    version: str | None,
+    order_line_ref: str,
+    now: datetime,
+) -> uuid.UUID:
+    """Take one key for an order line and return its id; never the same key twice.
+
+    Inventory SKUs take an available key (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so
+    concurrent checkouts take different keys; SQLite's ``BEGIN IMMEDIATE`` serialises
+    writers). Generator SKUs mint a fresh unique key. ``version`` None is the newest.
+    Raises :class:`OutOfKeys` when the inventory is empty.
+    """
+    sku = get_sku(session, product_id=product_id, sku_id=sku_id, include_inactive=True)
+    if sku.key_source == KeySource.NONE:
+        raise InvalidInput(f"The SKU {product_id}:{sku_id} has no product keys.", source="skuId")
+    chosen = version or (sku.versions[0] if sku.versions else "")
+    if chosen not in sku.versions:
+        raise InvalidInput(
+            f"The version '{chosen}' is not offered for {product_id}:{sku_id}.", source="version"
+        )
+    if sku.key_source == KeySource.GENERATOR:
+        return _generate_key(
+            session,
+            settings=settings,
+            sku=sku,
+            version=chosen,
+            order_line_ref=order_line_ref,
+            now=now,
+        )
+    stmt = (
+        select(ProductKey)
+        .where(
+            ProductKey.sku_pk == sku.id,
+            ProductKey.version == chosen,
+            ProductKey.status == KeyStatus.AVAILABLE,
+        )
+        .order_by(ProductKey.imported_at, ProductKey.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    key = session.execute(stmt).scalar_one_or_none()
+    if key is None:
+        raise OutOfKeys(
+            f"No product key is left in inventory for {product_id}:{sku_id} version {chosen}.",
+            data=[{"productId": product_id, "skuId": sku_id, "version": chosen}],
+        )
+    key.status = KeyStatus.RESERVED
+    key.reserved_at = now
+    key.order_line_ref = order_line_ref
+    # Flush now so the row lock (PostgreSQL) and the status change are in place before
+    # anything else in this transaction reads the inventory.
+    session.flush()
+    return key.id
+
+
+def _generate_key(
+    session: Session,
+    *,
+    settings: Settings,
+    sku: Sku,
+    version: str,
+    order_line_ref: str,
+    now: datetime,
+) -> uuid.UUID:
+    cipher = KeyCipher.from_settings(settings)
+    for _attempt in range(5):
+        value = generate_key()
+        fp = cipher.fingerprint(value)
+        exists = session.execute(select(ProductKey.id).where(ProductKey.fingerprint == fp)).first()
+        if exists:
+            continue
+        key = ProductKey(
+            id=uuid.uuid4(),
+            sku_pk=sku.id,
+            version=version,
+            ciphertext=cipher.encrypt(value, context=_key_context(sku, version)),
+            fingerprint=fp,
+            status=KeyStatus.RESERVED,
+            generated=True,
+            imported_at=now,
+            reserved_at=now,
+            order_line_ref=order_line_ref,
+        )
+        try:
+            with session.begin_nested():
+                session.add(key)
+        except IntegrityError:  # a concurrent transaction minted the same key
+            continue
+        return key.id
+    raise OutOfKeys("No unique product key could be generated; try again.")
+
+
+def reveal_key(session: Session, *, settings: Settings, key_id: uuid.UUID) -> str:
+    """Decrypt a handed-out key (the caller audits the access and checks revocation)."""
+    key = session.get(ProductKey, key_id)
+    if key is None:
+        raise KeyNotFound()
+    sku = session.get(Sku, key.sku_pk)
+    assert sku is not None
+    return KeyCipher.from_settings(settings).decrypt(
+        key.ciphertext, context=_key_context(sku, key.version)
+    )
+
+
+def key_status(session: Session, *, key_id: uuid.UUID) -> KeyStatus:
+    key = session.get(ProductKey, key_id)
+    if key is None:
+        raise KeyNotFound()
+    return key.status
+
+
+def revoke_keys(session: Session, *, order_line_ref: str, now: datetime) -> int:
+    """Revoke every key handed out to an order line (cancellation); returns how many."""
+    keys = (
+        session.execute(
+            select(ProductKey).where(
+                ProductKey.order_line_ref == order_line_ref,
+                ProductKey.status == KeyStatus.RESERVED,
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for key in keys:
+        key.status = KeyStatus.REVOKED
+        key.revoked_at = now
+    return len(keys)
+
+
+# ---------------------------------------------------------------------------------------------
+# Artifacts
+
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_file_name(name: str) -> str:
+    """A file name the storage keys accept: other characters become '_'."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    cleaned = _UNSAFE_FILE_CHARS.sub("_", base).lstrip("._") or "file"
+    return cleaned[:200]
+
+
+def upload_artifact(
+    session: Session,
+    *,
+    settings: Settings,
+    product_id: str,
+    sku_id: str,
+    version: str,
+    language: str,
+    bitness: str,
+    file_name: str,
+    fileobj: IO[bytes],
+    now: datetime,
+    actor: Actor | None,
+    request: RequestInfo | None = None,
+) -> Artifact:
+    """Store a downloadable file for a software SKU (replacing the same version, language and
+    bitness) and record its size and SHA-256. Audited."""
+    from partnercenter.storage import get_storage
+
+    sku = get_sku(session, product_id=product_id, sku_id=sku_id)
+    if sku.product.product_type not in SOFTWARE_TYPES:
+        raise InvalidArtifact(
+            f"{product_id}:{sku_id} is not software and has no downloads.", source="skuId"
+        )
+    if version not in sku.versions:
+        raise InvalidArtifact(
+            f"The version '{version}' is not one of the SKU's versions "
+            f"({', '.join(sku.versions) or 'none'}).",
+            source="version",
+        )
+    if not _LANGUAGE.match(language or ""):
+        raise InvalidArtifact(
+            f"'{language}' is not a language tag such as en-US or es-ES.", source="language"
+        )
+    try:
+        bits = Bitness(bitness)
+    except ValueError:
+        raise InvalidArtifact(
+            f"'{bitness}' is not one of x64, x86, arm64.", source="bitness"
+        ) from None
+    name = safe_file_name(file_name)
+    # A fresh key per upload: a download in flight keeps reading the file it started with.
+    storage_key = (
+        f"artifacts/{_segment(product_id)}/{_segment(sku_id)}/{_segment(version)}/"
+        f"{language}/{bits.value}/{uuid.uuid4().hex}/{name}"
+    )
+    stored = get_storage(settings).put(storage_key, fileobj)
+    existing = session.execute(
+        select(Artifact).where(
+            Artifact.sku_pk == sku.id,
+            Artifact.version == version,
+            Artifact.language == language,
+            Artifact.bitness == bits,
+        )
+    ).scalar_one_or_none()
+    if existing is None:
+        artifact = Artifact(
+            id=uuid.uuid4(),
+            sku_pk=sku.id,
+            version=version,
+            language=language,
+            bitness=bits,
+            file_name=name,
+            size=stored.size,
+            sha256=stored.sha256,
+            storage_key=storage_key,
+            uploaded_at=now,
+        )
+        session.add(artifact)
+    else:
+        artifact = existing
+        artifact.file_name = name
+        artifact.size = stored.size
+        artifact.sha256 = stored.sha256
+        artifact.storage_key = storage_key
+        artifact.uploaded_at = now
+    audit.record(
+        session,
+        at=now,
+        resource_type="software_artifact",
+        operation_type="upload_software_artifact",
+        tenant_id=actor.tenant_id if actor else None,
+        actor=actor,
+        request=request,
+        user_principal_name=None if actor else "cli",
+        details={
+            "productId": product_id,
+            "skuId": sku_id,
+            "version": version,
+            "language": language,
+            "bitness": bits.value,
+            "fileName": name,
+            "size": stored.size,
+            "sha256": stored.sha256,
+        },
+    )
+    return artifact
+
+
+def _segment(value: str) -> str:
+    return _UNSAFE_FILE_CHARS.sub("_", value).lstrip("._") or "x"
+
+
+def list_artifacts(
+    session: Session, *, product_id: str, sku_id: str, include_inactive: bool = True
+) -> list[Artifact]:
+    sku = get_sku(session, product_id=product_id, sku_id=sku_id, include_inactive=include_inactive)
+    return list(
+        session.execute(
+            select(Artifact)
+            .where(Artifact.sku_pk == sku.id)
+            .order_by(Artifact.version.desc(), Artifact.language, Artifact.bitness)
+        ).scalars()
+    )
+
+
+def get_artifact(
+    session: Session, *, product_id: str, sku_id: str, version: str, language: str, bitness: str
+) -> Artifact:
+    sku = get_sku(session, product_id=product_id, sku_id=sku_id, include_inactive=True)
+    artifact = session.execute(
+        select(Artifact).where(
+            Artifact.sku_pk == sku.id,
+            Artifact.version == version,
+            Artifact.language == language,
+            Artifact.bitness == bitness,
+        )
+    ).scalar_one_or_none()
+    if artifact is None:
+        raise ArtifactNotFound(
+            f"No file for version {version}, language {language}, bitness {bitness}."
+        )
+    return artifact
+
+
+def software_versions(session: Session, *, product_id: str, sku_id: str) -> list[dict[str, Any]]:
+    """``[{version, languages, bitness}]`` the SKU offers for download, newest version first."""
+    sku = get_sku(session, product_id=product_id, sku_id=sku_id, include_inactive=True)
+    found: dict[str, tuple[set[str], set[str]]] = {v: (set(), set()) for v in sku.versions}
+    for a in list_artifacts(session, product_id=product_id, sku_id=sku_id):
+        langs, bits = found.setdefault(a.version, (set(), set()))
+        langs.add(a.language)
+        bits.add(a.bitness.value)
+    return [
+        {"version": v, "languages": sorted(langs), "bitness": sorted(bits)}
+        for v, (langs, bits) in found.items()
+    ]
+
+
+def find_keys_by_ref(session: Session, *, order_line_ref: str) -> list[uuid.UUID]:
+    """Ids of the keys handed out to an order line (any status)."""
+    return list(
+        session.execute(
+            select(ProductKey.id)
+            .where(ProductKey.order_line_ref == order_line_ref)
+            .order_by(ProductKey.reserved_at)
+        ).scalars()
+    )
+
+
+def products_by_ids(session: Session, ids: Iterable[str]) -> dict[str, Product]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = session.execute(select(Product).where(Product.id.in_(wanted))).scalars()
+    return {p.id: p for p in rows}
