@@ -1,0 +1,1 @@
+"""Carts, checkout, orders, their charges and the entitlements they grant."""

@@ -1,0 +1,105 @@
+"""Request and response shapes of the carts and orders API (Partner Center's field names)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_CART_LINES = 50
+
+
+class CartLineIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: int | None = Field(default=None, ge=0, le=10_000)
+    catalogItemId: str = Field(min_length=1, max_length=130)
+    quantity: int = Field(ge=-1_000_000_000, le=1_000_000_000)
+    billingCycle: str | None = Field(default=None, max_length=20)
+    termDuration: str | None = Field(default=None, max_length=8)
+    currencyCode: str | None = Field(default=None, max_length=3)
+
+
+class CartIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    lineItems: list[CartLineIn] = Field(min_length=1, max_length=MAX_CART_LINES)
+
+
+class PricingOut(BaseModel):
+    """Amounts as decimal strings in the currency's minor unit (exact, never floats)."""
+
+    currency: str
+    taxIncluded: bool
+    unitNet: str
+    unitTax: str
+    unitGross: str
+    net: str
+    tax: str
+    gross: str
+
+
+class TotalsOut(BaseModel):
+    currency: str
+    net: str
+    tax: str
+    gross: str
+
+
+class CartLineOut(BaseModel):
+    id: int
+    catalogItemId: str
+    friendlyName: str
+    quantity: int
+    billingCycle: str
+    termDuration: str | None
+    currencyCode: str
+    pricing: PricingOut
+
+
+class CartOut(BaseModel):
+    id: str
+    customerId: str
+    status: str
+    creationTimestamp: str
+    lastModifiedTimestamp: str
+    expirationTimestamp: str
+    lineItems: list[CartLineOut]
+    totals: TotalsOut
+    attributes: dict[str, str] = {"objectType": "Cart"}
+
+
+class OrderLineOut(BaseModel):
+    lineItemNumber: int
+    offerId: str
+    productId: str
+    skuId: str
+    friendlyName: str
+    productType: str
+    quantity: int
+    termDuration: str | None
+    billingCycle: str
+    purchaseDate: str
+    status: str
+    pricing: PricingOut
+
+
+class OrderOut(BaseModel):
+    id: str
+    referenceCustomerId: str
+    creationDate: str
+    status: str
+    currencyCode: str
+    lineItems: list[OrderLineOut]
+    totals: TotalsOut
+    attributes: dict[str, str] = {"objectType": "Order"}
+
+
+class OrderErrorOut(BaseModel):
+    orderGroupId: str
+    code: int
+    description: str
+
+
+class CheckoutOut(BaseModel):
+    orders: list[OrderOut]
+    orderErrors: list[OrderErrorOut]
+    attributes: dict[str, str] = {"objectType": "CartCheckoutResult"}
