@@ -3,6 +3,15 @@
 from partnercenter.audit import models as audit_models
 from partnercenter.catalog import models as catalog_models
 from partnercenter.db import Base
+from partnercenter.idempotency import IdempotencyKey
 from partnercenter.identity import models as identity_models
+from partnercenter.orders import models as orders_models
 
-__all__ = ["Base", "audit_models", "catalog_models", "identity_models"]
+__all__ = [
+    "Base",
+    "IdempotencyKey",
+    "audit_models",
+    "catalog_models",
+    "identity_models",
+    "orders_models",
+]
