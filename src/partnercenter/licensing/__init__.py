@@ -1,0 +1,1 @@
+"""Software: product keys, downloads and signed copied links."""
