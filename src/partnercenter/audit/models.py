@@ -47,6 +47,12 @@ class AuditRecord(Base):
         Index("ix_audit_records_tenant_time", "tenant_id", "occurred_at", "id"),
         Index("ix_audit_records_tenant_customer_time", "tenant_id", "customer_id", "occurred_at"),
         Index("ix_audit_records_tenant_user_time", "tenant_id", "user_id", "occurred_at"),
+        # The user filter by principal name also finds failed sign-ins (no user id).
+        Index(
+            "ix_audit_records_tenant_upn_time", "tenant_id", "user_principal_name", "occurred_at"
+        ),
+        # Provider admins read every tenant's records, newest first.
+        Index("ix_audit_records_time", "occurred_at", "id"),
     )
 
 
