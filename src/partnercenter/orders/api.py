@@ -1,0 +1,251 @@
+"""JSON routes: carts, checkout and order history of a customer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from partnercenter import idempotency
+from partnercenter.context import Actor
+from partnercenter.customers.api import customer_for
+from partnercenter.deps import NowDep, RequestInfoDep, SessionDep, SettingsDep, parse_uuid, require
+from partnercenter.envelopes import collection
+from partnercenter.identity.models import Tenant
+from partnercenter.orders import services
+from partnercenter.orders.errors import CartNotFound, OrderNotFound
+from partnercenter.orders.schemas import CartIn, CartOut, CheckoutOut, OrderOut
+from partnercenter.permissions import Action
+
+router = APIRouter(prefix="/v1", tags=["orders"])
+
+Buyer = Annotated[Actor, Depends(require(Action.BUY_FOR_CUSTOMER))]
+OrderViewer = Annotated[Actor, Depends(require(Action.VIEW_ORDERS))]
+RequestIdHeader = Annotated[
+    str | None,
+    Header(
+        alias="MS-RequestId",
+        description="Idempotency key: a retry with the same id and body returns the first "
+        "response; the same id with another body answers 409.",
+    ),
+]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid input (10010, 400013, 400018, 400019, 800070, 121xx)"},
+    403: {"description": "The caller's roles do not allow buying"},
+    404: {"description": "Unknown or foreign customer, cart or order"},
+    409: {"description": "800064 cart being processed; 800065 cart submitted; 12101 reused id"},
+    410: {"description": "12112 the cart has expired"},
+}
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request body as sent (hashed for MS-RequestId)."""
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(raw_body)]
+
+
+def _replay_or_run(
+    session: Session,
+    *,
+    actor: Actor,
+    request: Request,
+    request_id: str | None,
+    body: bytes,
+    now: Any,
+    status_code: int,
+    run: Any,
+) -> JSONResponse:
+    """Answer a stored response for a repeated MS-RequestId, else run, remember and commit."""
+    key = idempotency.request_key(
+        tenant_id=actor.tenant_id,
+        request_id=request_id,
+        method=request.method,
+        path=request.url.path,
+        raw_body=body,
+    )
+    if key is not None:
+        stored = idempotency.lookup(session, key)
+        if stored is not None:
+            return JSONResponse(stored.body, status_code=stored.status_code)
+    result = run()
+    if key is not None:
+        stored = idempotency.remember(session, key, status_code=status_code, body=result, now=now)
+        result, status_code = stored.body, stored.status_code
+    session.commit()
+    return JSONResponse(result, status_code=status_code)
+
+
+def _cart_id(value: str) -> Any:
+    try:
+        return parse_uuid(value, "cart")
+    except Exception:
+        raise CartNotFound() from None
+
+
+@router.post(
+    "/customers/{customer_id}/carts",
+    status_code=201,
+    response_model=CartOut,
+    responses=_ERRORS,
+)
+def create_cart(
+    customer_id: str,
+    body: CartIn,
+    request: Request,
+    raw: RawBody,
+    session: SessionDep,
+    now: NowDep,
+    actor: Buyer,
+    request_id: RequestIdHeader = None,
+) -> JSONResponse:
+    """Create a cart: ``lineItems[{id, catalogItemId, quantity, billingCycle, termDuration}]``."""
+    customer = customer_for(session, actor, customer_id)
+
+    def run() -> dict[str, Any]:
+        cart = services.create_cart(
+            session,
+            actor=actor,
+            customer=customer,
+            lines=[line.model_dump() for line in body.lineItems],
+            now=now,
+        )
+        return services.view_cart(session, customer=customer, cart=cart, now=now).to_json()
+
+    return _replay_or_run(
+        session,
+        actor=actor,
+        request=request,
+        request_id=request_id,
+        body=raw,
+        now=now,
+        status_code=201,
+        run=run,
+    )
+
+
+@router.get("/customers/{customer_id}/carts/{cart_id}", response_model=CartOut)
+def get_cart(
+    customer_id: str, cart_id: str, session: SessionDep, now: NowDep, actor: Buyer
+) -> dict[str, Any]:
+    """The cart, priced now."""
+    customer = customer_for(session, actor, customer_id)
+    cart = services.get_cart(session, customer=customer, cart_id=_cart_id(cart_id))
+    return services.view_cart(session, customer=customer, cart=cart, now=now).to_json()
+
+
+@router.put(
+    "/customers/{customer_id}/carts/{cart_id}",
+    response_model=CartOut,
+    responses=_ERRORS,
+)
+def update_cart(
+    customer_id: str,
+    cart_id: str,
+    body: CartIn,
+    request: Request,
+    raw: RawBody,
+    session: SessionDep,
+    now: NowDep,
+    actor: Buyer,
+    request_id: RequestIdHeader = None,
+) -> JSONResponse:
+    """Replace the cart's line items."""
+    customer = customer_for(session, actor, customer_id)
+    cid = _cart_id(cart_id)
+
+    def run() -> dict[str, Any]:
+        cart = services.update_cart(
+            session,
+            customer=customer,
+            cart_id=cid,
+            lines=[line.model_dump() for line in body.lineItems],
+            now=now,
+        )
+        return services.view_cart(session, customer=customer, cart=cart, now=now).to_json()
+
+    return _replay_or_run(
+        session,
+        actor=actor,
+        request=request,
+        request_id=request_id,
+        body=raw,
+        now=now,
+        status_code=200,
+        run=run,
+    )
+
+
+@router.post(
+    "/customers/{customer_id}/carts/{cart_id}/checkout",
+    status_code=201,
+    response_model=CheckoutOut,
+    responses=_ERRORS,
+)
+def checkout(
+    customer_id: str,
+    cart_id: str,
+    request: Request,
+    raw: RawBody,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    info: RequestInfoDep,
+    actor: Buyer,
+    request_id: RequestIdHeader = None,
+) -> JSONResponse:
+    """Check the cart out: one order with every line, or an error and nothing sold.
+
+    Prices and market availability are checked again and a product key is reserved for each
+    software line. A second checkout of the cart returns the first result.
+    """
+    customer = customer_for(session, actor, customer_id)
+    cid = _cart_id(cart_id)
+    return _replay_or_run(
+        session,
+        actor=actor,
+        request=request,
+        request_id=request_id,
+        body=raw,
+        now=now,
+        status_code=201,
+        run=lambda: services.checkout(
+            session,
+            settings=settings,
+            actor=actor,
+            customer=customer,
+            cart_id=cid,
+            now=now,
+            request=info,
+        ),
+    )
+
+
+def _customer(session: Session, actor: Actor, customer_id: str) -> Tenant:
+    return customer_for(session, actor, customer_id)
+
+
+@router.get("/customers/{customer_id}/orders")
+def list_orders(customer_id: str, session: SessionDep, actor: OrderViewer) -> dict[str, Any]:
+    """The customer's order history, newest first."""
+    customer = _customer(session, actor, customer_id)
+    return collection(
+        [services.order_json(o) for o in services.list_orders(session, customer=customer)]
+    )
+
+
+@router.get("/customers/{customer_id}/orders/{order_id}", response_model=OrderOut)
+def get_order(
+    customer_id: str, order_id: str, session: SessionDep, actor: OrderViewer
+) -> dict[str, Any]:
+    """One order with its line items."""
+    customer = _customer(session, actor, customer_id)
+    try:
+        oid = parse_uuid(order_id, "order")
+    except Exception:
+        raise OrderNotFound() from None
+    return services.order_json(services.get_order(session, customer=customer, order_id=oid))

@@ -1,0 +1,552 @@
+"""Carts, checkout and orders: buying on behalf of a customer.
+
+Checkout is one transaction: the cart row is locked (``SELECT ... FOR UPDATE`` on
+PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` serialises writers), every line is priced again and
+checked against the customer's market, a product key is reserved for every software line,
+and the order, its lines, charges, entitlements, activity record and the cart's stored result
+are written together. A second checkout of the same cart returns that stored result.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, selectinload
+
+from partnercenter.audit import services as audit
+from partnercenter.catalog import services as catalog
+from partnercenter.catalog.services import SOFTWARE_TYPES, LineQuote
+from partnercenter.config import Settings
+from partnercenter.context import Actor, RequestInfo
+from partnercenter.errors import DomainError, InvalidInput
+from partnercenter.identity.models import Tenant
+from partnercenter.money import Price
+from partnercenter.orders.errors import (
+    CartAlreadySubmitted,
+    CartBeingProcessed,
+    CartExpired,
+    CartNotFound,
+    CurrencyMismatch,
+    CustomerHasNoMarket,
+    DuplicateLineId,
+    MixedCurrencies,
+    OrderNotFound,
+)
+from partnercenter.orders.models import (
+    Cart,
+    CartStatus,
+    Charge,
+    ChargeType,
+    Entitlement,
+    EntitlementStatus,
+    LineStatus,
+    Order,
+    OrderLine,
+    OrderStatus,
+)
+
+CART_LIFETIME = timedelta(days=7)
+# How long a checkout waits for another request holding the same cart before answering 800064.
+CART_LOCK_TIMEOUT_MS = 20_000
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+# --- pricing cart lines --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    """A cart line with its current quote."""
+
+    id: int
+    catalog_item_id: str
+    quantity: int
+    quote: LineQuote
+
+
+def _market(customer: Tenant) -> str:
+    if not customer.country:
+        raise CustomerHasNoMarket()
+    return customer.country
+
+
+def price_lines(
+    session: Session, *, customer: Tenant, lines: Sequence[dict[str, Any]]
+) -> list[PricedLine]:
+    """Price every line in the customer's market; the first bad line raises, naming it."""
+    country = _market(customer)
+    priced: list[PricedLine] = []
+    seen_ids: set[int] = set()
+    for index, line in enumerate(lines):
+        line_id = line.get("id")
+        line_id = index if line_id is None else int(line_id)
+        if line_id in seen_ids:
+            raise DuplicateLineId(
+                f"Line items {line_id} appears twice in the cart.", source=f"lineItems[{index}].id"
+            )
+        seen_ids.add(line_id)
+        try:
+            q = catalog.quote(
+                session,
+                catalog_item_id=str(line.get("catalogItemId", "")),
+                country=country,
+                quantity=line.get("quantity"),  # type: ignore[arg-type]
+                term_duration=line.get("termDuration"),
+                billing_cycle=line.get("billingCycle"),
+            )
+            wanted_currency = line.get("currencyCode")
+            if wanted_currency and str(wanted_currency).upper() != q.item.currency:
+                raise CurrencyMismatch(
+                    f"The currency {wanted_currency} does not match {q.item.currency}, the "
+                    f"currency of {q.item.catalog_item_id} in market {country}.",
+                    source="currencyCode",
+                )
+        except DomainError as exc:
+            exc.source = f"lineItems[{index}].{exc.source or 'catalogItemId'}"
+            exc.data = [*exc.data, {"lineItem": index}]
+            raise
+        priced.append(PricedLine(line_id, q.item.catalog_item_id, q.quantity, q))
+    currencies = {p.quote.item.currency for p in priced}
+    if len(currencies) > 1:
+        raise MixedCurrencies(
+            "All items of one cart must be priced in the same currency; this cart mixes "
+            + ", ".join(sorted(currencies))
+            + ".",
+            source="lineItems",
+        )
+    return priced
+
+
+def _stored_lines(priced: Sequence[PricedLine]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": p.id,
+            "catalogItemId": p.catalog_item_id,
+            "quantity": p.quantity,
+            "billingCycle": p.quote.billing_cycle.value,
+            "termDuration": p.quote.term_duration,
+            "currencyCode": p.quote.item.currency,
+        }
+        for p in priced
+    ]
+
+
+def pricing_json(quote: LineQuote) -> dict[str, Any]:
+    unit, line = quote.unit_price, quote.line_price
+    return {
+        "currency": line.currency,
+        "taxIncluded": quote.item.tax_inclusive,
+        "unitNet": str(unit.net),
+        "unitTax": str(unit.tax),
+        "unitGross": str(unit.gross),
+        "net": str(line.net),
+        "tax": str(line.tax),
+        "gross": str(line.gross),
+    }
+
+
+def total_of(prices: Sequence[Price], currency: str) -> Price:
+    total = Price.zero(currency)
+    for p in prices:
+        total = total + p
+    return total
+
+
+# --- carts ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CartView:
+    """A cart with its lines priced now (a line that can no longer be sold carries its error)."""
+
+    cart: Cart
+    lines: list[tuple[dict[str, Any], LineQuote | None, DomainError | None]]
+    expired: bool
+
+    @property
+    def currency(self) -> str | None:
+        for _line, q, _err in self.lines:
+            if q is not None:
+                return q.item.currency
+        return None
+
+    @property
+    def total(self) -> Price | None:
+        currency = self.currency
+        if currency is None:
+            return None
+        return total_of([q.line_price for _l, q, _e in self.lines if q is not None], currency)
+
+    def to_json(self) -> dict[str, Any]:
+        currency = self.currency or ""
+        total = self.total
+        items = []
+        for line, q, err in self.lines:
+            item: dict[str, Any] = {
+                "id": line["id"],
+                "catalogItemId": line["catalogItemId"],
+                "friendlyName": (f"{q.item.product.title} {q.item.sku.title}" if q else ""),
+                "quantity": line["quantity"],
+                "billingCycle": line.get("billingCycle") or "",
+                "termDuration": line.get("termDuration"),
+                "currencyCode": line.get("currencyCode") or currency,
+                "pricing": pricing_json(q) if q else None,
+            }
+            if err is not None:
+                item["error"] = {"code": err.code, "description": err.description}
+            items.append(item)
+        status = "Expired" if self.expired and self.cart.status == CartStatus.ACTIVE else None
+        return {
+            "id": str(self.cart.id),
+            "customerId": str(self.cart.customer_id),
+            "status": status or self.cart.status.value.capitalize(),
+            "creationTimestamp": _iso(self.cart.created_at),
+            "lastModifiedTimestamp": _iso(self.cart.updated_at),
+            "expirationTimestamp": _iso(self.cart.expires_at),
+            "lineItems": items,
+            "totals": (
+                {
+                    "currency": currency,
+                    "net": str(total.net),
+                    "tax": str(total.tax),
+                    "gross": str(total.gross),
+                }
+                if total
+                else {"currency": currency, "net": "0", "tax": "0", "gross": "0"}
+            ),
+            "attributes": {"objectType": "Cart"},
+        }
+
+
+def view_cart(session: Session, *, customer: Tenant, cart: Cart, now: datetime) -> CartView:
+    """The cart priced now; a line no longer on sale keeps its error instead of a price."""
+    lines: list[tuple[dict[str, Any], LineQuote | None, DomainError | None]] = []
+    for line in cart.line_items:
+        try:
+            priced = price_lines(session, customer=customer, lines=[line])
+            lines.append((line, priced[0].quote, None))
+        except DomainError as exc:
+            lines.append((line, None, exc))
+    return CartView(cart, lines, expired=now >= cart.expires_at)
+
+
+def create_cart(
+    session: Session,
+    *,
+    actor: Actor,
+    customer: Tenant,
+    lines: Sequence[dict[str, Any]],
+    now: datetime,
+) -> Cart:
+    """A new cart for the customer; every line is checked and priced in its market now."""
+    priced = price_lines(session, customer=customer, lines=lines)
+    cart = Cart(
+        id=uuid.uuid4(),
+        partner_id=actor.tenant_id,
+        customer_id=customer.id,
+        created_by=actor.user_id,
+        status=CartStatus.ACTIVE,
+        line_items=_stored_lines(priced),
+        created_at=now,
+        updated_at=now,
+        expires_at=now + CART_LIFETIME,
+    )
+    session.add(cart)
+    return cart
+
+
+def get_cart(session: Session, *, customer: Tenant, cart_id: uuid.UUID) -> Cart:
+    """One of the customer's carts; another customer's cart is not found."""
+    cart = session.get(Cart, cart_id)
+    if cart is None or cart.customer_id != customer.id:
+        raise CartNotFound()
+    return cart
+
+
+def update_cart(
+    session: Session,
+    *,
+    customer: Tenant,
+    cart_id: uuid.UUID,
+    lines: Sequence[dict[str, Any]],
+    now: datetime,
+) -> Cart:
+    """Replace the cart's lines (checked and priced again); the cart lives 7 more days."""
+    cart = _locked_cart(session, customer=customer, cart_id=cart_id)
+    if cart.status != CartStatus.ACTIVE:
+        raise CartAlreadySubmitted()
+    if now >= cart.expires_at:
+        raise CartExpired()
+    priced = price_lines(session, customer=customer, lines=lines)
+    cart.line_items = _stored_lines(priced)
+    cart.updated_at = now
+    cart.expires_at = now + CART_LIFETIME
+    return cart
+
+
+def _locked_cart(session: Session, *, customer: Tenant, cart_id: uuid.UUID) -> Cart:
+    """The cart, locked for this transaction; waits for a request holding it, then 800064."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL lock_timeout = {CART_LOCK_TIMEOUT_MS}"))
+    try:
+        cart = session.execute(
+            select(Cart)
+            .where(Cart.id == cart_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+            raise CartBeingProcessed() from None
+        raise
+    if cart is None or cart.customer_id != customer.id:
+        raise CartNotFound()
+    return cart
+
+
+# --- checkout ------------------------------------------------------------------------------
+
+
+def checkout(
+    session: Session,
+    *,
+    settings: Settings,
+    actor: Actor,
+    customer: Tenant,
+    cart_id: uuid.UUID,
+    now: datetime,
+    request: RequestInfo | None = None,
+) -> dict[str, Any]:
+    """Turn the cart into an order, all lines or none; returns ``{orders, orderErrors}``.
+
+    A cart already checked out returns its first result and writes nothing.
+    """
+    cart = _locked_cart(session, customer=customer, cart_id=cart_id)
+    if cart.status == CartStatus.ORDERED and cart.checkout_result is not None:
+        return cart.checkout_result
+    if now >= cart.expires_at:
+        raise CartExpired()
+    if not cart.line_items:
+        raise InvalidInput("The cart has no line items.", source="lineItems")
+    priced = price_lines(session, customer=customer, lines=cart.line_items)
+    currency = priced[0].quote.item.currency
+    order = Order(
+        id=uuid.uuid4(),
+        partner_id=cart.partner_id,
+        customer_id=customer.id,
+        cart_id=cart.id,
+        created_by=actor.user_id,
+        status=OrderStatus.COMPLETED,
+        currency=currency,
+        market=_market(customer),
+        tax_included=priced[0].quote.item.tax_inclusive,
+        created_at=now,
+    )
+    billing_month = now.strftime("%Y-%m")
+    rows: list[Any] = [order]
+    lines: list[OrderLine] = []
+    for number, p in enumerate(priced):
+        item = p.quote.item
+        unit_net, unit_tax, unit_gross = p.quote.unit_price.minor()
+        net, tax, gross = p.quote.line_price.minor()
+        line = OrderLine(
+            id=uuid.uuid4(),
+            order_id=order.id,
+            line_number=number,
+            catalog_item_id=item.catalog_item_id,
+            product_id=item.product.id,
+            sku_id=item.sku.sku_id,
+            availability_id=item.availability.availability_id,
+            sku_pk=item.sku.id,
+            product_type=item.product_type.value,
+            product_title=item.product.title,
+            sku_title=item.sku.title,
+            quantity=p.quantity,
+            term_duration=p.quote.term_duration,
+            billing_cycle=p.quote.billing_cycle.value,
+            currency=currency,
+            unit_net_minor=unit_net,
+            unit_tax_minor=unit_tax,
+            unit_gross_minor=unit_gross,
+            net_minor=net,
+            tax_minor=tax,
+            gross_minor=gross,
+            status=LineStatus.ACTIVE,
+            purchased_at=now,
+            cancellation_policy=catalog.cancellation_policy(item.product).to_json(),
+        )
+        lines.append(line)
+        rows.append(
+            Charge(
+                id=uuid.uuid4(),
+                partner_id=cart.partner_id,
+                customer_id=customer.id,
+                order_id=order.id,
+                order_line_id=line.id,
+                charge_type=ChargeType.NEW,
+                currency=currency,
+                net_minor=net,
+                tax_minor=tax,
+                gross_minor=gross,
+                quantity=p.quantity,
+                billing_month=billing_month,
+                created_at=now,
+            )
+        )
+    total = total_of([p.quote.line_price for p in priced], currency)
+    order.net_minor, order.tax_minor, order.gross_minor = total.minor()
+    order.lines = lines
+    session.add(order)
+    # The order and its lines are written first: charges and entitlements point at them.
+    session.flush()
+    session.add_all(rows[1:])
+    # Keys are reserved after the order rows are queued: reserve_key flushes, and the
+    # entitlements point at the lines and keys. Any failure (out of keys) aborts it all.
+    for p, line in zip(priced, lines, strict=True):
+        if p.quote.item.product_type not in SOFTWARE_TYPES:
+            continue
+        key_id = None
+        if p.quote.item.sku.key_source.value != "none":
+            key_id = catalog.reserve_key(
+                session,
+                settings=settings,
+                product_id=line.product_id,
+                sku_id=line.sku_id,
+                version=None,
+                order_line_ref=str(line.id),
+                now=now,
+            )
+        session.add(
+            Entitlement(
+                id=uuid.uuid4(),
+                partner_id=cart.partner_id,
+                customer_id=customer.id,
+                order_id=order.id,
+                order_line_id=line.id,
+                product_id=line.product_id,
+                sku_pk=line.sku_pk,
+                product_key_id=key_id,
+                status=EntitlementStatus.ACTIVE,
+                created_at=now,
+            )
+        )
+    result = {
+        "orders": [order_json(order)],
+        "orderErrors": [],
+        "attributes": {"objectType": "CartCheckoutResult"},
+    }
+    cart.status = CartStatus.ORDERED
+    cart.checkout_result = result
+    cart.updated_at = now
+    audit.record(
+        session,
+        at=now,
+        resource_type="order",
+        operation_type="create_order",
+        tenant_id=cart.partner_id,
+        actor=actor,
+        request=request,
+        customer_id=customer.id,
+        customer_name=customer.name,
+        details={
+            "orderId": str(order.id),
+            "cartId": str(cart.id),
+            "currency": currency,
+            "total": str(total.gross),
+            "lines": [
+                {
+                    "lineItemNumber": line.line_number,
+                    "offerId": line.catalog_item_id,
+                    "quantity": line.quantity,
+                    "product": f"{line.product_title} {line.sku_title}",
+                }
+                for line in lines
+            ],
+        },
+    )
+    return result
+
+
+# --- orders --------------------------------------------------------------------------------
+
+
+def order_json(order: Order) -> dict[str, Any]:
+    """Partner Center's order resource."""
+    from partnercenter.money import from_minor
+
+    cur = order.currency
+
+    def amount(minor: int) -> str:
+        return str(from_minor(minor, cur))
+
+    return {
+        "id": str(order.id),
+        "referenceCustomerId": str(order.customer_id),
+        "creationDate": _iso(order.created_at),
+        "status": order.status.value,
+        "currencyCode": cur,
+        "lineItems": [
+            {
+                "lineItemNumber": line.line_number,
+                "offerId": line.catalog_item_id,
+                "productId": line.product_id,
+                "skuId": line.sku_id,
+                "friendlyName": f"{line.product_title} {line.sku_title}",
+                "productType": line.product_type,
+                "quantity": line.quantity,
+                "termDuration": line.term_duration,
+                "billingCycle": line.billing_cycle,
+                "purchaseDate": _iso(line.purchased_at),
+                "status": line.status.value,
+                "pricing": {
+                    "currency": cur,
+                    "taxIncluded": order.tax_included,
+                    "unitNet": amount(line.unit_net_minor),
+                    "unitTax": amount(line.unit_tax_minor),
+                    "unitGross": amount(line.unit_gross_minor),
+                    "net": amount(line.net_minor),
+                    "tax": amount(line.tax_minor),
+                    "gross": amount(line.gross_minor),
+                },
+            }
+            for line in order.lines
+        ],
+        "totals": {
+            "currency": cur,
+            "net": amount(order.net_minor),
+            "tax": amount(order.tax_minor),
+            "gross": amount(order.gross_minor),
+        },
+        "attributes": {"objectType": "Order"},
+    }
+
+
+def list_orders(session: Session, *, customer: Tenant) -> Sequence[Order]:
+    """The customer's orders, newest first, with their lines."""
+    return (
+        session.execute(
+            select(Order)
+            .where(Order.customer_id == customer.id)
+            .options(selectinload(Order.lines))
+            .order_by(Order.created_at.desc(), Order.id)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def get_order(session: Session, *, customer: Tenant, order_id: uuid.UUID) -> Order:
+    """One of the customer's orders; another customer's order is not found."""
+    order = session.get(Order, order_id)
+    if order is None or order.customer_id != customer.id:
+        raise OrderNotFound()
+    return order
