@@ -106,9 +106,11 @@ def _include_routers(app: FastAPI) -> None:
     from partnercenter.identity import api as identity_api
     from partnercenter.identity import views as identity_views
     from partnercenter.ops import api as ops_api
+    from partnercenter.orders import api as orders_api
 
     routers: list[Any] = [ops_api.router, identity_api.router, identity_views.router]
     routers += [customers_api.router, customers_views.router]
+    routers += [orders_api.router]
     routers += [audit_api.router, audit_views.router]
     for router in routers:
         app.include_router(router)
