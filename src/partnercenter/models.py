@@ -5,6 +5,7 @@ from partnercenter.catalog import models as catalog_models
 from partnercenter.db import Base
 from partnercenter.idempotency import IdempotencyKey
 from partnercenter.identity import models as identity_models
+from partnercenter.licensing import models as licensing_models
 from partnercenter.orders import models as orders_models
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "audit_models",
     "catalog_models",
     "identity_models",
+    "licensing_models",
     "orders_models",
 ]
