@@ -613,7 +613,7 @@ class KeyImportResult:
     by_version: dict[str, int]
 
 
-def _key_context(sku: Sku, version: str) -> str:
+def key_context(sku: Sku, version: str) -> str:
     return f"{sku.id}:{version}"
 
 
@@ -703,7 +703,7 @@ def import_keys(
                 id=uuid.uuid4(),
                 sku_pk=sku.id,
                 version=version,
-                ciphertext=cipher.encrypt(key, context=_key_context(sku, version)),
+                ciphertext=cipher.encrypt(key, context=key_context(sku, version)),
                 fingerprint=fp,
                 status=KeyStatus.AVAILABLE,
                 generated=False,
@@ -871,7 +871,7 @@ def _generate_key(
             id=uuid.uuid4(),
             sku_pk=sku.id,
             version=version,
-            ciphertext=cipher.encrypt(value, context=_key_context(sku, version)),
+            ciphertext=cipher.encrypt(value, context=key_context(sku, version)),
             fingerprint=fp,
             status=KeyStatus.RESERVED,
             generated=True,
@@ -896,7 +896,7 @@ def reveal_key(session: Session, *, settings: Settings, key_id: uuid.UUID) -> st
     sku = session.get(Sku, key.sku_pk)
     assert sku is not None
     return KeyCipher.from_settings(settings).decrypt(
-        key.ciphertext, context=_key_context(sku, key.version)
+        key.ciphertext, context=key_context(sku, key.version)
     )
 
 
