@@ -101,6 +101,8 @@ def create_app(
 def _include_routers(app: FastAPI) -> None:
     from partnercenter.audit import api as audit_api
     from partnercenter.audit import views as audit_views
+    from partnercenter.catalog import api as catalog_api
+    from partnercenter.catalog import views as catalog_views
     from partnercenter.customers import api as customers_api
     from partnercenter.customers import views as customers_views
     from partnercenter.identity import api as identity_api
@@ -110,6 +112,7 @@ def _include_routers(app: FastAPI) -> None:
 
     routers: list[Any] = [ops_api.router, identity_api.router, identity_views.router]
     routers += [customers_api.router, customers_views.router]
+    routers += [catalog_api.router, catalog_views.router]
     routers += [orders_api.router]
     routers += [audit_api.router, audit_views.router]
     for router in routers:
