@@ -137,7 +137,8 @@ PERMISSIONS: dict[Action, frozenset[tuple[TenantKind, Role]]] = {
     Action.VIEW_CUSTOMERS: _grants(R, *_PARTNER_STAFF),
     Action.CREATE_CUSTOMER: _grants(R, Role.GLOBAL_ADMIN, Role.ADMIN_AGENT, Role.SALES_AGENT),
     Action.MANAGE_CUSTOMER_USERS: _grants(R, Role.GLOBAL_ADMIN, Role.ADMIN_AGENT),
-    Action.BROWSE_CATALOG: _grants(R, *_PARTNER_STAFF),
+    # Provider admins browse the catalog as any market sees it.
+    Action.BROWSE_CATALOG: _grants(R, *_PARTNER_STAFF) | _grants(P, Role.PROVIDER_ADMIN),
     # Seed: "Appropriate roles: Admin agent | Global admin".
     Action.BUY_FOR_CUSTOMER: _grants(R, Role.ADMIN_AGENT, Role.GLOBAL_ADMIN),
     Action.VIEW_ORDERS: _grants(R, *_PARTNER_STAFF),
