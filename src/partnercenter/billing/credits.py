@@ -105,7 +105,7 @@ def days_remaining(deadline: datetime | None, now: datetime) -> int:
 
 
 def credit_of(charged: Price, fraction: Decimal, already_credited: Price | None) -> Price:
-    """``charged`` × ``fraction``, rounded once per part, never above what is left."""
+    """``charged`` times ``fraction``, rounded once per part, never above what is left."""
     currency = charged.currency
     already = already_credited or Price.zero(currency)
     left_net = charged.net - already.net

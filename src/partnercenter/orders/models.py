@@ -176,6 +176,11 @@ class Charge(Base):
     # The month the charge is invoiced in, "YYYY-MM" (UTC), from the injected clock.
     billing_month: Mapped[str] = mapped_column(String(7))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A credit (negative amounts) names the charge it gives back and why; see docs/dev/orders.md.
+    reverses_charge_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("charges.id", ondelete="RESTRICT"), index=True
+    )
+    credit_reason_code: Mapped[str | None] = mapped_column(String(40))
 
     __table_args__ = (
         Index("ix_charges_partner_id_billing_month", "partner_id", "billing_month"),
