@@ -13,6 +13,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from partnercenter.cli import catalog as catalog_cli
 from partnercenter.config import Settings
 
 app = typer.Typer(
@@ -24,6 +25,10 @@ audit_app = typer.Typer(help="The activity log.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+app.add_typer(catalog_cli.catalog_app, name="catalog")
+app.add_typer(catalog_cli.keys_app, name="keys")
+app.add_typer(catalog_cli.artifacts_app, name="artifacts")
+app.add_typer(catalog_cli.tax_app, name="tax")
 
 console = Console()
 
@@ -139,9 +144,10 @@ def demo_cmd() -> None:
 
 def _extra_demo_loaders() -> list[Callable[..., Any]]:
     """Demo loaders of other areas (catalog, customers, ...), run after tenants and users."""
+    from partnercenter.catalog import demo as catalog_demo
     from partnercenter.customers import demo as customers_demo
 
-    return [customers_demo.load]
+    return [catalog_demo.load, customers_demo.load]
 
 
 @app.command()
