@@ -55,6 +55,10 @@ class LineStatus(StrEnum):
 class ChargeType(StrEnum):
     NEW = "new"
     CANCEL = "cancel"
+    # A monthly-billed subscription's charge for each later month of its term (billing close).
+    CYCLE_CHARGE = "cycleCharge"
+    # An approved refund from a support request.
+    CUSTOMER_CREDIT = "customerCredit"
 
 
 class EntitlementStatus(StrEnum):
