@@ -16,12 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
@@ -65,17 +64,16 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 
 
-def _amount_text(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
-        raise ValueError('expected a decimal amount such as "12.50"')
-    return str(value)
-
-
-Amount = Annotated[str, BeforeValidator(_amount_text)]
+# Amounts are checked after the structure (see _amount), so one bad amount does not hide
+# the other errors of its availability.
+Amount = Any
 
 
 class _Doc(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+_M = TypeVar("_M", bound=_Doc)
 
 
 class CapDoc(_Doc):
@@ -231,6 +229,9 @@ class _Errors:
 
 
 def _amount(errors: _Errors, path: str, value: Any, currency: str | None) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
+        errors.add(path, 'expected a decimal amount such as "12.50"')
+        return None
     try:
         amount = Decimal(str(value).strip())
     except ArithmeticError:
@@ -329,6 +330,45 @@ def _check_markets(errors: _Errors, path: str, a: AvailabilityDoc, product: Prod
             )
 
 
+def _model_errors(errors: _Errors, path: str, exc: ValidationError) -> None:
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        # Constrained types add the validator's name to the location: drop it.
+        loc = tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        sub = _path(loc)
+        if sub and not sub.startswith("["):
+            sub = "." + sub
+        errors.add(f"{path}{sub}" if path else sub.lstrip("."), message)
+
+
+def _part(
+    errors: _Errors, model: type[_M], data: Any, path: str, children: str | None = None
+) -> _M | None:
+    """One level of the document, validated on its own so every level reports its errors."""
+    if not isinstance(data, dict):
+        errors.add(path, "expected a mapping (key: value pairs)")
+        return None
+    body = dict(data)
+    if children is not None:
+        body[children] = []
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        _model_errors(errors, path, exc)
+        return None
+
+
+def _children(errors: _Errors, data: Any, key: str, path: str) -> list[Any]:
+    value = data.get(key) if isinstance(data, dict) else None
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        errors.add(f"{path}.{key}" if path else key, "expected a list")
+        return []
+    return value
+
+
 def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
     """The document if it is valid; otherwise :class:`CatalogDocumentInvalid` listing every
     error with its path (and line)."""
@@ -336,16 +376,27 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
     if not isinstance(data, dict):
         errors.add("", "the document must be a mapping with 'products' and/or 'taxRates'")
         raise CatalogDocumentInvalid(errors.items)
-    try:
-        doc = CatalogDoc.model_validate(data)
-    except ValidationError as exc:
-        for err in exc.errors():
-            loc = tuple(err.get("loc", ()))
-            # Union types add the tried member's name to the location: drop it.
-            loc = tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
-            message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-            errors.add(_path(loc), message)
-        raise CatalogDocumentInvalid(_dedupe(errors.items)) from None
+    head = _part(errors, CatalogDoc, {k: v for k, v in data.items() if k != "products"}, "")
+    parts: list[
+        tuple[int, ProductDoc, list[tuple[int, SkuDoc, list[tuple[int, AvailabilityDoc]]]]]
+    ] = []
+    for p_index, p_data in enumerate(_children(errors, data, "products", "")):
+        ppath = f"products[{p_index}]"
+        product = _part(errors, ProductDoc, p_data, ppath, "skus")
+        skus = []
+        for s_index, s_data in enumerate(_children(errors, p_data, "skus", ppath)):
+            spath = f"{ppath}.skus[{s_index}]"
+            sku = _part(errors, SkuDoc, s_data, spath, "availabilities")
+            avails = []
+            for a_index, a_data in enumerate(_children(errors, s_data, "availabilities", spath)):
+                a = _part(errors, AvailabilityDoc, a_data, f"{spath}.availabilities[{a_index}]")
+                if a is not None:
+                    avails.append((a_index, a))
+            if sku is not None:
+                skus.append((s_index, sku, avails))
+        if product is not None:
+            parts.append((p_index, product, skus))
+    doc = head or CatalogDoc()
 
     if doc.taxRates is not None:
         countries = all_countries()
@@ -356,7 +407,7 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
             _percent(errors, path, value)
 
     product_ids: dict[str, int] = {}
-    for p_index, product in enumerate(doc.products or []):
+    for p_index, product, skus in parts:
         ppath = f"products[{p_index}]"
         if not _ID.match(product.id):
             errors.add(f"{ppath}.id", "ids are 1-40 letters, digits, '-' or '_'")
@@ -366,7 +417,7 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
             product_ids[product.id] = p_index
         _check_policy(errors, f"{ppath}.cancellationPolicy", product)
         sku_ids: dict[str, int] = {}
-        for s_index, sku in enumerate(product.skus):
+        for s_index, sku, avails in skus:
             spath = f"{ppath}.skus[{s_index}]"
             if not _ID.match(sku.id):
                 errors.add(f"{spath}.id", "ids are 1-40 letters, digits, '-' or '_'")
@@ -378,7 +429,7 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
             avail_ids: dict[str, int] = {}
             claimed: dict[tuple[str | None, BillingCycle, str], int] = {}
             allowed = _allowed_terms(product.productType)
-            for a_index, a in enumerate(sku.availabilities):
+            for a_index, a in avails:
                 apath = f"{spath}.availabilities[{a_index}]"
                 if not _ID.match(a.id):
                     errors.add(f"{apath}.id", "ids are 1-40 letters, digits, '-' or '_'")
@@ -409,7 +460,20 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
                         )
                     claimed.setdefault(slot, a_index)
     if errors.items:
-        raise CatalogDocumentInvalid(errors.items)
+        ordered = sorted(_dedupe(errors.items), key=lambda e: e["line"] or 10**9)
+        raise CatalogDocumentInvalid(ordered)
+    if "products" in data:
+        doc.products = [
+            product.model_copy(
+                update={
+                    "skus": [
+                        sku.model_copy(update={"availabilities": [a for _, a in avails]})
+                        for _, sku, avails in skus
+                    ]
+                }
+            )
+            for _, product, skus in parts
+        ]
     return doc
 
 

@@ -35,7 +35,7 @@ def _print_document_errors(errors: list[dict[str, object]], path: Path) -> None:
     for e in errors:
         line = f"line {e['line']}: " if e.get("line") else ""
         where = f"{e['path']}: " if e.get("path") else ""
-        err.print(f"  {line}{where}{e['message']}", markup=False, highlight=False)
+        err.print(f"  {line}{where}{e['message']}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _run_import(path: Path, *, dry_run: bool) -> None:
@@ -131,7 +131,12 @@ def keys_import(
         except KeyImportInvalid as exc:
             err.print(f"[red]{file}: {len(exc.errors)} bad row(s); no key was imported.[/red]")
             for e in exc.errors:
-                err.print(f"  row {e['row']}: {e['message']}", markup=False, highlight=False)
+                err.print(
+                    f"  row {e['row']}: {e['message']}",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
             raise typer.Exit(1) from exc
         except DomainError as exc:
             err.print(f"[red]{exc.description}[/red]")
