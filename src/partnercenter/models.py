@@ -7,6 +7,7 @@ from partnercenter.idempotency import IdempotencyKey
 from partnercenter.identity import models as identity_models
 from partnercenter.licensing import models as licensing_models
 from partnercenter.orders import models as orders_models
+from partnercenter.support import models as support_models
 
 __all__ = [
     "Base",
@@ -16,4 +17,5 @@ __all__ = [
     "identity_models",
     "licensing_models",
     "orders_models",
+    "support_models",
 ]
