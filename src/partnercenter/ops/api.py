@@ -43,6 +43,12 @@ def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
+def sandbox_only(request: Request) -> None:
+    """Outside sandbox mode the sandbox clock does not exist: 404 for everyone, signed in or not."""
+    if not isinstance(request.app.state.clock, SandboxClock):
+        raise NotFound("There is no sandbox clock: this deployment is not in sandbox mode.")
+
+
 class ClockMove(BaseModel):
     now: datetime | None = Field(default=None, description="Set the clock to this instant.")
     advanceDays: float | None = Field(default=None, ge=0, le=3660)
@@ -53,7 +59,12 @@ class ClockState(BaseModel):
     offsetSeconds: float
 
 
-@router.post("/v1/sandbox/clock", tags=["sandbox"], response_model=ClockState)
+@router.post(
+    "/v1/sandbox/clock",
+    tags=["sandbox"],
+    response_model=ClockState,
+    dependencies=[Depends(sandbox_only)],
+)
 def move_sandbox_clock(
     body: ClockMove,
     request: Request,
@@ -87,7 +98,12 @@ def move_sandbox_clock(
     return ClockState(now=target, offsetSeconds=new_offset)
 
 
-@router.get("/v1/sandbox/clock", tags=["sandbox"], response_model=ClockState)
+@router.get(
+    "/v1/sandbox/clock",
+    tags=["sandbox"],
+    response_model=ClockState,
+    dependencies=[Depends(sandbox_only)],
+)
 def read_sandbox_clock(
     request: Request,
     session: SessionDep,
