@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     sign_in_failure_window_minutes: int = 15
     download_link_hours: float = 24.0
     log_json: bool = True
+    # Outgoing mail (support request notices): a plain SMTP relay, e.g. the local MTA.
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    mail_from: str = "Partner Center <partnercenter@localhost>"
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:
