@@ -109,11 +109,12 @@ def _include_routers(app: FastAPI) -> None:
     from partnercenter.identity import views as identity_views
     from partnercenter.ops import api as ops_api
     from partnercenter.orders import api as orders_api
+    from partnercenter.orders import views as orders_views
 
     routers: list[Any] = [ops_api.router, identity_api.router, identity_views.router]
     routers += [customers_api.router, customers_views.router]
     routers += [catalog_api.router, catalog_views.router]
-    routers += [orders_api.router]
+    routers += [orders_api.router, orders_views.router]
     routers += [audit_api.router, audit_views.router]
     for router in routers:
         app.include_router(router)
