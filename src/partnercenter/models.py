@@ -1,6 +1,7 @@
 """Imports every area's tables so the metadata (and Alembic) sees them all."""
 
 from partnercenter.audit import models as audit_models
+from partnercenter.billing import models as billing_models
 from partnercenter.catalog import models as catalog_models
 from partnercenter.db import Base
 from partnercenter.idempotency import IdempotencyKey
@@ -13,6 +14,7 @@ __all__ = [
     "Base",
     "IdempotencyKey",
     "audit_models",
+    "billing_models",
     "catalog_models",
     "identity_models",
     "licensing_models",
