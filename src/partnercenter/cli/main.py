@@ -100,12 +100,14 @@ def init(
         ..., help="Password (10 characters or more).", prompt=True, hide_input=True
     ),
 ) -> None:
-    """Create the provider and its first Provider admin (idempotent)."""
-    from partnercenter import demo
-    from partnercenter.db import unit_of_work
+    """Create the provider and its first Provider admin (idempotent; migrates the database)."""
+    from partnercenter import demo, migrate
+    from partnercenter.db import make_session_factory, unit_of_work
     from partnercenter.errors import DomainError
 
-    with unit_of_work(_session_factory(_settings())) as session:
+    engine = _engine(_settings())
+    migrate.upgrade(engine)  # a fresh database works without a separate `db upgrade`
+    with unit_of_work(make_session_factory(engine)) as session:
         try:
             user = demo.ensure_provider(session, email=email, password=password, now=_now())
         except DomainError as exc:
@@ -208,7 +210,7 @@ def users_list(
                 ", ".join(r.value for r in u.roles),
                 "yes" if u.is_active else "no",
             )
-        console.print(table)
+        Console(width=max(console.width, 140)).print(table)
 
 
 @users_app.command("create")
