@@ -1,0 +1,604 @@
+"""The Software page's behaviour: purchases, Get Key, Download, Copy Link, revocation.
+
+Every access (a key shown, a download started directly or through a copied link, a link
+made) writes exactly one activity record in the caller's transaction, **before** the key is
+decrypted or the first byte is sent; the route commits, then answers. If the record cannot
+be written the transaction fails and nothing is shown.
+
+Whether a purchase still grants anything is read at every access from its entitlement and
+order line, so a cancellation (whichever code performs it) stops keys, downloads and copied
+links at once. :func:`revoke_purchase` is what a cancellation calls to also revoke the keys
+in inventory and mark the links.
+
+Services never commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from partnercenter.audit import services as audit
+from partnercenter.catalog import services as catalog
+from partnercenter.catalog.models import KeyStatus, ProductKey
+from partnercenter.config import Settings
+from partnercenter.context import Actor, RequestInfo
+from partnercenter.errors import InvalidInput
+from partnercenter.identity.models import Tenant
+from partnercenter.licensing.errors import (
+    LinkInvalid,
+    LinkRevoked,
+    NoProductKey,
+    PurchaseCancelled,
+    SoftwareItemNotFound,
+)
+from partnercenter.licensing.links import (
+    LinkExpired,
+    issue_token,
+    link_key,
+    link_lifetime,
+    verify_token,
+)
+from partnercenter.licensing.models import DownloadLink
+from partnercenter.orders.models import (
+    Entitlement,
+    EntitlementStatus,
+    LineStatus,
+    Order,
+    OrderLine,
+    OrderStatus,
+)
+from partnercenter.storage import Storage, StoredObject, get_storage
+
+LINK_PATH = "/downloads/"
+"""Where copied links point: ``{base_url}/downloads/{token}``."""
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class SoftwareItem:
+    """One software purchase of a customer, as the Software page lists it."""
+
+    entitlement: Entitlement
+    line: OrderLine
+    order: Order
+    versions: list[dict[str, Any]]
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.entitlement.id
+
+    @property
+    def active(self) -> bool:
+        return (
+            self.entitlement.status == EntitlementStatus.ACTIVE
+            and self.line.status == LineStatus.ACTIVE
+            and self.order.status != OrderStatus.CANCELLED
+        )
+
+    @property
+    def has_key(self) -> bool:
+        return self.entitlement.product_key_id is not None
+
+    @property
+    def product_name(self) -> str:
+        return f"{self.line.product_title} {self.line.sku_title}".strip()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "productId": self.line.product_id,
+            "skuId": self.line.sku_id,
+            "productName": self.product_name,
+            "productType": self.line.product_type,
+            "orderId": str(self.order.id),
+            "lineItemNumber": self.line.line_number,
+            "quantity": self.line.quantity,
+            "purchaseDate": _iso(self.line.purchased_at),
+            "status": "active" if self.active else "cancelled",
+            "hasProductKey": self.has_key,
+            "versions": self.versions,
+            "attributes": {"objectType": "SoftwarePurchase"},
+        }
+
+    def entitlement_json(self) -> dict[str, Any]:
+        """Partner Center's Entitlement resource (never the key itself)."""
+        artifacts: list[dict[str, Any]] = []
+        if self.has_key:
+            artifacts.append({"type": "Key", "dynamicAttributes": {"revealedBy": "POST key"}})
+        if any(v["languages"] for v in self.versions):
+            artifacts.append({"type": "Download", "dynamicAttributes": {}})
+        return {
+            "id": str(self.id),
+            "entitlementType": "software",
+            "fulfillmentState": "fulfilled" if self.active else "cancelled",
+            "productId": self.line.product_id,
+            "skuId": self.line.sku_id,
+            "quantity": self.line.quantity,
+            "referenceOrder": {
+                "id": str(self.order.id),
+                "lineItemNumber": self.line.line_number,
+            },
+            "includedEntitlements": [],
+            "entitledArtifacts": artifacts,
+            "attributes": {"objectType": "Entitlement"},
+        }
+
+
+def _items(session: Session, *rows: Sequence[Any]) -> list[SoftwareItem]:
+    items = []
+    for entitlement, line, order in rows:
+        versions = catalog.software_versions(
+            session, product_id=line.product_id, sku_id=line.sku_id
+        )
+        items.append(SoftwareItem(entitlement, line, order, versions))
+    return items
+
+
+def _query() -> Any:
+    return (
+        select(Entitlement, OrderLine, Order)
+        .join(OrderLine, OrderLine.id == Entitlement.order_line_id)
+        .join(Order, Order.id == Entitlement.order_id)
+    )
+
+
+def list_software(session: Session, *, customer: Tenant) -> list[SoftwareItem]:
+    """Every software purchase of the customer, cancelled ones too, newest first."""
+    rows = session.execute(
+        _query()
+        .where(Entitlement.customer_id == customer.id)
+        .order_by(OrderLine.purchased_at.desc(), Order.id, OrderLine.line_number)
+    ).all()
+    return _items(session, *rows)
+
+
+def get_item(session: Session, *, customer: Tenant, item_id: str | uuid.UUID) -> SoftwareItem:
+    """One purchase of the customer; another customer's is not found."""
+    try:
+        eid = item_id if isinstance(item_id, uuid.UUID) else uuid.UUID(item_id)
+    except ValueError:
+        raise SoftwareItemNotFound() from None
+    row = session.execute(
+        _query().where(Entitlement.id == eid, Entitlement.customer_id == customer.id)
+    ).first()
+    if row is None:
+        raise SoftwareItemNotFound()
+    return _items(session, row)[0]
+
+
+def _entitlement_item(session: Session, entitlement_id: uuid.UUID) -> SoftwareItem | None:
+    row = session.execute(_query().where(Entitlement.id == entitlement_id)).first()
+    return _items(session, row)[0] if row is not None else None
+
+
+def _require_active(item: SoftwareItem) -> None:
+    if not item.active:
+        raise PurchaseCancelled(data=[{"orderId": str(item.order.id)}])
+
+
+def _check_choice(item: SoftwareItem, version: str, language: str, bitness: str) -> None:
+    offered = {v["version"]: v for v in item.versions}
+    if version not in offered:
+        raise InvalidInput(
+            f"The version '{version}' is not offered for {item.product_name} "
+            f"({', '.join(offered) or 'none'}).",
+            source="version",
+        )
+    if language not in offered[version]["languages"]:
+        raise InvalidInput(
+            f"The language '{language}' is not offered for version {version} "
+            f"({', '.join(offered[version]['languages']) or 'none'}).",
+            source="language",
+        )
+    if bitness not in offered[version]["bitness"]:
+        raise InvalidInput(
+            f"The bitness '{bitness}' is not offered for version {version} "
+            f"({', '.join(offered[version]['bitness']) or 'none'}).",
+            source="bitness",
+        )
+
+
+def _record(
+    session: Session,
+    *,
+    item: SoftwareItem,
+    customer_name: str,
+    tenant_id: uuid.UUID,
+    resource_type: str,
+    operation_type: str,
+    now: datetime,
+    actor: Actor | None,
+    request: RequestInfo | None,
+    user_principal_name: str | None = None,
+    details: dict[str, Any],
+) -> None:
+    audit.record(
+        session,
+        at=now,
+        resource_type=resource_type,
+        operation_type=operation_type,
+        tenant_id=tenant_id,
+        actor=actor,
+        request=request,
+        user_principal_name=user_principal_name,
+        customer_id=item.entitlement.customer_id,
+        customer_name=customer_name,
+        details={
+            "entitlementId": str(item.id),
+            "orderId": str(item.order.id),
+            "lineItemNumber": item.line.line_number,
+            "productId": item.line.product_id,
+            "skuId": item.line.sku_id,
+            "product": item.product_name,
+            **details,
+        },
+    )
+    # Written now: a failure here aborts before any key is decrypted or byte is sent.
+    session.flush()
+
+
+def _audit_tenant(actor: Actor, item: SoftwareItem) -> uuid.UUID:
+    """Partner users' accesses go to the partner's log; a customer's to the customer's."""
+    return actor.tenant_id
+
+
+# --- Get Key -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RevealedKey:
+    key: str
+    version: str
+    item: SoftwareItem
+
+    def __repr__(self) -> str:  # never let the key reach a log or a traceback
+        return f"RevealedKey(version={self.version!r}, item={self.item.id})"
+
+
+def _key_for_version(
+    session: Session, *, settings: Settings, item: SoftwareItem, version: str, now: datetime
+) -> tuple[uuid.UUID, bool]:
+    """The line's key for ``version`` (reserving one on first use); and whether it is new."""
+    ref = str(item.line.id)
+    keys = session.execute(
+        select(ProductKey.id, ProductKey.version, ProductKey.status).where(
+            ProductKey.order_line_ref == ref
+        )
+    ).all()
+    for key_id, key_version, status in sorted(
+        keys, key=lambda k: k[0] != item.entitlement.product_key_id
+    ):
+        if key_version != version:
+            continue
+        if status != KeyStatus.RESERVED:
+            raise PurchaseCancelled()
+        return key_id, False
+    key_id = catalog.reserve_key(
+        session,
+        settings=settings,
+        product_id=item.line.product_id,
+        sku_id=item.line.sku_id,
+        version=version,
+        order_line_ref=ref,
+        now=now,
+    )
+    return key_id, True
+
+
+def get_key(
+    session: Session,
+    *,
+    settings: Settings,
+    actor: Actor,
+    customer: Tenant,
+    item_id: str | uuid.UUID,
+    version: str | None,
+    now: datetime,
+    request: RequestInfo | None = None,
+) -> RevealedKey:
+    """Decrypt the purchase's product key for ``version`` (newest when None). Audited."""
+    item = get_item(session, customer=customer, item_id=item_id)
+    _require_active(item)
+    if not item.has_key:
+        raise NoProductKey()
+    offered = [v["version"] for v in item.versions]
+    chosen = version or (offered[0] if offered else "")
+    if chosen not in offered:
+        raise InvalidInput(
+            f"The version '{chosen}' is not offered for {item.product_name} "
+            f"({', '.join(offered) or 'none'}).",
+            source="version",
+        )
+    key_id, reserved = _key_for_version(
+        session, settings=settings, item=item, version=chosen, now=now
+    )
+    _record(
+        session,
+        item=item,
+        customer_name=customer.name,
+        tenant_id=_audit_tenant(actor, item),
+        resource_type="software_key",
+        operation_type="get_software_key",
+        now=now,
+        actor=actor,
+        request=request,
+        details={"version": chosen, "productKeyId": str(key_id), "keyReserved": reserved},
+    )
+    value = catalog.reveal_key(session, settings=settings, key_id=key_id)
+    return RevealedKey(key=value, version=chosen, item=item)
+
+
+# --- Download ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Download:
+    """What a route needs to stream one file: the store, the object and its name."""
+
+    storage: Storage
+    obj: StoredObject
+    file_name: str
+    item: SoftwareItem
+
+
+def _file(
+    session: Session,
+    *,
+    settings: Settings,
+    item: SoftwareItem,
+    version: str,
+    language: str,
+    bitness: str,
+) -> tuple[Storage, StoredObject, str]:
+    _check_choice(item, version, language, bitness)
+    artifact = catalog.get_artifact(
+        session,
+        product_id=item.line.product_id,
+        sku_id=item.line.sku_id,
+        version=version,
+        language=language,
+        bitness=bitness,
+    )
+    storage = get_storage(settings)
+    return storage, storage.stat(artifact.storage_key), artifact.file_name
+
+
+def start_download(
+    session: Session,
+    *,
+    settings: Settings,
+    actor: Actor,
+    customer: Tenant,
+    item_id: str | uuid.UUID,
+    version: str,
+    language: str,
+    bitness: str,
+    now: datetime,
+    request: RequestInfo | None = None,
+) -> Download:
+    """Check the purchase and the file, and record the download. The route streams it."""
+    item = get_item(session, customer=customer, item_id=item_id)
+    _require_active(item)
+    storage, obj, name = _file(
+        session, settings=settings, item=item, version=version, language=language, bitness=bitness
+    )
+    _record(
+        session,
+        item=item,
+        customer_name=customer.name,
+        tenant_id=_audit_tenant(actor, item),
+        resource_type="software_download",
+        operation_type="download_software",
+        now=now,
+        actor=actor,
+        request=request,
+        details={
+            "version": version,
+            "language": language,
+            "bitness": bitness,
+            "fileName": name,
+            "size": obj.size,
+            "sha256": obj.sha256,
+            "via": "direct",
+        },
+    )
+    return Download(storage=storage, obj=obj, file_name=name, item=item)
+
+
+# --- Copy Link ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreatedLink:
+    link: DownloadLink
+    uri: str
+    file_name: str
+    size: int
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.link.id),
+            "uri": self.uri,
+            "expiresAt": _iso(self.link.expires_at),
+            "sha256": self.sha256,
+            "size": self.size,
+            "fileName": self.file_name,
+            "version": self.link.version,
+            "language": self.link.language,
+            "bitness": self.link.bitness,
+            "attributes": {"objectType": "SoftwareDownloadLink"},
+        }
+
+
+def create_link(
+    session: Session,
+    *,
+    settings: Settings,
+    actor: Actor,
+    customer: Tenant,
+    item_id: str | uuid.UUID,
+    version: str,
+    language: str,
+    bitness: str,
+    now: datetime,
+    lifetime_minutes: int | None = None,
+    request: RequestInfo | None = None,
+) -> CreatedLink:
+    """Make a signed link to one file of the purchase, usable without signing in. Audited."""
+    item = get_item(session, customer=customer, item_id=item_id)
+    _require_active(item)
+    lifetime = link_lifetime(settings, lifetime_minutes)
+    _, obj, name = _file(
+        session, settings=settings, item=item, version=version, language=language, bitness=bitness
+    )
+    link_id = uuid.uuid4()
+    issued = issue_token(link_id.hex, key=link_key(settings), now=now, lifetime=lifetime)
+    link = DownloadLink(
+        id=link_id,
+        entitlement_id=item.id,
+        partner_id=item.entitlement.partner_id,
+        customer_id=item.entitlement.customer_id,
+        order_id=item.order.id,
+        version=version,
+        language=language,
+        bitness=bitness,
+        created_by=actor.user_id,
+        created_by_email=actor.email,
+        created_at=now,
+        expires_at=issued.expires_at,
+        use_count=0,
+    )
+    session.add(link)
+    _record(
+        session,
+        item=item,
+        customer_name=customer.name,
+        tenant_id=_audit_tenant(actor, item),
+        resource_type="software_download_link",
+        operation_type="get_software_download_link",
+        now=now,
+        actor=actor,
+        request=request,
+        details={
+            "version": version,
+            "language": language,
+            "bitness": bitness,
+            "fileName": name,
+            "linkId": str(link_id),
+            "expiresAt": _iso(issued.expires_at),
+        },
+    )
+    uri = settings.base_url.rstrip("/") + LINK_PATH + issued.token
+    return CreatedLink(link=link, uri=uri, file_name=name, size=obj.size, sha256=obj.sha256)
+
+
+def use_link(
+    session: Session,
+    *,
+    settings: Settings,
+    token: str,
+    now: datetime,
+    request: RequestInfo | None = None,
+) -> Download:
+    """Open a copied link: 403 when tampered, 410 when expired or its purchase cancelled."""
+    verified = verify_token(token, key=link_key(settings), now=now)
+    try:
+        link = session.get(DownloadLink, uuid.UUID(hex=verified.link_id))
+    except ValueError:
+        raise LinkInvalid() from None
+    if link is None:
+        raise LinkInvalid()
+    if link.revoked_at is not None:
+        raise LinkRevoked()
+    if now >= link.expires_at:
+        raise LinkExpired(data=[_iso(link.expires_at)])
+    item = _entitlement_item(session, link.entitlement_id)
+    if item is None or not item.active:
+        raise LinkRevoked()
+    storage, obj, name = _file(
+        session,
+        settings=settings,
+        item=item,
+        version=link.version,
+        language=link.language,
+        bitness=link.bitness,
+    )
+    link.use_count += 1
+    link.last_used_at = now
+    customer = session.get(Tenant, link.customer_id)
+    _record(
+        session,
+        item=item,
+        customer_name=customer.name if customer else "",
+        tenant_id=link.partner_id,
+        resource_type="software_download",
+        operation_type="download_software",
+        now=now,
+        actor=None,
+        request=request,
+        user_principal_name="anonymous (copied link)",
+        details={
+            "version": link.version,
+            "language": link.language,
+            "bitness": link.bitness,
+            "fileName": name,
+            "size": obj.size,
+            "sha256": obj.sha256,
+            "via": "copied_link",
+            "linkId": str(link.id),
+            "linkCreatedBy": link.created_by_email,
+            "linkCreatedByUserId": str(link.created_by) if link.created_by else None,
+        },
+    )
+    return Download(storage=storage, obj=obj, file_name=name, item=item)
+
+
+# --- Revocation --------------------------------------------------------------------------
+
+
+def revoke_purchase(
+    session: Session, *, order_line_id: uuid.UUID, now: datetime, reason: str = "cancelled"
+) -> int:
+    """Cancel the line's entitlement, revoke its keys and links; returns links revoked.
+
+    Called by cancellation in its transaction. Idempotent.
+    """
+    entitlement = session.execute(
+        select(Entitlement).where(Entitlement.order_line_id == order_line_id)
+    ).scalar_one_or_none()
+    if entitlement is None:
+        return 0
+    entitlement.status = EntitlementStatus.CANCELLED
+    catalog.revoke_keys(session, order_line_ref=str(order_line_id), now=now)
+    result = session.execute(
+        update(DownloadLink)
+        .where(DownloadLink.entitlement_id == entitlement.id, DownloadLink.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def list_links(
+    session: Session, *, customer: Tenant, item_id: str | uuid.UUID
+) -> list[DownloadLink]:
+    """The links made for a purchase, newest first (who made them, until when)."""
+    item = get_item(session, customer=customer, item_id=item_id)
+    return list(
+        session.execute(
+            select(DownloadLink)
+            .where(DownloadLink.entitlement_id == item.id)
+            .order_by(DownloadLink.created_at.desc(), DownloadLink.id)
+        ).scalars()
+    )
