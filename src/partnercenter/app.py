@@ -107,14 +107,20 @@ def _include_routers(app: FastAPI) -> None:
     from partnercenter.customers import views as customers_views
     from partnercenter.identity import api as identity_api
     from partnercenter.identity import views as identity_views
+    from partnercenter.licensing import api as licensing_api
     from partnercenter.ops import api as ops_api
     from partnercenter.orders import api as orders_api
+    from partnercenter.orders import cancellation_api
     from partnercenter.orders import views as orders_views
+    from partnercenter.support import api as support_api
 
     routers: list[Any] = [ops_api.router, identity_api.router, identity_views.router]
     routers += [customers_api.router, customers_views.router]
     routers += [catalog_api.router, catalog_views.router]
     routers += [orders_api.router, orders_views.router]
     routers += [audit_api.router, audit_views.router]
+    routers += [cancellation_api.router]
+    routers += [licensing_api.router, licensing_api.public_router]
+    routers += [support_api.router]
     for router in routers:
         app.include_router(router)
