@@ -295,7 +295,9 @@ def _describe_combo(term: str | None, cycle: BillingCycle) -> str:
     return f"{term or 'no term'} billed {cycle.value}"
 
 
-def _check_markets(errors: _Errors, path: str, a: AvailabilityDoc, product: ProductDoc) -> None:
+def _check_markets(
+    errors: _Errors, path: str, a: AvailabilityDoc, product_type: ProductType | None
+) -> None:
     countries = all_countries()
     blocked = azure_reservations_unavailable()
     seen: set[str] = set()
@@ -324,7 +326,7 @@ def _check_markets(errors: _Errors, path: str, a: AvailabilityDoc, product: Prod
                 mpath,
                 f"{market_label(market)} is billed in {market_currency(market)}, not {a.currency}",
             )
-        if product.productType == ProductType.AZURE_RESERVATION and market in blocked:
+        if product_type == ProductType.AZURE_RESERVATION and market in blocked:
             errors.add(
                 mpath, f"Azure reservations are not available in market {market_label(market)}"
             )
@@ -378,7 +380,7 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
         raise CatalogDocumentInvalid(errors.items)
     head = _part(errors, CatalogDoc, {k: v for k, v in data.items() if k != "products"}, "")
     parts: list[
-        tuple[int, ProductDoc, list[tuple[int, SkuDoc, list[tuple[int, AvailabilityDoc]]]]]
+        tuple[int, ProductDoc | None, list[tuple[int, SkuDoc, list[tuple[int, AvailabilityDoc]]]]]
     ] = []
     for p_index, p_data in enumerate(_children(errors, data, "products", "")):
         ppath = f"products[{p_index}]"
@@ -394,8 +396,8 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
                     avails.append((a_index, a))
             if sku is not None:
                 skus.append((s_index, sku, avails))
-        if product is not None:
-            parts.append((p_index, product, skus))
+        # A product that failed still has its SKUs checked, so their errors show too.
+        parts.append((p_index, product, skus))
     doc = head or CatalogDoc()
 
     if doc.taxRates is not None:
@@ -409,13 +411,17 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
     product_ids: dict[str, int] = {}
     for p_index, product, skus in parts:
         ppath = f"products[{p_index}]"
-        if not _ID.match(product.id):
-            errors.add(f"{ppath}.id", "ids are 1-40 letters, digits, '-' or '_'")
-        elif product.id in product_ids:
-            errors.add(f"{ppath}.id", f"'{product.id}' is also products[{product_ids[product.id]}]")
-        else:
-            product_ids[product.id] = p_index
-        _check_policy(errors, f"{ppath}.cancellationPolicy", product)
+        product_type = product.productType if product is not None else None
+        if product is not None:
+            if not _ID.match(product.id):
+                errors.add(f"{ppath}.id", "ids are 1-40 letters, digits, '-' or '_'")
+            elif product.id in product_ids:
+                errors.add(
+                    f"{ppath}.id", f"'{product.id}' is also products[{product_ids[product.id]}]"
+                )
+            else:
+                product_ids[product.id] = p_index
+            _check_policy(errors, f"{ppath}.cancellationPolicy", product)
         sku_ids: dict[str, int] = {}
         for s_index, sku, avails in skus:
             spath = f"{ppath}.skus[{s_index}]"
@@ -425,10 +431,10 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
                 errors.add(f"{spath}.id", f"'{sku.id}' is also skus[{sku_ids[sku.id]}]")
             else:
                 sku_ids[sku.id] = s_index
-            _check_sku(errors, spath, sku, product)
+            _check_sku(errors, spath, sku, product_type)
             avail_ids: dict[str, int] = {}
             claimed: dict[tuple[str | None, BillingCycle, str], int] = {}
-            allowed = _allowed_terms(product.productType)
+            allowed = _allowed_terms(product_type) if product_type else None
             for a_index, a in avails:
                 apath = f"{spath}.availabilities[{a_index}]"
                 if not _ID.match(a.id):
@@ -440,16 +446,16 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
                 currency_ok = _currency(errors, f"{apath}.currency", a.currency)
                 if a.term is not None and a.term not in TERMS:
                     errors.add(f"{apath}.term", f"'{a.term}' is not one of {', '.join(TERMS)}")
-                elif (a.term, a.billingCycle) not in allowed:
+                elif allowed is not None and (a.term, a.billingCycle) not in allowed:
                     offered = "; ".join(sorted(_describe_combo(t, c) for t, c in allowed))
                     errors.add(
                         f"{apath}.billingCycle",
                         f"{_describe_combo(a.term, a.billingCycle)} is not allowed for "
-                        f"{product.productType.value} (allowed: {offered})",
+                        f"{product_type.value if product_type else ''} (allowed: {offered})",
                     )
                 _amount(errors, f"{apath}.price", a.price, a.currency if currency_ok else None)
                 if currency_ok:
-                    _check_markets(errors, apath, a, product)
+                    _check_markets(errors, apath, a, product_type)
                 for market in a.markets:
                     slot = (a.term, a.billingCycle, market)
                     if slot in claimed and claimed[slot] != a_index:
@@ -473,6 +479,7 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
                 }
             )
             for _, product, skus in parts
+            if product is not None
         ]
     return doc
 
@@ -508,7 +515,7 @@ def _check_policy(errors: _Errors, path: str, product: ProductDoc) -> None:
         errors.add(f"{path}.cap.periodDays", "must be at least 1 day")
 
 
-def _check_sku(errors: _Errors, spath: str, sku: SkuDoc, product: ProductDoc) -> None:
+def _check_sku(errors: _Errors, spath: str, sku: SkuDoc, product_type: ProductType | None) -> None:
     if sku.minQuantity < 1:
         errors.add(f"{spath}.minQuantity", "must be at least 1")
     if sku.maxQuantity < sku.minQuantity:
@@ -524,11 +531,13 @@ def _check_sku(errors: _Errors, spath: str, sku: SkuDoc, product: ProductDoc) ->
         elif v in seen:
             errors.add(f"{spath}.versions[{i}]", f"'{v}' is listed twice")
         seen.add(v)
-    source = sku.keySource or _default_key_source(product.productType)
+    if product_type is None:
+        return
+    source = sku.keySource or _default_key_source(product_type)
     if source != KeySource.NONE and not sku.versions:
         errors.add(f"{spath}.versions", f"a SKU with keySource {source.value} needs a version")
-    if source != KeySource.NONE and product.productType not in SOFTWARE_TYPES:
-        errors.add(f"{spath}.keySource", f"{product.productType.value} products have no keys")
+    if source != KeySource.NONE and product_type not in SOFTWARE_TYPES:
+        errors.add(f"{spath}.keySource", f"{product_type.value} products have no keys")
 
 
 def _default_key_source(product_type: ProductType) -> KeySource:
