@@ -1,0 +1,328 @@
+"""Orders per second through the HTTP API on PostgreSQL, beside the same writes in plain SQL.
+
+    .venv/bin/python -m bench.checkout [--orders 300] [--clients 8]
+
+One run, one throwaway PostgreSQL database (``PARTNERCENTER_TEST_PG_URL``, default
+``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``), the demo catalog, one partner:
+
+1. **HTTP API**: ``partnercenter.app:create_app`` under uvicorn (one worker, a subprocess);
+   ``--clients`` threads each check out their own carts with ``POST .../checkout`` and an
+   ``MS-RequestId``: 2 lines per order (Windows Server 2022 Standard with a product key from
+   inventory, and an Azure reservation). Carts are created over the API beforehand, untimed.
+2. **plain SQL**: the same clients write the same rows per order with SQLAlchemy Core on one
+   connection each, in one transaction: lock the cart, take a key (``FOR UPDATE SKIP
+   LOCKED``), insert the order, 2 lines, 2 charges, the entitlement, the activity record
+   (chain head locked and moved) and the idempotency row, mark the cart ordered.
+
+Both paths serialise on the partner's activity-log chain head, as the application does.
+Prints orders per second for both and their ratio; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, create_engine, insert, select, text, update
+
+from partnercenter import migrate
+from partnercenter.audit.models import AuditChainHead, AuditRecord
+from partnercenter.catalog import demo as catalog_demo
+from partnercenter.catalog import services as catalog
+from partnercenter.catalog.models import KeyStatus, ProductKey
+from partnercenter.config import Settings
+from partnercenter.db import make_engine, make_session_factory
+from partnercenter.idempotency import IdempotencyKey
+from partnercenter.identity import services as identity
+from partnercenter.orders.models import Cart, Charge, Entitlement, Order, OrderLine
+from partnercenter.permissions import Role, TenantKind
+
+ADMIN_URL = os.environ.get(
+    "PARTNERCENTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+SOFTWARE = "DG7GMGF0D7FV:0001:USD-PERP-OT"
+AZURE = "DZH318Z0BQ3Q:00VQ:USD-P1Y-OT"
+PASSWORD = "bench-password-123"
+SECRET = "bench-secret-" + "x" * 40
+KEK = "q4WbEq3n2l2m6gN2mQ3C8rA1r8Yc3n0ZsK1r2a4u5cM="
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def scratch_database() -> Iterator[str]:
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"pc_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def seed(engine: Engine, settings: Settings, keys: int) -> dict[str, Any]:
+    """Demo catalog, ``keys`` extra product keys, a partner with an Admin agent, a customer."""
+    now = datetime.now(UTC)
+    with make_session_factory(engine)() as session:
+        catalog_demo.load(session, now=now, settings=settings)
+        rows = "\n".join(f"2022,BENCH-{i:06d}-{uuid.uuid4().hex[:10].upper()}" for i in range(keys))
+        catalog.import_keys(
+            session,
+            settings=settings,
+            product_id="DG7GMGF0D7FV",
+            sku_id="0001",
+            csv_text="version,key\n" + rows,
+            now=now,
+            actor=None,
+        )
+        partner = identity.create_tenant(
+            session, kind=TenantKind.PARTNER, name="Bench Reseller", country="US", now=now
+        )
+        session.flush()  # the customer and the user point at the partner
+        customer = identity.create_tenant(
+            session,
+            kind=TenantKind.CUSTOMER,
+            name="Bench Customer",
+            country="US",
+            domain="bench.onmicrosoft.com",
+            parent_id=partner.id,
+            now=now,
+        )
+        user = identity.create_user(
+            session,
+            tenant=partner,
+            email="agent@bench.example",
+            display_name="Agent",
+            password=PASSWORD,
+            roles=[Role.ADMIN_AGENT.value],
+            now=now,
+        )
+        session.commit()
+        return {"partner": partner.id, "customer": customer.id, "user": user.id}
+
+
+@contextlib.contextmanager
+def serve(url: str, data_dir: Path) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "PARTNERCENTER_DATA_DIR": str(data_dir),
+        "PARTNERCENTER_SECRET_KEY": SECRET,
+        "PARTNERCENTER_KEY_ENCRYPTION_KEY": KEK,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "partnercenter.app:create_app",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+         "--no-access-log"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the app did not start")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def run_clients(clients: int, jobs: list[Any], work: Callable[[list[Any]], None]) -> float:
+    """Split ``jobs`` over ``clients`` threads; returns the wall time in seconds."""
+    shares = [jobs[i::clients] for i in range(clients)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(work, shares))
+    return time.perf_counter() - started
+
+
+def http_rate(base: str, ids: dict[str, Any], orders: int, clients: int) -> float:
+    with httpx.Client(base_url=base, timeout=60) as c:
+        token = c.post(
+            "/v1/auth/token",
+            data={
+                "grant_type": "password",
+                "username": "agent@bench.example",
+                "password": PASSWORD,
+            },
+        ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        body = {"lineItems": [{"catalogItemId": SOFTWARE, "quantity": 1},
+                              {"catalogItemId": AZURE, "quantity": 2}]}  # fmt: skip
+        carts = []
+        for _ in range(orders):
+            r = c.post(f"/v1/customers/{ids['customer']}/carts", json=body, headers=auth)
+            r.raise_for_status()
+            carts.append(r.json()["id"])
+
+    def work(share: list[str]) -> None:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            for cart_id in share:
+                r = client.post(
+                    f"/v1/customers/{ids['customer']}/carts/{cart_id}/checkout",
+                    headers={**auth, "MS-RequestId": str(uuid.uuid4())},
+                )
+                if r.status_code != 201:
+                    raise RuntimeError(r.text)
+
+    return orders / run_clients(clients, carts, work)
+
+
+def sql_rate(engine: Engine, ids: dict[str, Any], orders: int, clients: int) -> float:
+    """The checkout's writes without HTTP or the ORM: SQLAlchemy Core on plain connections."""
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        sku_pk = conn.execute(
+            text(
+                "SELECT id FROM catalog_skus WHERE product_id = 'DG7GMGF0D7FV' AND sku_id = '0001'"
+            )
+        ).scalar_one()
+        carts = [uuid.uuid4() for _ in range(orders)]
+        conn.execute(
+            insert(Cart.__table__),
+            [
+                {"id": cid, "partner_id": ids["partner"], "customer_id": ids["customer"],
+                 "created_by": ids["user"], "status": "active", "line_items": [],
+                 "created_at": now, "updated_at": now, "expires_at": now}
+                for cid in carts
+            ],
+        )  # fmt: skip
+    chain = str(ids["partner"])
+    line_tpl = {
+        "catalog_item_id": SOFTWARE, "product_id": "DG7GMGF0D7FV", "sku_id": "0001",
+        "availability_id": "USD-PERP-OT", "sku_pk": sku_pk, "product_type": "perpetual_software",
+        "product_title": "Windows Server 2022", "sku_title": "Standard", "quantity": 1,
+        "term_duration": None, "billing_cycle": "one_time", "currency": "USD",
+        "unit_net_minor": 106900, "unit_tax_minor": 0, "unit_gross_minor": 106900,
+        "net_minor": 106900, "tax_minor": 0, "gross_minor": 106900, "status": "active",
+        "purchased_at": now, "cancellation_policy": {"windowDays": 30}, "cancelled_at": None,
+    }  # fmt: skip
+
+    def one(conn: Any, cart_id: uuid.UUID) -> None:
+        conn.execute(
+            select(Cart.__table__.c.id).where(Cart.__table__.c.id == cart_id).with_for_update()
+        )
+        key_id = conn.execute(
+            select(ProductKey.__table__.c.id)
+            .where(ProductKey.__table__.c.sku_pk == sku_pk,
+                   ProductKey.__table__.c.version == "2022",
+                   ProductKey.__table__.c.status == KeyStatus.AVAILABLE.value)
+            .limit(1).with_for_update(skip_locked=True)
+        ).scalar_one()  # fmt: skip
+        order_id, l0, l1 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        conn.execute(
+            update(ProductKey.__table__).where(ProductKey.__table__.c.id == key_id)
+            .values(status="reserved", reserved_at=now, order_line_ref=str(l0))
+        )  # fmt: skip
+        conn.execute(insert(Order.__table__).values(
+            id=order_id, partner_id=ids["partner"], customer_id=ids["customer"], cart_id=cart_id,
+            created_by=ids["user"], status="completed", currency="USD", market="US",
+            tax_included=False, net_minor=227500, tax_minor=0, gross_minor=227500, created_at=now,
+        ))  # fmt: skip
+        conn.execute(insert(OrderLine.__table__), [
+            {**line_tpl, "id": l0, "order_id": order_id, "line_number": 0},
+            {**line_tpl, "id": l1, "order_id": order_id, "line_number": 1,
+             "catalog_item_id": AZURE, "quantity": 2},
+        ])  # fmt: skip
+        conn.execute(insert(Charge.__table__), [
+            {"id": uuid.uuid4(), "partner_id": ids["partner"], "customer_id": ids["customer"],
+             "order_id": order_id, "order_line_id": lid, "charge_type": "new", "currency": "USD",
+             "net_minor": 1, "tax_minor": 0, "gross_minor": 1, "quantity": 1,
+             "billing_month": now.strftime("%Y-%m"), "created_at": now}
+            for lid in (l0, l1)
+        ])  # fmt: skip
+        conn.execute(insert(Entitlement.__table__).values(
+            id=uuid.uuid4(), partner_id=ids["partner"], customer_id=ids["customer"],
+            order_id=order_id, order_line_id=l0, product_id="DG7GMGF0D7FV", sku_pk=sku_pk,
+            product_key_id=key_id, status="active", created_at=now,
+        ))  # fmt: skip
+        result = {"orders": [{"id": str(order_id)}], "orderErrors": []}
+        conn.execute(
+            update(Cart.__table__).where(Cart.__table__.c.id == cart_id)
+            .values(status="ordered", checkout_result=result, updated_at=now)
+        )  # fmt: skip
+        conn.execute(text(
+            "INSERT INTO audit_chain_heads (chain_key, seq, last_hash) VALUES (:k, 0, :h) "
+            "ON CONFLICT DO NOTHING"), {"k": chain, "h": "0" * 64})  # fmt: skip
+        head = conn.execute(
+            select(AuditChainHead.__table__).where(AuditChainHead.__table__.c.chain_key == chain)
+            .with_for_update()
+        ).one()  # fmt: skip
+        digest = hashlib.sha256(json.dumps(result).encode() + head.last_hash.encode()).hexdigest()
+        conn.execute(insert(AuditRecord.__table__).values(
+            id=uuid.uuid4(), tenant_id=ids["partner"], chain_key=chain, seq=head.seq + 1,
+            occurred_at=now, user_id=ids["user"], user_principal_name="agent@bench.example",
+            customer_id=ids["customer"], customer_name="Bench Customer", resource_type="order",
+            operation_type="create_order", status="succeeded", details=result,
+            prev_hash=head.last_hash, hash=digest,
+        ))  # fmt: skip
+        conn.execute(
+            update(AuditChainHead.__table__).where(AuditChainHead.__table__.c.chain_key == chain)
+            .values(seq=head.seq + 1, last_hash=digest)
+        )  # fmt: skip
+        conn.execute(insert(IdempotencyKey.__table__).values(
+            id=uuid.uuid4(), tenant_id=ids["partner"], request_id=str(uuid.uuid4()),
+            method_path="POST /bench", body_hash="0" * 64, status_code=201,
+            response_body=result, created_at=now,
+        ))  # fmt: skip
+
+    def work(share: list[uuid.UUID]) -> None:
+        with engine.connect() as conn:
+            for cart_id in share:
+                with conn.begin():
+                    one(conn, cart_id)
+
+    return orders / run_clients(clients, carts, work)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=300)
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, scratch_database() as url:
+        engine = make_engine(url, pool_size=args.clients + 4)
+        migrate.upgrade(engine)
+        settings = Settings(
+            data_dir=Path(tmp), database_url=url, secret_key=SECRET, key_encryption_key=KEK
+        )
+        ids = seed(engine, settings, keys=2 * args.orders + 10)
+        with serve(url, Path(tmp)) as base:
+            api = http_rate(base, ids, args.orders, args.clients)
+        plain = sql_rate(engine, ids, args.orders, args.clients)
+        engine.dispose()
+    print(f"| path | orders/s ({args.orders} orders, 2 lines, {args.clients} clients) |")
+    print("|---|---|")
+    print(f"| HTTP API (uvicorn, 1 worker) | {api:.1f} |")
+    print(f"| plain SQL (SQLAlchemy Core) | {plain:.1f} |")
+    print(f"\nratio API / plain SQL: {api / plain:.2f}")
+
+
+if __name__ == "__main__":
+    main()
