@@ -16,6 +16,7 @@ from partnercenter.catalog.errors import CatalogDocumentInvalid, InvalidTaxRate,
 from partnercenter.catalog.models import KeySource
 from partnercenter.deps import NowDep, RequestInfoDep, SessionDep, SettingsDep
 from partnercenter.errors import DomainError, InvalidInput
+from partnercenter.i18n import N_
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import User
 from partnercenter.identity.views import OptionalUser, portal_user, require_page
@@ -31,6 +32,35 @@ from partnercenter.permissions import Action, TenantKind
 from partnercenter.web import check_csrf, render
 
 router = APIRouter(include_in_schema=False)
+
+_LABELS: dict[tuple[str, str], str] = {
+    ("BillingCycle", "one_time"): N_("One-time"),
+    ("BillingCycle", "monthly"): N_("Monthly"),
+    ("BillingCycle", "annual"): N_("Annual"),
+    ("ProductType", "azure_reservation"): N_("Azure reservation"),
+    ("ProductType", "server_subscription"): N_("Server subscription"),
+    ("ProductType", "perpetual_software"): N_("Perpetual software"),
+    ("ProductType", "software_plan"): N_("Software plan"),
+    ("CreditRule", "full"): N_("full credit"),
+    ("CreditRule", "prorated"): N_("prorated"),
+    ("CreditRule", "prorated_less_fee"): N_("prorated less a fee"),
+    ("CreditRule", "none"): N_("no credit"),
+    ("KeySource", "inventory"): N_("imported inventory"),
+    ("KeySource", "generator"): N_("generator"),
+    ("KeySource", "none"): N_("no keys"),
+}
+
+
+def _render(
+    request: Request, template: str, context: dict[str, Any], status: int = 200
+) -> Response:
+    return render(request, template, {**context, "label": label}, status=status)
+
+
+def label(member: Any) -> str:
+    """The English label of a catalog enum value (templates translate it with _())."""
+    return _LABELS.get((type(member).__name__, str(member.value)), str(member.value))
+
 
 MAX_FORM_FILE = 20 * 1024 * 1024
 
@@ -70,7 +100,7 @@ def _catalog_page(
     except DomainError as exc:
         rows, error = [], exc
     blocked = azure_reservations_unavailable()
-    return render(
+    return _render(
         request,
         "catalog/browse.html",
         {
@@ -126,7 +156,7 @@ def provider_product(
                 ),
             }
         )
-    return render(
+    return _render(
         request,
         "catalog/product.html",
         {
@@ -187,7 +217,7 @@ def provider_upload_artifact(
 @router.get("/provider/catalog/import")
 def provider_import_page(request: Request, user: OptionalUser) -> Response:
     me = _provider(request, user, Action.MANAGE_CATALOG)
-    return render(request, "catalog/import.html", {"portal": "provider", "me": me})
+    return _render(request, "catalog/import.html", {"portal": "provider", "me": me})
 
 
 @router.post("/provider/catalog/import")
@@ -226,11 +256,11 @@ async def provider_import(
         session.rollback()
         context["errors"] = exc.errors
         context["text"] = text if not filename else ""
-        return render(request, "catalog/import.html", context, status=400)
+        return _render(request, "catalog/import.html", context, status=400)
     session.commit()
     context["report"] = report
     context["valid"] = True
-    return render(request, "catalog/import.html", context)
+    return _render(request, "catalog/import.html", context)
 
 
 @router.get("/provider/catalog/export")
@@ -250,7 +280,7 @@ def provider_export(request: Request, user: OptionalUser, session: SessionDep) -
 def _tax_page(
     request: Request, session: SessionDep, me: User, error: DomainError | None = None
 ) -> Response:
-    return render(
+    return _render(
         request,
         "catalog/tax_rates.html",
         {
@@ -324,7 +354,7 @@ def _keys_page(
             if r.key_source == KeySource.INVENTORY
         }
     )
-    return render(
+    return _render(
         request,
         "catalog/keys.html",
         {
