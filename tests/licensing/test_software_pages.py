@@ -1,0 +1,203 @@
+"""The Software pages: Partner Center (customer → Software) and the Admin Center."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from partnercenter.audit.models import AuditRecord
+from partnercenter.catalog import services as catalog
+from partnercenter.config import Settings
+from partnercenter.permissions import Role
+from tests.customers.web import csrf_of, sign_in
+from tests.factories import Factory
+from tests.licensing.conftest import Purchase, Software
+
+CHOICE = {"version": "2024", "language": "en-US", "bitness": "x64"}
+
+
+def count(session: Session, operation: str) -> int:
+    session.expire_all()
+    return int(
+        session.execute(
+            select(func.count()).where(AuditRecord.operation_type == operation)
+        ).scalar_one()
+    )
+
+
+@pytest.fixture
+def purchase(software: Software) -> Purchase:
+    return software.purchase()
+
+
+def base(purchase: Purchase) -> str:
+    return f"/partner/customers/{purchase.customer.id}/software"
+
+
+def test_admin_agent_gets_key_download_and_link_from_the_page(
+    client: TestClient,
+    session: Session,
+    settings: Settings,
+    software: Software,
+    purchase: Purchase,
+) -> None:
+    sign_in(client, session, purchase.agent)
+    listing = client.get(base(purchase))
+    assert listing.status_code == 200
+    assert "Windows Server Standard" in listing.text
+    assert str(purchase.order.id) in listing.text
+    assert 'data-testid="get-key"' not in listing.text  # nothing chosen yet
+
+    chosen = client.get(base(purchase), params={"item": purchase.item_id, **CHOICE})
+    assert 'data-testid="get-key"' in chosen.text
+    assert 'data-testid="copy-link"' in chosen.text
+    token = csrf_of(chosen.text)
+
+    key_page = client.post(
+        f"{base(purchase)}/{purchase.item_id}/key", data={**CHOICE, "csrf_token": token}
+    )
+    assert key_page.status_code == 200
+    assert key_page.headers["cache-control"] == "no-store"
+    assert purchase.entitlement.product_key_id is not None
+    key = catalog.reveal_key(session, settings=settings, key_id=purchase.entitlement.product_key_id)
+    assert f'data-value="{key}"' in key_page.text
+    assert count(session, "get_software_key") == 1
+
+    data = software.files[("2024", "en-US", "x64")]
+    download = client.get(f"{base(purchase)}/{purchase.item_id}/download", params=CHOICE)
+    assert download.status_code == 200
+    assert hashlib.sha256(download.content).hexdigest() == hashlib.sha256(data).hexdigest()
+    assert count(session, "download_software") == 1
+
+    link_page = client.post(
+        f"{base(purchase)}/{purchase.item_id}/link", data={**CHOICE, "csrf_token": token}
+    )
+    assert link_page.status_code == 200
+    uri = re.search(r'id="download-link" readonly value="([^"]+)"', link_page.text)
+    assert uri is not None
+    assert count(session, "get_software_download_link") == 1
+    signed_out = TestClient(client.app)
+    got = signed_out.get(uri.group(1).split("8000", 1)[1])
+    assert got.status_code == 200 and got.content == data
+
+
+def test_key_form_needs_the_csrf_token(
+    client: TestClient, session: Session, purchase: Purchase
+) -> None:
+    sign_in(client, session, purchase.agent)
+    r = client.post(f"{base(purchase)}/{purchase.item_id}/key", data={**CHOICE, "csrf_token": "x"})
+    assert r.status_code == 403
+    assert count(session, "get_software_key") == 0
+
+
+def test_global_admin_sees_the_list_without_keys(
+    client: TestClient, session: Session, factory: Factory, purchase: Purchase
+) -> None:
+    sign_in(client, session, factory.user(purchase.partner, Role.GLOBAL_ADMIN))
+    page = client.get(base(purchase), params={"item": purchase.item_id, **CHOICE})
+    assert page.status_code == 200
+    assert 'data-testid="no-access"' in page.text
+    assert 'data-testid="get-key"' not in page.text
+    assert 'data-testid="download"' not in page.text
+    token = csrf_of(page.text)
+    refused = client.post(
+        f"{base(purchase)}/{purchase.item_id}/key", data={**CHOICE, "csrf_token": token}
+    )
+    assert refused.status_code == 403
+    assert (
+        client.get(f"{base(purchase)}/{purchase.item_id}/download", params=CHOICE).status_code
+        == 403
+    )
+
+
+def test_sales_agent_and_other_partners_are_refused(
+    client: TestClient, session: Session, factory: Factory, purchase: Purchase
+) -> None:
+    sign_in(client, session, factory.user(purchase.partner, Role.SALES_AGENT))
+    assert client.get(base(purchase)).status_code == 403
+    other = TestClient(client.app)
+    sign_in(other, session, factory.user(factory.partner(), Role.ADMIN_AGENT))
+    assert other.get(base(purchase)).status_code == 404
+
+
+def test_cancelled_purchase_shows_no_keys(
+    client: TestClient, session: Session, software: Software, purchase: Purchase
+) -> None:
+    software.cancel(purchase)
+    sign_in(client, session, purchase.agent)
+    page = client.get(base(purchase), params={"item": purchase.item_id, **CHOICE})
+    assert "Cancelled" in page.text
+    assert 'data-testid="get-key"' not in page.text
+    token = csrf_of(page.text)
+    r = client.post(
+        f"{base(purchase)}/{purchase.item_id}/key", data={**CHOICE, "csrf_token": token}
+    )
+    assert r.status_code == 410
+    assert 'data-testid="product-key"' not in r.text
+
+
+def test_customer_global_admin_gets_the_key_in_the_admin_center(
+    client: TestClient,
+    session: Session,
+    settings: Settings,
+    factory: Factory,
+    purchase: Purchase,
+) -> None:
+    admin = factory.user(purchase.customer, Role.GLOBAL_ADMIN)
+    sign_in(client, session, admin)
+    page = client.get(
+        "/admin/billing/products/software", params={"item": purchase.item_id, **CHOICE}
+    )
+    assert page.status_code == 200
+    assert 'data-testid="copy-link"' not in page.text
+    r = client.post(
+        f"/admin/billing/products/software/{purchase.item_id}/key",
+        data={**CHOICE, "csrf_token": csrf_of(page.text)},
+    )
+    assert r.status_code == 200
+    assert purchase.entitlement.product_key_id is not None
+    key = catalog.reveal_key(session, settings=settings, key_id=purchase.entitlement.product_key_id)
+    assert key in r.text
+    assert count(session, "get_software_key") == 1
+    # Partners never use the Admin Center, customers never Partner Center.
+    assert client.get(base(purchase)).status_code == 403
+
+
+@pytest.mark.parametrize(("role", "status"), [(Role.BILLING_ADMIN, 200), (Role.USER, 403)])
+def test_other_customer_roles_in_the_admin_center(
+    client: TestClient,
+    session: Session,
+    factory: Factory,
+    purchase: Purchase,
+    role: Role,
+    status: int,
+) -> None:
+    sign_in(client, session, factory.user(purchase.customer, role))
+    page = client.get(
+        "/admin/billing/products/software", params={"item": purchase.item_id, **CHOICE}
+    )
+    assert page.status_code == status
+    if status == 200:
+        assert 'data-testid="get-key"' not in page.text
+        r = client.post(
+            f"/admin/billing/products/software/{purchase.item_id}/key",
+            data={**CHOICE, "csrf_token": csrf_of(page.text)},
+        )
+        assert r.status_code == 403
+
+
+def test_spanish_page(client: TestClient, session: Session, purchase: Purchase) -> None:
+    sign_in(client, session, purchase.agent)
+    client.cookies.set("pc_lang", "es")
+    page = client.get(
+        base(purchase),
+        params={"item": purchase.item_id, **CHOICE},
+        headers={"Accept-Language": "es-ES"},
+    )
+    assert "Obtener claves y descargas" in page.text
+    assert "Copiar vínculo" in page.text
