@@ -101,6 +101,8 @@ def create_app(
 def _include_routers(app: FastAPI) -> None:
     from partnercenter.audit import api as audit_api
     from partnercenter.audit import views as audit_views
+    from partnercenter.billing import api as billing_api
+    from partnercenter.billing import views as billing_views
     from partnercenter.catalog import api as catalog_api
     from partnercenter.catalog import views as catalog_views
     from partnercenter.customers import api as customers_api
@@ -108,6 +110,7 @@ def _include_routers(app: FastAPI) -> None:
     from partnercenter.identity import api as identity_api
     from partnercenter.identity import views as identity_views
     from partnercenter.licensing import api as licensing_api
+    from partnercenter.licensing import views as licensing_views
     from partnercenter.ops import api as ops_api
     from partnercenter.orders import api as orders_api
     from partnercenter.orders import cancellation_api
@@ -120,7 +123,8 @@ def _include_routers(app: FastAPI) -> None:
     routers += [orders_api.router, orders_views.router]
     routers += [audit_api.router, audit_views.router]
     routers += [cancellation_api.router]
-    routers += [licensing_api.router, licensing_api.public_router]
+    routers += [billing_api.router, billing_views.router]
+    routers += [licensing_api.router, licensing_api.public_router, licensing_views.router]
     routers += [support_api.router]
     for router in routers:
         app.include_router(router)
