@@ -1,0 +1,128 @@
+"""Software in Chromium: an Admin agent gets a key, downloads a file and checks its SHA-256,
+copies a link and downloads through it signed out; the customer's Global admin sees the same
+key in the Admin Center."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from partnercenter import demo
+from partnercenter.catalog import services as catalog
+from partnercenter.db import make_session_factory
+from tests.browser.conftest import LiveServer
+
+pytestmark = pytest.mark.browser
+
+PERPETUAL = "DG7GMGF0D7FV:0001:AUD-PERP-OT"  # Windows Server 2022 Standard, AUD
+CUSTOMER_DOMAIN = "wingtiptoys.onmicrosoft.com"
+
+
+def _buy(live_server: LiveServer) -> tuple[str, str, dict[str, str]]:
+    """Buy the perpetual product for Wingtip Toys over the API; returns customer, item, file."""
+    with httpx.Client(base_url=live_server.url, timeout=30) as http:
+        token = http.post(
+            "/v1/auth/token",
+            data={
+                "grant_type": "password",
+                "username": "admin.agent@fabrikam.example",
+                "password": demo.DEMO_PASSWORD,
+            },
+        ).json()["access_token"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        customer = http.get(f"/v1/customers/{CUSTOMER_DOMAIN}").json()
+        cid = customer["id"] if "id" in customer else customer["companyProfile"]["tenantId"]
+        cart = http.post(
+            f"/v1/customers/{cid}/carts",
+            json={"lineItems": [{"id": 0, "catalogItemId": PERPETUAL, "quantity": 1}]},
+        )
+        assert cart.status_code == 201, cart.text
+        checkout = http.post(f"/v1/customers/{cid}/carts/{cart.json()['id']}/checkout")
+        assert checkout.status_code in (200, 201), checkout.text
+        order_id = checkout.json()["orders"][0]["id"]
+        items = http.get(f"/v1/customers/{cid}/software").json()["items"]
+        [item] = [i for i in items if i["orderId"] == order_id]
+        first = item["versions"][0]
+        choice = {
+            "version": first["version"],
+            "language": first["languages"][0],
+            "bitness": first["bitness"][0],
+        }
+        return cid, item["id"], choice
+
+
+def _sign_in(page: Page, url: str, email: str) -> None:
+    page.goto(url + "/signin")
+    page.locator("input[name=email]").fill(email)
+    page.locator("input[name=password]").fill(demo.DEMO_PASSWORD)
+    page.locator("form[action='/signin'] button[type=submit]").click()
+
+
+def _choose(page: Page, item_id: str, choice: dict[str, str]) -> None:
+    row = page.locator(f"tr[data-item='{item_id}']")
+    row.get_by_test_id("choose-version").select_option(choice["version"])
+    row.get_by_test_id("choose-language").select_option(choice["language"])
+    row.get_by_test_id("choose-bitness").select_option(choice["bitness"])
+    row.get_by_test_id("get-keys-and-downloads").click()
+    expect(page.get_by_test_id("keys-and-downloads")).to_be_visible()
+
+
+def test_admin_agent_key_download_link_and_the_customers_admin_center(
+    open_page: Callable[..., Page], live_server: LiveServer, tmp_path: Path
+) -> None:
+    cid, item_id, choice = _buy(live_server)
+    with make_session_factory(live_server.engine)() as session:
+        artifact = catalog.get_artifact(session, product_id="DG7GMGF0D7FV", sku_id="0001", **choice)
+        expected_sha = artifact.sha256
+
+    page = open_page()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    _sign_in(page, live_server.url, "admin.agent@fabrikam.example")
+    page.goto(f"{live_server.url}/partner/customers/{cid}")
+    page.get_by_test_id("tab-software").click()
+    expect(page.locator(f"tr[data-item='{item_id}']")).to_contain_text("Active")
+    _choose(page, item_id, choice)
+
+    # Get Key: a dialog with the key and a copy button.
+    page.get_by_test_id("get-key").click()
+    dialog = page.get_by_test_id("key-dialog")
+    expect(dialog).to_be_visible()
+    key = page.get_by_test_id("product-key").inner_text().strip()
+    assert len(key) >= 5
+    page.get_by_test_id("copy-key").click()
+    assert page.evaluate("navigator.clipboard.readText()") == key
+
+    # Download: the file's SHA-256 is the one the catalog recorded.
+    with page.expect_download() as info:
+        page.get_by_test_id("download").click()
+    saved = tmp_path / info.value.suggested_filename
+    info.value.save_as(saved)
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == expected_sha
+
+    # Copy Link: a signed link on the clipboard that works signed out.
+    page.get_by_test_id("copy-link").click()
+    expect(page.get_by_test_id("link-box")).to_be_visible()
+    expect(page.get_by_test_id("link-sha256")).to_have_text(expected_sha)
+    page.get_by_test_id("copy-link-button").click()
+    link = page.evaluate("navigator.clipboard.readText()")
+    assert link.startswith(live_server.url + "/downloads/")
+
+    stranger = open_page()
+    response = stranger.context.request.get(link)
+    assert response.status == 200
+    assert hashlib.sha256(response.body()).hexdigest() == expected_sha
+    assert response.headers["x-checksum-sha256"] == expected_sha
+
+    # The customer's Global admin sees the same key under Billing > Your products > Software.
+    admin = open_page()
+    _sign_in(admin, live_server.url, "global.admin@wingtiptoys.example")
+    admin.locator("nav.sidenav").get_by_role("link", name="Software").click()
+    _choose(admin, item_id, choice)
+    admin.get_by_test_id("get-key").click()
+    expect(admin.get_by_test_id("product-key")).to_have_text(key)
+    expect(admin.get_by_test_id("copy-link")).to_have_count(0)
