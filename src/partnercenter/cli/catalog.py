@@ -15,8 +15,8 @@ keys_app = typer.Typer(help="The product key inventory.", no_args_is_help=True)
 artifacts_app = typer.Typer(help="Downloadable files of software SKUs.", no_args_is_help=True)
 tax_app = typer.Typer(help="Tax rates per market.", no_args_is_help=True)
 
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _read(path: Path) -> str:
