@@ -917,3 +917,157 @@ def charge_period(line: InvoiceLine) -> tuple[datetime, datetime]:
     if months is None:
         return purchased, purchased
     return purchased, add_months(purchased, months)
+
+
+# --- documents -----------------------------------------------------------------------------
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _amount(minor: int, currency: str) -> str:
+    return str(from_minor(int(minor), currency))
+
+
+def invoice_json(invoice: Invoice) -> dict[str, Any]:
+    base = f"/v1/invoices/{invoice.id}"
+    currency = invoice.currency
+    return {
+        "id": str(invoice.id),
+        "invoiceNumber": invoice.number,
+        "documentType": invoice.document_type.value,
+        "invoiceDate": iso_utc(invoice.issued_at),
+        "billingMonth": invoice.billing_month,
+        "billingPeriodStartDate": iso_utc(month_start(invoice.billing_month)),
+        "billingPeriodEndDate": iso_utc(month_end(invoice.billing_month)),
+        "currencyCode": currency,
+        "subtotal": _amount(invoice.net_minor, currency),
+        "taxTotal": _amount(invoice.tax_minor, currency),
+        "totalCharges": _amount(invoice.gross_minor, currency),
+        "totalAmount": _amount(invoice.gross_minor, currency),
+        "lineItemCount": invoice.line_count,
+        "partnerId": str(invoice.partner_id),
+        "partnerName": invoice.partner_name,
+        "links": {
+            "self": {"uri": base, "method": "GET"},
+            "lineItems": {"uri": f"{base}/lineitems", "method": "GET"},
+            "lineItemsCsv": {"uri": f"{base}/lineitems.csv", "method": "GET"},
+            "statement": {"uri": f"{base}/documents/statement", "method": "GET"},
+        },
+        "attributes": {"objectType": "Invoice"},
+    }
+
+
+def term_and_billing_cycle(line: InvoiceLine) -> str:
+    months = term_months(line.term_duration)
+    if months is None:
+        term = "Perpetual"
+    elif months % 12 == 0:
+        term = f"{months // 12} Year{'s' if months > 12 else ''}"
+    else:
+        term = f"{months} Month{'s' if months > 1 else ''}"
+    cycle = {"monthly": "Monthly", "annual": "Annual", "one_time": "One-Time"}.get(
+        line.billing_cycle, line.billing_cycle
+    )
+    return f"{term} - {cycle} Payment"
+
+
+def line_item_json(line: InvoiceLine, *, invoice_number: str = "") -> dict[str, Any]:
+    """One line as Partner Center's one-time line item (camelCase)."""
+    start, end = charge_period(line)
+    currency = line.currency
+    return {
+        "lineItemId": str(line.charge_id),
+        "partnerId": str(line.partner_id),
+        "customerId": str(line.customer_id),
+        "customerName": line.customer_name,
+        "customerDomainName": line.customer_domain or "",
+        "customerCountry": line.customer_country or "",
+        "invoiceNumber": invoice_number,
+        "orderId": str(line.order_id),
+        "orderDate": iso_utc(line.order_date),
+        "productId": line.product_id,
+        "skuId": line.sku_id,
+        "availabilityId": line.availability_id,
+        "skuName": line.sku_name,
+        "productName": line.product_name,
+        "chargeType": line.charge_type,
+        "unitPrice": _amount(line.unit_price_minor, currency),
+        "quantity": line.quantity,
+        "subtotal": _amount(line.net_minor, currency),
+        "taxTotal": _amount(line.tax_minor, currency),
+        "totalForCustomer": _amount(line.gross_minor, currency),
+        "currency": currency,
+        "chargeStartDate": iso_utc(start),
+        "chargeEndDate": iso_utc(end),
+        "creditReasonCode": line.credit_reason_code or "",
+        "reversedLineItemId": str(line.reverses_charge_id) if line.reverses_charge_id else "",
+        "billingFrequency": "Monthly" if line.billing_cycle == "monthly" else "OneTime",
+        "termAndBillingCycle": term_and_billing_cycle(line),
+        "billingMonth": line.charge_month,
+        "attributes": {"objectType": "OneTimeInvoiceLineItem"},
+    }
+
+
+CSV_FIELDS = [
+    "PartnerId",
+    "PartnerName",
+    "CustomerId",
+    "CustomerName",
+    "CustomerDomainName",
+    "CustomerCountry",
+    "InvoiceNumber",
+    "OrderId",
+    "OrderDate",
+    "ProductId",
+    "SkuId",
+    "AvailabilityId",
+    "SkuName",
+    "ProductName",
+    "ChargeType",
+    "UnitPrice",
+    "Quantity",
+    "Subtotal",
+    "TaxTotal",
+    "TotalForCustomer",
+    "Currency",
+    "ChargeStartDate",
+    "ChargeEndDate",
+    "CreditReasonCode",
+    "BillingFrequency",
+    "TermAndBillingCycle",
+    "LineItemId",
+    "ReversedLineItemId",
+]
+
+
+def _csv_cell(value: Any) -> str:
+    text = str(value)
+    # A cell a spreadsheet would run as a formula is written as text.
+    if text[:1] in ("=", "+", "@", "\t", "\r") or (text[:1] == "-" and not _is_number(text)):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        Decimal(text)
+    except ArithmeticError:
+        return False
+    return True
+
+
+def lineitems_csv(invoice: Invoice, lines: Sequence[InvoiceLine]) -> str:
+    """The reconciliation file: one row per line, Partner Center's one-time column names."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_FIELDS)
+    for line in lines:
+        item = line_item_json(line, invoice_number=invoice.number)
+        item["partnerName"] = invoice.partner_name
+        writer.writerow([_csv_cell(item[name[0].lower() + name[1:]]) for name in CSV_FIELDS])
+    return out.getvalue()

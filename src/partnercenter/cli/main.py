@@ -13,6 +13,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from partnercenter.cli import billing as billing_cli
 from partnercenter.cli import catalog as catalog_cli
 from partnercenter.config import Settings
 
@@ -29,6 +30,7 @@ app.add_typer(catalog_cli.catalog_app, name="catalog")
 app.add_typer(catalog_cli.keys_app, name="keys")
 app.add_typer(catalog_cli.artifacts_app, name="artifacts")
 app.add_typer(catalog_cli.tax_app, name="tax")
+app.add_typer(billing_cli.billing_app, name="billing")
 
 console = Console()
 

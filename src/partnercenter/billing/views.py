@@ -1,0 +1,248 @@
+"""HTML routes: Billing → Invoices for the partner, Billing periods for the provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from partnercenter.billing import services
+from partnercenter.billing.api import close_month, statement_response
+from partnercenter.billing.models import InvoiceLine
+from partnercenter.billing.pdf import CHARGE_TYPE_LABELS
+from partnercenter.deps import NowDep, RequestInfoDep, SessionDep, parse_uuid
+from partnercenter.errors import DomainError
+from partnercenter.identity import services as identity
+from partnercenter.identity.models import User
+from partnercenter.identity.views import OptionalUser, portal_user, require_page
+from partnercenter.money import from_minor
+from partnercenter.permissions import Action, TenantKind
+from partnercenter.web import check_csrf, render
+
+router = APIRouter(include_in_schema=False)
+
+CHART_WIDTH = 640
+CHART_HEIGHT = 180
+CHART_TOP = 16
+CHART_BOTTOM = 28
+CHART_LEFT = 8
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    month: str
+    amount: Decimal
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Chart:
+    currency: str
+    bars: list[Bar]
+    baseline: int
+    width: int = CHART_WIDTH
+    height: int = CHART_HEIGHT
+
+
+def chart_of(currency: str, points: list[tuple[str, Decimal]]) -> Chart:
+    """Bars for the twelve months, scaled to the largest total; credits hang below zero."""
+    top = max([a for _, a in points if a > 0], default=Decimal(0))
+    bottom = min([a for _, a in points if a < 0], default=Decimal(0))
+    span = (top - bottom) or Decimal(1)
+    usable = CHART_HEIGHT - CHART_TOP - CHART_BOTTOM
+    baseline = CHART_TOP + int(usable * top / span)
+    slot = (CHART_WIDTH - CHART_LEFT) // max(len(points), 1)
+    bars = []
+    for i, (month, amount) in enumerate(points):
+        size = int(usable * abs(amount) / span)
+        if amount and size < 1:
+            size = 1
+        y = baseline - size if amount >= 0 else baseline
+        bars.append(
+            Bar(
+                services.month_label(month),
+                month,
+                amount,
+                CHART_LEFT + i * slot + 4,
+                y,
+                slot - 8,
+                size,
+            )
+        )
+    return Chart(currency, bars, baseline)
+
+
+def _partner_user(request: Request, user: User | None) -> User:
+    me = portal_user(request, user, TenantKind.PARTNER)
+    require_page(Action.VIEW_INVOICES, me)
+    return me
+
+
+def _money(minor: int, currency: str) -> Decimal:
+    return from_minor(minor, currency)
+
+
+def _by_customer(lines: list[InvoiceLine]) -> list[tuple[InvoiceLine, list[InvoiceLine]]]:
+    groups: dict[str, list[InvoiceLine]] = {}
+    for line in lines:
+        groups.setdefault(str(line.customer_id), []).append(line)
+    return [(group[0], group) for group in groups.values()]
+
+
+def _line_context() -> dict[str, Any]:
+    return {
+        "money": _money,
+        "charge_period": services.charge_period,
+        "charge_labels": CHARGE_TYPE_LABELS,
+    }
+
+
+@router.get("/partner/billing")
+def billing_home() -> Response:
+    return RedirectResponse("/partner/billing/invoices", status_code=303)
+
+
+@router.get("/partner/billing/invoices")
+def invoices_page(
+    request: Request, user: OptionalUser, session: SessionDep, now: NowDep
+) -> Response:
+    me = _partner_user(request, user)
+    partner_id = me.tenant_id
+    invoices = services.list_invoices(session, partner_id=partner_id)
+    unbilled = services.unbilled_lines(session, partner_id=partner_id)
+    unbilled_totals: dict[str, list[int]] = {}
+    for line in unbilled:
+        sums = unbilled_totals.setdefault(line.currency, [0, 0, 0])
+        sums[0] += line.net_minor
+        sums[1] += line.tax_minor
+        sums[2] += line.gross_minor
+    charts = [
+        chart_of(currency, points)
+        for currency, points in services.monthly_totals(
+            session, partner_id=partner_id, now=now
+        ).items()
+    ]
+    return render(
+        request,
+        "partner/billing/invoices.html",
+        {
+            "portal": "partner",
+            "me": me,
+            "invoices": invoices,
+            "unbilled": _by_customer(unbilled),
+            "unbilled_count": len(unbilled),
+            "unbilled_totals": sorted(unbilled_totals.items()),
+            "open_month": services.month_of(now),
+            "charts": charts,
+            "month_label": services.month_label,
+            **_line_context(),
+        },
+    )
+
+
+@router.get("/partner/billing/invoices/{invoice_id}")
+def invoice_page(
+    invoice_id: str, request: Request, user: OptionalUser, session: SessionDep
+) -> Response:
+    me = _partner_user(request, user)
+    invoice = services.get_invoice(
+        session, partner_id=me.tenant_id, invoice_id=parse_uuid(invoice_id, "invoice")
+    )
+    lines = list(services.invoice_lines(session, invoice=invoice))
+    return render(
+        request,
+        "partner/billing/invoice.html",
+        {
+            "portal": "partner",
+            "me": me,
+            "invoice": invoice,
+            "groups": _by_customer(lines),
+            "month_label": services.month_label,
+            **_line_context(),
+        },
+    )
+
+
+@router.get("/partner/billing/invoices/{invoice_id}/statement.pdf")
+def invoice_pdf(
+    invoice_id: str, request: Request, user: OptionalUser, session: SessionDep
+) -> Response:
+    me = _partner_user(request, user)
+    invoice = services.get_invoice(
+        session, partner_id=me.tenant_id, invoice_id=parse_uuid(invoice_id, "invoice")
+    )
+    return statement_response(request, session, invoice)
+
+
+# --- provider console ----------------------------------------------------------------------
+
+
+def _provider_user(request: Request, user: User | None) -> User:
+    me = portal_user(request, user, TenantKind.PROVIDER)
+    require_page(Action.VIEW_BILLING_PERIODS, me)
+    return me
+
+
+def _render_periods(
+    request: Request,
+    session: Session,
+    me: User,
+    now: Any,
+    *,
+    error: DomainError | None = None,
+    result: services.CloseResult | None = None,
+    month: str = "",
+) -> Response:
+    last_ended = services.shift_month(services.month_of(now), -1)
+    return render(
+        request,
+        "provider/billing.html",
+        {
+            "portal": "provider",
+            "me": me,
+            "periods": services.list_periods(session),
+            "error": error,
+            "result": result,
+            "month": month or last_ended,
+            "month_label": services.month_label,
+        },
+        status=error.status if error is not None else 200,
+    )
+
+
+@router.get("/provider/billing")
+def periods_page(
+    request: Request, user: OptionalUser, session: SessionDep, now: NowDep
+) -> Response:
+    me = _provider_user(request, user)
+    return _render_periods(request, session, me, now)
+
+
+@router.post("/provider/billing/close")
+def periods_close(
+    request: Request,
+    user: OptionalUser,
+    session: SessionDep,
+    now: NowDep,
+    info: RequestInfoDep,
+    month: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Close a month from the console (the same two transactions as the CLI and the API)."""
+    me = _provider_user(request, user)
+    require_page(Action.CLOSE_BILLING_PERIOD, me)
+    check_csrf(request, csrf_token)
+    try:
+        result = close_month(session, month=month, now=now, actor=identity.actor_for(me), info=info)
+    except DomainError as exc:
+        session.rollback()
+        return _render_periods(request, session, me, now, error=exc, month=month)
+    return _render_periods(request, session, me, now, result=result, month=month)
