@@ -103,8 +103,6 @@ def _include_routers(app: FastAPI) -> None:
     from partnercenter.audit import views as audit_views
     from partnercenter.billing import api as billing_api
     from partnercenter.billing import views as billing_views
-    from partnercenter.billing import api as billing_api
-    from partnercenter.billing import views as billing_views
     from partnercenter.catalog import api as catalog_api
     from partnercenter.catalog import views as catalog_views
     from partnercenter.customers import api as customers_api
@@ -125,7 +123,6 @@ def _include_routers(app: FastAPI) -> None:
     routers += [orders_api.router, orders_views.router]
     routers += [audit_api.router, audit_views.router]
     routers += [cancellation_api.router]
-    routers += [billing_api.router, billing_views.router]
     routers += [billing_api.router, billing_views.router]
     routers += [licensing_api.router, licensing_api.public_router, licensing_views.router]
     routers += [support_api.router]
