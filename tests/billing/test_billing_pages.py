@@ -1,0 +1,138 @@
+"""Billing → Invoices for Billing and Global admins; Billing periods in the provider console."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from partnercenter.billing import services as billing
+from partnercenter.billing.views import chart_of
+from partnercenter.clock import FrozenClock
+from partnercenter.permissions import Role
+from tests.billing.conftest import Ledger
+from tests.factories import PASSWORD, Factory
+from tests.web import csrf_of, sign_in
+
+OCT_10 = datetime(2026, 10, 10, 10, 0, tzinfo=UTC)
+NOV_5 = datetime(2026, 11, 5, 10, 0, tzinfo=UTC)
+DEC_2 = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+
+
+def _books(session: Session, factory: Factory, ledger: Ledger, clock: FrozenClock) -> dict:  # type: ignore[type-arg]
+    factory.provider()
+    partner = factory.partner("Northwind Resale")
+    contoso = factory.customer(partner, name="Contoso")
+    bought = ledger.purchase(partner, contoso, unit_net="80.00", at=OCT_10)
+    ledger.purchase(partner, contoso, unit_net="20.00", at=NOV_5)
+    ledger.credit(bought, at=NOV_5, reason="cancel_within_window")
+    billing.start_close(session, month="2026-10", now=DEC_2)
+    billing.close_period(session, month="2026-10", now=DEC_2)
+    billing.start_close(session, month="2026-11", now=DEC_2)
+    billing.close_period(session, month="2026-11", now=DEC_2)
+    ledger.purchase(partner, contoso, unit_net="5.00", at=DEC_2)
+    clock.set(DEC_2)
+    admin = factory.user(partner, Role.BILLING_ADMIN)
+    agent = factory.user(partner, Role.ADMIN_AGENT)
+    session.commit()
+    return {"partner": partner, "admin": admin, "agent": agent}
+
+
+def test_billing_admin_sees_invoices_chart_and_unbilled_lines(
+    client: TestClient, session: Session, factory: Factory, ledger: Ledger, clock: FrozenClock
+) -> None:
+    books = _books(session, factory, ledger, clock)
+    assert sign_in(client, books["admin"].email, PASSWORD).status_code == 303
+    page = client.get("/partner/billing/invoices")
+    assert page.status_code == 200
+    html = page.text
+    assert "G000000001" in html and "G000000002" in html
+    assert "Credit note" in html  # November: 22.00 bought, 88.00 credited
+    bars = re.findall(r'<rect [^>]*data-month="(\d{4}-\d{2})" data-amount="([^"]+)"', html)
+    assert len(bars) == 12 and bars[-1][0] == "2026-12"
+    assert dict(bars)["2026-10"] == "88.00" and dict(bars)["2026-11"] == "-66.00"
+    assert 'data-testid="unbilled-lines"' in html and "5.50 USD" in html
+    assert 'href="/partner/billing/invoices"' in client.get("/partner").text
+
+
+def test_invoice_page_shows_lines_with_charge_type_and_credit_reason(
+    client: TestClient, session: Session, factory: Factory, ledger: Ledger, clock: FrozenClock
+) -> None:
+    books = _books(session, factory, ledger, clock)
+    sign_in(client, books["admin"].email, PASSWORD)
+    (nov,) = [
+        i
+        for i in billing.list_invoices(session, partner_id=books["partner"].id)
+        if i.billing_month == "2026-11"
+    ]
+    html = client.get(f"/partner/billing/invoices/{nov.id}").text
+    assert 'data-charge-type="new"' in html and 'data-charge-type="cancel"' in html
+    assert "cancel_within_window" in html and "Contoso" in html
+    assert f"/v1/invoices/{nov.id}/documents/statement" in html
+    pdf = client.get(f"/v1/invoices/{nov.id}/documents/statement")  # the page's link, by cookie
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    csv_file = client.get(f"/v1/invoices/{nov.id}/lineitems.csv")
+    assert csv_file.status_code == 200 and "CreditReasonCode" in csv_file.text
+
+
+def test_invoices_page_in_spanish(
+    client: TestClient, session: Session, factory: Factory, ledger: Ledger, clock: FrozenClock
+) -> None:
+    books = _books(session, factory, ledger, clock)
+    sign_in(client, books["admin"].email, PASSWORD)
+    html = client.get("/partner/billing/invoices", headers={"Accept-Language": "es-ES"}).text
+    assert (
+        "Facturas" in html
+        and "Nota de crédito" in html
+        and "Cargos y créditos sin facturar" in html
+    )
+
+
+def test_admin_agent_may_not_open_invoices(
+    client: TestClient, session: Session, factory: Factory, ledger: Ledger, clock: FrozenClock
+) -> None:
+    books = _books(session, factory, ledger, clock)
+    sign_in(client, books["agent"].email, PASSWORD)
+    assert client.get("/partner/billing/invoices").status_code == 403
+
+
+def test_provider_closes_a_month_from_the_console(
+    client: TestClient, session: Session, factory: Factory, ledger: Ledger, clock: FrozenClock
+) -> None:
+    factory.provider()
+    partner = factory.partner()
+    ledger.purchase(partner, factory.customer(partner), at=NOV_5)
+    admin = factory.provider_admin()
+    clock.set(DEC_2)
+    session.commit()
+    sign_in(client, admin.email, PASSWORD)
+    page = client.get("/provider/billing")
+    assert page.status_code == 200 and 'value="2026-11"' in page.text
+    assert "Open" in page.text and "110.00 USD" in page.text
+    token = csrf_of(page.text)
+
+    refused = client.post("/provider/billing/close", data={"month": "2026-11", "csrf_token": "x"})
+    assert refused.status_code == 403
+
+    closed = client.post("/provider/billing/close", data={"month": "2026-11", "csrf_token": token})
+    assert closed.status_code == 200 and 'data-testid="close-result"' in closed.text
+    assert "1 invoices issued" in closed.text and "Closed" in closed.text
+    again = client.post("/provider/billing/close", data={"month": "2026-11", "csrf_token": token})
+    assert "already closed" in again.text
+
+    early = client.post("/provider/billing/close", data={"month": "2026-12", "csrf_token": token})
+    assert early.status_code == 409 and "has not ended" in early.text
+
+
+def test_chart_scales_bars_and_hangs_credits_below_the_baseline() -> None:
+    from decimal import Decimal
+
+    chart = chart_of(
+        "USD",
+        [("2026-10", Decimal("100.00")), ("2026-11", Decimal("-50.00")), ("2026-12", Decimal(0))],
+    )
+    up, down, empty = chart.bars
+    assert up.y + up.height == chart.baseline and down.y == chart.baseline
+    assert up.height == 2 * down.height and empty.height == 0
