@@ -91,7 +91,10 @@ class SoftwareItem:
 
     @property
     def product_name(self) -> str:
-        return f"{self.line.product_title} {self.line.sku_title}".strip()
+        product, sku = self.line.product_title.strip(), self.line.sku_title.strip()
+        if sku.startswith(product):  # "Windows Server 2022" + "Windows Server 2022 Standard"
+            return sku
+        return f"{product} {sku}".strip()
 
     def to_json(self) -> dict[str, Any]:
         return {
