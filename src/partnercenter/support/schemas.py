@@ -1,0 +1,72 @@
+"""API shapes of support requests (Partner Center's ServiceRequest, plus refunds)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    firstName: str = ""
+    lastName: str = ""
+    email: str = ""
+    phoneNumber: str = ""
+
+
+class RefundIn(BaseModel):
+    """The refund topic's structured description."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customerTenantId: str | None = Field(None, description="The customer's tenant GUID")
+    domain: str | None = Field(None, description="Or the customer's primary domain")
+    orderId: str | None = None
+    subscriptionId: str | None = Field(None, description="Or the software subscription's id")
+    reason: str = ""
+    amountRequested: str | int = Field(
+        "", description="Gross amount in the order's currency, as a string: '120.50'"
+    )
+    cancelPurchase: bool = Field(
+        False, description="Cancel the purchase when the refund is approved (cancel dialog)"
+    )
+
+
+class ServiceRequestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = ""
+    description: str = ""
+    severity: str = Field("", description="critical, moderate or minimal")
+    supportTopicId: str = ""
+    primaryContact: ContactIn = Field(default_factory=ContactIn)
+    refund: RefundIn | None = None
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+
+
+class RefundDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: str = Field(description="approve or reject")
+    amountApproved: str | int | None = Field(
+        None, description="For approve: the amount to credit (defaults to the amount requested)"
+    )
+    reason: str = Field("", description="Required to reject; optional note when approving")
+
+
+class ServiceRequestPatch(BaseModel):
+    """Change a request: a note, the status, the assignee (provider) or the refund decision."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: str | None = None
+    newNote: NoteIn | None = None
+    assignedTo: str | None = Field(
+        None, description="Provider: a support user id, 'me', or '' to unassign"
+    )
+    refund: RefundDecisionIn | None = None
