@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from partnercenter.db import Base, UTCDateTime, new_id
@@ -121,25 +121,27 @@ def remember(
     When another request with the same id committed first, the caller's transaction is rolled
     back (its writes are dropped) and that request's stored response is returned instead.
     """
-    try:
-        with session.begin_nested():
-            session.add(
-                IdempotencyKey(
-                    tenant_id=key.tenant_id,
-                    request_id=key.request_id,
-                    method_path=key.method_path,
-                    body_hash=key.body_hash,
-                    status_code=status_code,
-                    response_body=body,
-                    created_at=now,
-                )
-            )
-            # Flushed here so a racing request with the same id fails now, not at commit.
-            session.flush()
-    except IntegrityError:
+    values = {
+        "id": uuid.uuid4(),
+        "tenant_id": key.tenant_id,
+        "request_id": key.request_id,
+        "method_path": key.method_path,
+        "body_hash": key.body_hash,
+        "status_code": status_code,
+        "response_body": body,
+        "created_at": now,
+    }
+    # One statement: when a racing request with the same id committed first, PostgreSQL
+    # waits for it and then inserts nothing (SQLite's writers are already serialised).
+    dialect = session.get_bind().dialect.name
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(IdempotencyKey)
+    inserted = session.execute(
+        stmt.values(values).on_conflict_do_nothing().returning(IdempotencyKey.id)
+    ).first()
+    if inserted is None:
         session.rollback()
         stored = lookup(session, key)
         if stored is None:  # pragma: no cover - the conflicting row was committed
-            raise
+            raise RequestIdReused()
         return stored
     return StoredResponse(status_code, body)

@@ -12,9 +12,9 @@ from sqlalchemy import Connection, event
 from tests.orders.catalog_data import AZURE, WINDOWS
 from tests.orders.conftest import Shop
 
-# Measured 31 (SQLite) / 32 (PostgreSQL) including the bearer-token lookup (3) and the
-# test's savepoints (2); see docs/dev/orders.md. The bound catches a query creeping in.
-MAX_CHECKOUT_STATEMENTS = 34
+# Measured 28 (SQLite) / 29 (PostgreSQL) including the bearer-token and customer lookups (3)
+# and the test's savepoints (2); see docs/dev/orders.md. The bound catches a query creeping in.
+MAX_CHECKOUT_STATEMENTS = 30
 
 
 @contextmanager

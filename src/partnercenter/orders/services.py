@@ -84,6 +84,10 @@ def price_lines(
 ) -> list[PricedLine]:
     """Price every line in the customer's market; the first bad line raises, naming it."""
     country = _market(customer)
+    # One query for every product of the cart; quoting then finds them in the session
+    # (held here: the session's identity map only keeps objects someone references).
+    product_ids = [str(x.get("catalogItemId", "")).split(":", 1)[0] for x in lines]
+    products = catalog.products_by_ids(session, [p for p in product_ids if p])
     priced: list[PricedLine] = []
     seen_ids: set[int] = set()
     for index, line in enumerate(lines):
@@ -115,6 +119,7 @@ def price_lines(
             exc.data = [*exc.data, {"lineItem": index}]
             raise
         priced.append(PricedLine(line_id, q.item.catalog_item_id, q.quantity, q))
+    del products
     currencies = {p.quote.item.currency for p in priced}
     if len(currencies) > 1:
         raise MixedCurrencies(
