@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from partnercenter.audit import services as audit
+from partnercenter.billing import services as billing
 from partnercenter.billing.credits import Assessment, Refusal, Rules, assess, cap_credit
 from partnercenter.catalog.models import CreditRule
 from partnercenter.context import Actor, RequestInfo
@@ -571,10 +572,9 @@ def _record(
 def credit_billing_month(session: Session, *, now: datetime) -> str:
     """The open billing month a credit written at ``now`` is invoiced in ("YYYY-MM").
 
-    The month of the clock; when billing closes months ahead of the calendar (a month
-    closed early), billing's own rule belongs here.
+    Billing's rule: the clock's month, or the next open one once a close of it has begun.
     """
-    return now.strftime("%Y-%m")
+    return billing.open_billing_month(session, now=now)
 
 
 def cancel_order(
@@ -739,7 +739,24 @@ def cancel_orders(
     now: datetime,
     request: RequestInfo | None = None,
 ) -> list[BatchItem]:
-    """Cancel several orders of one customer, each judged on its own (savepoint per order)."""
+    """Cancel several orders of one customer, each judged on its own (savepoint per order).
+
+    The orders are locked first, all together in id order, so two batches naming the same
+    orders in different orders take turns instead of deadlocking.
+    """
+    wanted: list[uuid.UUID] = []
+    for raw in order_ids:
+        try:
+            wanted.append(uuid.UUID(str(raw)))
+        except ValueError:
+            continue
+    if wanted:
+        session.execute(
+            select(Order.id)
+            .where(Order.id.in_(wanted), Order.customer_id == customer.id)
+            .order_by(Order.id)
+            .with_for_update()
+        ).all()
     items: list[BatchItem] = []
     seen: set[str] = set()
     for raw in order_ids:
