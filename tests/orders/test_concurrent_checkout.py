@@ -130,3 +130,40 @@ def test_fifty_identical_checkouts_at_once_create_one_order_and_reserve_one_key(
     assert {s for s, _ in again} == {201}
     assert all(body == bodies[0] for _, body in again)
     assert _count(live, Order) == 1
+
+
+def test_carts_racing_for_the_last_keys_never_sell_without_a_key(live: Live) -> None:
+    customer_id, email = _seed(live)  # 5 keys in inventory
+    with httpx.Client(base_url=live.url, timeout=60) as client:
+        token = client.post(
+            "/v1/auth/token",
+            data={"grant_type": "password", "username": email, "password": PASSWORD},
+        ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        carts = [
+            client.post(
+                f"/v1/customers/{customer_id}/carts",
+                json={"lineItems": [{"catalogItemId": WINDOWS, "quantity": 1}]},
+                headers=auth,
+            ).json()["id"]
+            for _ in range(10)
+        ]
+
+    def fire(cart_id: str) -> tuple[int, Any]:
+        with httpx.Client(timeout=60) as c:
+            r = c.post(
+                f"{live.url}/v1/customers/{customer_id}/carts/{cart_id}/checkout",
+                headers={**auth, "MS-RequestId": str(uuid.uuid4())},
+            )
+            return r.status_code, r.json()
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(fire, carts))
+    sold = [body for status, body in results if status == 201]
+    refused = [body for status, body in results if status != 201]
+    assert len(sold) == 5
+    assert {(b["code"]) for b in refused} == {13005}
+    assert _count(live, Order) == 5
+    assert _count(live, ProductKey, ProductKey.status == KeyStatus.RESERVED) == 5
+    assert _count(live, Entitlement, Entitlement.product_key_id.is_not(None)) == 5
+    assert _count(live, Charge) == 5
