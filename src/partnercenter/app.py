@@ -113,7 +113,7 @@ def _include_routers(app: FastAPI) -> None:
     from partnercenter.licensing import views as licensing_views
     from partnercenter.ops import api as ops_api
     from partnercenter.orders import api as orders_api
-    from partnercenter.orders import cancellation_api
+    from partnercenter.orders import cancellation_api, cancellation_views
     from partnercenter.orders import views as orders_views
     from partnercenter.support import api as support_api
 
@@ -122,7 +122,7 @@ def _include_routers(app: FastAPI) -> None:
     routers += [catalog_api.router, catalog_views.router]
     routers += [orders_api.router, orders_views.router]
     routers += [audit_api.router, audit_views.router]
-    routers += [cancellation_api.router]
+    routers += [cancellation_api.router, cancellation_views.router]
     routers += [billing_api.router, billing_views.router]
     routers += [licensing_api.router, licensing_api.public_router, licensing_views.router]
     routers += [support_api.router]
