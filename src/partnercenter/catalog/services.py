@@ -393,6 +393,7 @@ def list_products(
             AvailabilityMarket.market.in_(_market_selectors(country)),
         )
         .distinct()
+        .options(selectinload(Product.skus).selectinload(Sku.availabilities))
     )
     if types is not None:
         stmt = stmt.where(Product.product_type.in_(sorted(types)))
