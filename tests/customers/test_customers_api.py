@@ -128,6 +128,10 @@ def test_customers_are_found_by_filter_name_guid_and_domain(
     assert names({"q": "toys"}) == ["Wingtip Toys"]
     assert names({"q": str(contoso.id)}) == ["Contoso Ltd"]
     assert names({"q": "wingtip.onmicrosoft.com"}) == ["Wingtip Toys"]
+    for ref in (str(contoso.id), "contoso.onmicrosoft.com", "Contoso Ltd", "contoso ltd"):
+        r = client.get(f"/v1/customers/{ref}", headers=h)
+        assert r.status_code == 200 and r.json()["id"] == str(contoso.id), ref
+    assert client.get("/v1/customers/Contoso Elsewhere", headers=h).status_code == 404
     r = client.get("/v1/customers", params={"filter": '{"Field": "Nope"}'}, headers=h)
     assert r.status_code == 400 and r.json()["code"] == 12005
     r = client.get("/v1/customers", params={"filter": "not json"}, headers=h)

@@ -51,12 +51,11 @@ def customer_out(tenant: Tenant) -> CustomerOut:
 
 
 def customer_for(session: Session, actor: Actor, customer_id: str) -> Tenant:
-    """The actor's partner's customer named in the path (tenant GUID or primary domain)."""
+    """The actor's partner's customer named in the path: tenant GUID, primary domain or
+    exact company name (SPEC: anywhere a customer is looked up, all three work)."""
     try:
         cid = uuid.UUID(customer_id)
     except ValueError:
-        if "." not in customer_id:
-            raise CustomerNotFound() from None
         return services.resolve_customer(session, partner_id=actor.tenant_id, ref=customer_id)
     return services.get_customer(session, partner_id=actor.tenant_id, customer_id=cid)
 
