@@ -51,6 +51,8 @@ def test_a_broken_document_reports_every_error_with_its_path_and_changes_nothing
     azure[1]["price"] = ["not", "a", "price"]
     small_doc["products"][1]["productType"] = "azure_reservation"
     small_doc["products"].append({"id": "BAD:ID", "title": "", "productType": "gadget"})
+    small_doc["products"].append({"id": "WINSRV", "title": "Twice", "productType": "gadget"})
+    ws["skus"].append({"id": 1, "title": "Number id"})
     small_doc["taxRates"]["ZZ"] = "5"
     small_doc["taxRates"]["FR"] = "120"
     text = yaml.safe_dump(small_doc, sort_keys=False)
@@ -79,6 +81,12 @@ def test_a_broken_document_reports_every_error_with_its_path_and_changes_nothing
         'expected a decimal amount such as "12.50"',
     ) in found
     assert {"products[2].title", "products[2].productType"} <= paths
+    assert ("products[3].id", "'WINSRV' is also products[0]") in found
+    assert (
+        "products[0].skus[1].id",
+        'Input should be a valid string (write it in quotes, e.g. "0001": '
+        "YAML reads 0001 as the number 1)",
+    ) in found
     assert ("taxRates.ZZ", "'ZZ' is not an ISO 3166-1 alpha-2 country code") in found
     assert ("taxRates.FR", "a percentage is at most 100") in found
     # Every error carries the line of the YAML it points at, in document order.

@@ -338,6 +338,9 @@ def _model_errors(errors: _Errors, path: str, exc: ValidationError) -> None:
         # Constrained types add the validator's name to the location: drop it.
         loc = tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
         message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if err.get("type") == "string_type" and isinstance(err.get("input"), (int, Decimal)):
+            # YAML reads 0001 as the number 1: say how to keep it text.
+            message += ' (write it in quotes, e.g. "0001": YAML reads 0001 as the number 1)'
         sub = _path(loc)
         if sub and not sub.startswith("["):
             sub = "." + sub
@@ -371,6 +374,19 @@ def _children(errors: _Errors, data: Any, key: str, path: str) -> list[Any]:
     return value
 
 
+def _unique_id(
+    errors: _Errors, seen: dict[str, int], data: Any, path: str, collection: str
+) -> None:
+    """Ids are unique at their level; checked on the raw data so broken entries count too."""
+    value = data.get("id") if isinstance(data, dict) else None
+    if not isinstance(value, str):
+        return
+    if value in seen:
+        errors.add(f"{path}.id", f"'{value}' is also {collection}[{seen[value]}]")
+    else:
+        seen[value] = int(path.rsplit("[", 1)[1].rstrip("]"))
+
+
 def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
     """The document if it is valid; otherwise :class:`CatalogDocumentInvalid` listing every
     error with its path (and line)."""
@@ -382,16 +398,23 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
     parts: list[
         tuple[int, ProductDoc | None, list[tuple[int, SkuDoc, list[tuple[int, AvailabilityDoc]]]]]
     ] = []
+    product_ids: dict[str, int] = {}
     for p_index, p_data in enumerate(_children(errors, data, "products", "")):
         ppath = f"products[{p_index}]"
         product = _part(errors, ProductDoc, p_data, ppath, "skus")
+        _unique_id(errors, product_ids, p_data, ppath, "products")
         skus = []
+        sku_ids: dict[str, int] = {}
         for s_index, s_data in enumerate(_children(errors, p_data, "skus", ppath)):
             spath = f"{ppath}.skus[{s_index}]"
             sku = _part(errors, SkuDoc, s_data, spath, "availabilities")
+            _unique_id(errors, sku_ids, s_data, spath, "skus")
             avails = []
+            avail_ids: dict[str, int] = {}
             for a_index, a_data in enumerate(_children(errors, s_data, "availabilities", spath)):
-                a = _part(errors, AvailabilityDoc, a_data, f"{spath}.availabilities[{a_index}]")
+                apath = f"{spath}.availabilities[{a_index}]"
+                a = _part(errors, AvailabilityDoc, a_data, apath)
+                _unique_id(errors, avail_ids, a_data, apath, "availabilities")
                 if a is not None:
                     avails.append((a_index, a))
             if sku is not None:
@@ -408,41 +431,24 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
                 errors.add(path, f"'{code}' is not an ISO 3166-1 alpha-2 country code")
             _percent(errors, path, value)
 
-    product_ids: dict[str, int] = {}
     for p_index, product, skus in parts:
         ppath = f"products[{p_index}]"
         product_type = product.productType if product is not None else None
         if product is not None:
             if not _ID.match(product.id):
                 errors.add(f"{ppath}.id", "ids are 1-40 letters, digits, '-' or '_'")
-            elif product.id in product_ids:
-                errors.add(
-                    f"{ppath}.id", f"'{product.id}' is also products[{product_ids[product.id]}]"
-                )
-            else:
-                product_ids[product.id] = p_index
             _check_policy(errors, f"{ppath}.cancellationPolicy", product)
-        sku_ids: dict[str, int] = {}
         for s_index, sku, avails in skus:
             spath = f"{ppath}.skus[{s_index}]"
             if not _ID.match(sku.id):
                 errors.add(f"{spath}.id", "ids are 1-40 letters, digits, '-' or '_'")
-            elif sku.id in sku_ids:
-                errors.add(f"{spath}.id", f"'{sku.id}' is also skus[{sku_ids[sku.id]}]")
-            else:
-                sku_ids[sku.id] = s_index
             _check_sku(errors, spath, sku, product_type)
-            avail_ids: dict[str, int] = {}
             claimed: dict[tuple[str | None, BillingCycle, str], int] = {}
             allowed = _allowed_terms(product_type) if product_type else None
             for a_index, a in avails:
                 apath = f"{spath}.availabilities[{a_index}]"
                 if not _ID.match(a.id):
                     errors.add(f"{apath}.id", "ids are 1-40 letters, digits, '-' or '_'")
-                elif a.id in avail_ids:
-                    errors.add(f"{apath}.id", f"'{a.id}' is also availabilities[{avail_ids[a.id]}]")
-                else:
-                    avail_ids[a.id] = a_index
                 currency_ok = _currency(errors, f"{apath}.currency", a.currency)
                 if a.term is not None and a.term not in TERMS:
                     errors.add(f"{apath}.term", f"'{a.term}' is not one of {', '.join(TERMS)}")
