@@ -698,20 +698,28 @@ def import_keys(
     if errors:
         raise KeyImportInvalid(sorted(errors, key=lambda e: int(e["row"])))
     by_version: dict[str, int] = {}
-    for _number, version, key, fp in fingerprints:
-        session.add(
-            ProductKey(
-                id=uuid.uuid4(),
-                sku_pk=sku.id,
-                version=version,
-                ciphertext=cipher.encrypt(key, context=key_context(sku, version)),
-                fingerprint=fp,
-                status=KeyStatus.AVAILABLE,
-                generated=False,
-                imported_at=now,
-            )
-        )
-        by_version[version] = by_version.get(version, 0) + 1
+    try:
+        # A savepoint, so a key imported by a concurrent request at the same moment turns
+        # into the same clear refusal instead of a failed transaction.
+        with session.begin_nested():
+            for _number, version, key, fp in fingerprints:
+                session.add(
+                    ProductKey(
+                        id=uuid.uuid4(),
+                        sku_pk=sku.id,
+                        version=version,
+                        ciphertext=cipher.encrypt(key, context=key_context(sku, version)),
+                        fingerprint=fp,
+                        status=KeyStatus.AVAILABLE,
+                        generated=False,
+                        imported_at=now,
+                    )
+                )
+                by_version[version] = by_version.get(version, 0) + 1
+    except IntegrityError:
+        raise KeyImportInvalid(
+            [{"row": 0, "message": "another import added some of these keys just now"}]
+        ) from None
     audit.record(
         session,
         at=now,
