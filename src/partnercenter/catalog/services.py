@@ -571,8 +571,11 @@ def quote(
 
 
 def _normalise_cycle(value: str) -> str:
-    # Partner Center spells them OneTime / Monthly / Annual.
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", value.strip()).lower().replace("__", "_")
+    # Partner Center spells them OneTime / Monthly / Annual; ours are one_time / monthly.
+    value = value.strip()
+    if "_" in value or value.isupper() or value.islower():
+        return value.lower()
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", value).lower()
 
 
 def cancellation_policy(product: Product) -> CancellationPolicy:
