@@ -1,0 +1,138 @@
+"""The cancel dialog in Chromium, with the clock moved to day 10 and day 31 of the window."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from partnercenter import demo
+from partnercenter.clock import FrozenClock, SystemClock
+from partnercenter.db import make_engine
+from partnercenter.migrate import upgrade
+from tests.browser.conftest import _load_demo
+from tests.orders.live import Live, committed_postgres, live_app
+
+pytestmark = pytest.mark.browser
+
+PERPETUAL = "DG7GMGF0D7FV:0001:AUD-PERP-OT"  # Windows Server 2022 Standard, AUD
+CUSTOMER_DOMAIN = "wingtiptoys.onmicrosoft.com"
+AGENT = "admin.agent@fabrikam.example"
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(SystemClock().now())
+
+
+@pytest.fixture
+def server(backend: str, tmp_path: Path, clock: FrozenClock) -> Iterator[Live]:
+    """The app on a real socket with the demo loaded and a clock the test moves."""
+    with ExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / 'partnercenter.db'}"
+            engine = make_engine(url)
+            upgrade(engine)
+            engine.dispose()
+        else:
+            url = stack.enter_context(committed_postgres())
+        live = stack.enter_context(live_app(url, tmp_path, clock))
+        _load_demo(live.engine, live.settings)
+        yield live
+
+
+def _buy(live: Live) -> tuple[str, list[tuple[str, str]]]:
+    """Two orders of the perpetual product for Wingtip Toys; (customer, [(order, item)])."""
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        token = http.post(
+            "/v1/auth/token",
+            data={"grant_type": "password", "username": AGENT, "password": demo.DEMO_PASSWORD},
+        ).json()["access_token"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        cid = http.get(f"/v1/customers/{CUSTOMER_DOMAIN}").json()["id"]
+        bought = []
+        for _ in range(2):
+            cart = http.post(
+                f"/v1/customers/{cid}/carts",
+                json={"lineItems": [{"id": 0, "catalogItemId": PERPETUAL, "quantity": 1}]},
+            )
+            assert cart.status_code == 201, cart.text
+            checkout = http.post(f"/v1/customers/{cid}/carts/{cart.json()['id']}/checkout")
+            assert checkout.status_code == 201, checkout.text
+            order_id = checkout.json()["orders"][0]["id"]
+            items = http.get(f"/v1/customers/{cid}/software").json()["items"]
+            [item] = [i for i in items if i["orderId"] == order_id]
+            bought.append((order_id, item["id"]))
+        return cid, bought
+
+
+def _sign_in(page: Page, url: str) -> None:
+    page.goto(url + "/signin")
+    page.locator("input[name=email]").fill(AGENT)
+    page.locator("input[name=password]").fill(demo.DEMO_PASSWORD)
+    page.locator("form[action='/signin'] button[type=submit]").click()
+    expect(page).to_have_url(url + "/partner")
+
+
+def test_admin_agent_cancels_on_day_10_and_sees_the_window_passed_on_day_31(
+    open_page: Callable[..., Page], server: Live, clock: FrozenClock
+) -> None:
+    cid, [(order_id, item_id), (later_order, _)] = _buy(server)
+    clock.advance(days=10)
+    page = open_page()
+    _sign_in(page, server.url)
+
+    # Before: the key is there.
+    page.goto(f"{server.url}/partner/customers/{cid}/software")
+    row = page.locator(f"tr[data-item='{item_id}']")
+    expect(row.get_by_test_id("software-status")).to_have_text("Active")
+    row.get_by_test_id("get-keys-and-downloads").click()
+    page.get_by_test_id("get-key").click()
+    expect(page.get_by_test_id("key-dialog")).to_be_visible()
+
+    # The dialog: Order number of that purchase, days remaining and the credit.
+    page.goto(f"{server.url}/partner/customers/{cid}/cancel?order={order_id}")
+    dialog = page.get_by_test_id("cancel-dialog")
+    expect(dialog.get_by_test_id("order-number")).to_have_value(order_id)
+    expect(dialog.get_by_test_id("order-number").locator("option")).to_have_count(2)
+    expect(dialog.get_by_test_id("cancel-days")).to_contain_text(
+        "20 days remain to cancel this order"
+    )
+    expect(dialog.get_by_test_id("cancel-credit")).to_contain_text(
+        re.compile(r"Credit that will be issued: [0-9.]+ AUD \(net [0-9.]+, tax [0-9.]+\)")
+    )
+    expect(dialog.get_by_test_id("important")).to_contain_text("revoked at once")
+
+    # Submit without the acknowledgement is refused, with the message next to the checkbox.
+    dialog.get_by_test_id("cancel-submit").click()
+    expect(page.get_by_test_id("acknowledge-error")).to_be_visible()
+    expect(page.get_by_test_id("cancel-confirmation")).to_have_count(0)
+
+    # With it: the confirmation.
+    page.get_by_test_id("acknowledge").check()
+    page.get_by_test_id("cancel-submit").click()
+    expect(page.get_by_test_id("cancel-confirmation")).to_contain_text(
+        "Your cancellation is confirmed"
+    )
+    expect(page.get_by_test_id("cancelled-order")).to_contain_text(f"Order {order_id}")
+
+    # The item stays on the Software page, marked cancelled, with no key to get.
+    page.goto(f"{server.url}/partner/customers/{cid}/software")
+    row = page.locator(f"tr[data-item='{item_id}']")
+    expect(row.get_by_test_id("software-status")).to_have_text("Cancelled")
+    expect(row.get_by_test_id("get-keys-and-downloads")).to_have_count(0)
+
+    # Day 31: the other order's window has passed.
+    clock.advance(days=21)
+    page = open_page()
+    _sign_in(page, server.url)
+    page.goto(f"{server.url}/partner/customers/{cid}/cancel?order={later_order}")
+    expect(page.get_by_test_id("cancel-window-passed")).to_contain_text(
+        "The 30-day cancellation window has passed"
+    )
+    expect(page.get_by_test_id("cancel-submit")).to_have_count(0)
