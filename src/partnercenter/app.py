@@ -116,6 +116,7 @@ def _include_routers(app: FastAPI) -> None:
     from partnercenter.orders import cancellation_api, cancellation_views
     from partnercenter.orders import views as orders_views
     from partnercenter.support import api as support_api
+    from partnercenter.support import views as support_views
 
     routers: list[Any] = [ops_api.router, identity_api.router, identity_views.router]
     routers += [customers_api.router, customers_views.router]
@@ -125,6 +126,6 @@ def _include_routers(app: FastAPI) -> None:
     routers += [cancellation_api.router, cancellation_views.router]
     routers += [billing_api.router, billing_views.router]
     routers += [licensing_api.router, licensing_api.public_router, licensing_views.router]
-    routers += [support_api.router]
+    routers += [support_api.router, support_views.router]
     for router in routers:
         app.include_router(router)
