@@ -346,3 +346,23 @@ def test_only_admin_agents_and_global_admins_buy(
         client.post(f"/v1/customers/{shop.us.id}/carts/{cart_id}/checkout", headers=ga).status_code
         == 201
     )
+
+
+def test_a_cart_line_no_longer_on_sale_shows_its_error_until_removed(
+    client: TestClient, shop: Shop, session: Session
+) -> None:
+    from partnercenter.catalog.models import Availability
+
+    cart_id = new_cart(client, shop, shop.us.id, line(WINDOWS), line(AZURE))
+    avail = session.execute(
+        select(Availability).where(Availability.availability_id == "P1Y")
+    ).scalar_one()
+    avail.is_active = False
+    session.commit()
+    r = client.get(f"/v1/customers/{shop.us.id}/carts/{cart_id}", headers=shop.headers)
+    assert r.status_code == 200, r.text
+    windows, azure = r.json()["lineItems"]
+    assert windows["pricing"]["gross"] == "972.50" and windows.get("error") is None
+    assert azure["pricing"] is None and azure["error"]["code"] == 400019
+    assert r.json()["totals"]["gross"] == "972.50"
+    assert checkout(client, shop, shop.us.id, cart_id).json()["code"] == 400019

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_CART_LINES = 50
@@ -52,7 +54,10 @@ class CartLineOut(BaseModel):
     billingCycle: str
     termDuration: str | None
     currencyCode: str
-    pricing: PricingOut
+    pricing: PricingOut | None = Field(
+        description="The price now; null when the item can no longer be sold (see error)."
+    )
+    error: dict[str, Any] | None = None
 
 
 class CartOut(BaseModel):
