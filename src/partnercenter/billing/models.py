@@ -108,10 +108,12 @@ class InvoiceLine(Base):
 
     __tablename__ = "invoice_lines"
 
-    charge_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("charges.id", ondelete="RESTRICT"), primary_key=True
-    )
-    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))
+    # No foreign keys to charges or tenants: the close writes a million lines in one statement
+    # and a per-row key check (which also locks each charge row) costs more than the insert.
+    # Charges are append-only, the partner is checked through the invoice's key below, and
+    # ``billing verify`` checks every line against its charge.
+    charge_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column()
     invoice_month: Mapped[str] = mapped_column(String(7))
     currency: Mapped[str] = mapped_column(String(3))
     charge_month: Mapped[str] = mapped_column(String(7))
