@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from partnercenter.clock import FrozenClock
 from partnercenter.orders.models import Order
 from partnercenter.permissions import Role
 from tests.customers.web import csrf_of, sign_in
@@ -105,3 +106,16 @@ def test_sales_agents_do_not_see_add_products_and_foreign_pages_are_404(
     foreign = factory.customer(factory.partner())
     session.commit()
     assert client.get(f"/partner/customers/{foreign.id}/orders").status_code == 404
+
+
+def test_adding_to_an_expired_cart_starts_a_new_one(
+    client: TestClient, shop: Shop, session: Session, clock: FrozenClock
+) -> None:
+    sign_in(client, session, shop.agent)
+    old = _add(client, shop.us.id, WINDOWS, 1)
+    clock.advance(days=8)
+    sign_in(client, session, shop.agent)  # the first session has expired as well
+    new = _add(client, shop.us.id, AZURE, 1, old)
+    assert new != old
+    review = client.get(f"/partner/customers/{shop.us.id}/add-products?cart={new}").text
+    assert review.count('data-testid="cart-line"') == 1

@@ -21,7 +21,7 @@ from partnercenter.identity.models import Tenant, User
 from partnercenter.identity.views import OptionalUser
 from partnercenter.orders import services
 from partnercenter.orders.errors import CartNotFound
-from partnercenter.orders.models import Cart
+from partnercenter.orders.models import Cart, CartStatus
 from partnercenter.permissions import Action
 from partnercenter.web import check_csrf, render
 
@@ -129,7 +129,8 @@ def add_line(
 
             raise InvalidInput(f"'{quantity}' is not a whole number.", source="quantity") from None
         new_line = {"catalogItemId": catalog_item_id, "quantity": qty}
-        if cart is None:
+        if cart is None or cart.status != CartStatus.ACTIVE or now >= cart.expires_at:
+            # No cart yet, or the old one was ordered or has expired: start a new one.
             cart = services.create_cart(
                 session,
                 actor=identity.actor_for(me),
