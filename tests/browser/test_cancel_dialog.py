@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -71,6 +71,18 @@ def _buy(live: Live) -> tuple[str, list[tuple[str, str]]]:
         return cid, bought
 
 
+@contextmanager
+def _api(live: Live) -> Iterator[httpx.Client]:
+    """An API client signed in as the Admin agent at the clock's current time."""
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        token = http.post(
+            "/v1/auth/token",
+            data={"grant_type": "password", "username": AGENT, "password": demo.DEMO_PASSWORD},
+        ).json()["access_token"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        yield http
+
+
 def _sign_in(page: Page, url: str) -> None:
     page.goto(url + "/signin")
     page.locator("input[name=email]").fill(AGENT)
@@ -86,6 +98,25 @@ def test_admin_agent_cancels_on_day_10_and_sees_the_window_passed_on_day_31(
     clock.advance(days=10)
     page = open_page()
     _sign_in(page, server.url)
+
+    # A link copied before the cancellation.
+    with _api(server) as http:
+        [item] = [
+            i
+            for i in http.get(f"/v1/customers/{cid}/software").json()["items"]
+            if i["id"] == item_id
+        ]
+        first = item["versions"][0]
+        choice = {
+            "version": first["version"],
+            "language": first["languages"][0],
+            "bitness": first["bitness"][0],
+        }
+        link = http.post(f"/v1/customers/{cid}/software/{item_id}/downloadlink", json=choice)
+        assert link.status_code == 201, link.text
+        # The link names the configured base URL; this server listens on its own port.
+        link_uri = server.url + "/" + link.json()["uri"].split("/", 3)[3]
+    assert httpx.get(link_uri, headers={"Range": "bytes=0-15"}).status_code == 206
 
     # Before: the key is there.
     page.goto(f"{server.url}/partner/customers/{cid}/software")
@@ -126,6 +157,13 @@ def test_admin_agent_cancels_on_day_10_and_sees_the_window_passed_on_day_31(
     row = page.locator(f"tr[data-item='{item_id}']")
     expect(row.get_by_test_id("software-status")).to_have_text("Cancelled")
     expect(row.get_by_test_id("get-keys-and-downloads")).to_have_count(0)
+
+    # At once: the copied link answers 410 and Get Key is refused.
+    gone = httpx.get(link_uri)
+    assert gone.status_code == 410
+    with _api(server) as http:
+        key = http.post(f"/v1/customers/{cid}/software/{item_id}/key", json=choice)
+        assert key.status_code == 410, key.text
 
     # Day 31: the other order's window has passed.
     clock.advance(days=21)
