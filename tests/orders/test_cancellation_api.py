@@ -15,9 +15,17 @@ from sqlalchemy.orm import Session
 from partnercenter.audit.models import AuditRecord
 from partnercenter.catalog.models import KeyStatus, ProductKey
 from partnercenter.clock import FrozenClock
+from partnercenter.errors import DomainError
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import Tenant
-from partnercenter.orders.models import Charge, ChargeType, Entitlement, EntitlementStatus
+from partnercenter.orders import cancellation
+from partnercenter.orders.models import (
+    Charge,
+    ChargeType,
+    Entitlement,
+    EntitlementStatus,
+    OrderStatus,
+)
 from partnercenter.permissions import Role
 from tests.factories import Factory
 from tests.orders.cancel_helpers import (
@@ -611,3 +619,55 @@ def test_the_credit_never_exceeds_what_is_left_after_earlier_credits(
         select(func.sum(Charge.gross_minor)).where(Charge.order_id == uuid.UUID(order["id"]))
     ).scalar_one()
     assert total == 15_000
+
+
+def test_the_partners_activity_log_shows_the_cancellation_and_the_credit(
+    cshop: CancelShop, factory: Factory, auth_headers: Headers
+) -> None:
+    order = cshop.buyer.buy(cshop.shop.us, (WINDOWS, 1))
+    assert cshop.buyer.cancel(cshop.shop.us, order["id"]).status_code == 200
+    admin = auth_headers(factory.user(cshop.shop.partner, Role.GLOBAL_ADMIN))
+    r = cshop.buyer.client.get("/v1/auditrecords", headers=admin)
+    assert r.status_code == 200, r.text
+    mine = [
+        (x["resourceType"], x["operationType"])
+        for x in r.json()["items"]
+        if {"key": "orderId", "value": order["id"]} in x["customizedData"]
+    ]
+    assert ("order", "cancel_order") in mine
+    assert ("credit", "create_credit") in mine
+
+
+def test_an_approved_support_request_cancels_past_the_window_without_a_self_service_credit(
+    cshop: CancelShop, session: Session
+) -> None:
+    set_support_limit(session, "DG7GMGF0D3SJ", 100, "USD")
+    session.commit()
+    order = cshop.buyer.buy(cshop.shop.us, (WINDOWS, 1))
+    cshop.clock.advance(days=40)
+    assert cshop.buyer.cancel(cshop.shop.us, order["id"]).json()["code"] == 900117
+    done = cancellation.cancel_order(
+        session,
+        actor=None,
+        customer=cshop.shop.us,
+        order_id=uuid.UUID(order["id"]),
+        now=cshop.clock.now(),
+        support_request_id="SR-1",
+        issue_credit=False,
+    )
+    assert done.order.status == OrderStatus.CANCELLED
+    assert done.credits == []
+    (record,) = records(session, "cancel_order")
+    assert record.details["supportRequestId"] == "SR-1"
+    # A software plan stays "never", even for support.
+    plan = cshop.buyer.buy(cshop.shop.us, (SUSE, 1))
+    with pytest.raises(DomainError) as refused:
+        cancellation.cancel_order(
+            session,
+            actor=None,
+            customer=cshop.shop.us,
+            order_id=uuid.UUID(plan["id"]),
+            now=cshop.clock.now(),
+            support_request_id="SR-2",
+        )
+    assert refused.value.code == 800019
