@@ -125,7 +125,7 @@ def render_statement(
         _("Tax"),
         _("Total"),
     ]
-    widths = (16, 16, 41, 30, 9, 18, 17, 15, 18)
+    widths = (17, 17, 39, 30, 8, 19, 17, 15, 18)
     by_customer: dict[str, list[InvoiceLine]] = {}
     for line in lines:
         by_customer.setdefault(str(line.customer_id), []).append(line)

@@ -1,0 +1,158 @@
+"""Monthly invoice in Chromium: purchases and a cancellation in November, the provider closes
+November from the console, the Billing admin opens the invoice and downloads PDF and CSV.
+
+The clock is the server's injected clock, moved by the test the way the sandbox clock moves a
+sandbox deployment. The PDF is rendered to an image with PDFium and the total is read back
+from the rendered page's text layer.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pypdfium2 as pdfium
+import pytest
+from playwright.sync_api import Page, expect
+
+from partnercenter import demo
+from partnercenter.clock import FrozenClock
+from partnercenter.db import make_engine
+from partnercenter.migrate import upgrade
+from tests.browser.conftest import ARTIFACTS, _load_demo
+from tests.orders.live import Live, committed_postgres, live_app
+
+pytestmark = pytest.mark.browser
+
+PERPETUAL = "DG7GMGF0D7FV:0001:AUD-PERP-OT"  # Windows Server 2022 Standard, AUD
+CUSTOMER_DOMAIN = "wingtiptoys.onmicrosoft.com"
+AGENT = "admin.agent@fabrikam.example"
+BILLING_ADMIN = "billing.admin@fabrikam.example"
+NOV_10 = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
+NOV_12 = datetime(2026, 11, 12, 9, 0, tzinfo=UTC)
+DEC_1 = datetime(2026, 12, 1, 0, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(NOV_10)
+
+
+@pytest.fixture
+def server(backend: str, tmp_path: Path, clock: FrozenClock) -> Iterator[Live]:
+    with ExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / 'partnercenter.db'}"
+            engine = make_engine(url)
+            upgrade(engine)
+            engine.dispose()
+        else:
+            url = stack.enter_context(committed_postgres())
+        live = stack.enter_context(live_app(url, tmp_path, clock))
+        _load_demo(live.engine, live.settings)
+        yield live
+
+
+@contextmanager
+def _api(live: Live, email: str) -> Iterator[httpx.Client]:
+    """An API client signed in at the clock's current time."""
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        token = http.post(
+            "/v1/auth/token",
+            data={"grant_type": "password", "username": email, "password": demo.DEMO_PASSWORD},
+        ).json()["access_token"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        yield http
+
+
+def _buy_and_cancel(live: Live, clock: FrozenClock) -> None:
+    """Two purchases on November 10, the first cancelled on November 12."""
+    with _api(live, AGENT) as http:
+        cid = http.get(f"/v1/customers/{CUSTOMER_DOMAIN}").json()["id"]
+        orders = []
+        for quantity in (1, 1):
+            cart = http.post(
+                f"/v1/customers/{cid}/carts",
+                json={"lineItems": [{"id": 0, "catalogItemId": PERPETUAL, "quantity": quantity}]},
+            )
+            assert cart.status_code == 201, cart.text
+            checkout = http.post(f"/v1/customers/{cid}/carts/{cart.json()['id']}/checkout")
+            assert checkout.status_code == 201, checkout.text
+            orders.append(checkout.json()["orders"][0]["id"])
+    clock.set(NOV_12)
+    with _api(live, AGENT) as http:
+        r = http.patch(f"/v1/customers/{cid}/orders/{orders[0]}", json={"status": "cancelled"})
+        assert r.status_code == 200, r.text
+
+
+def _sign_in(page: Page, url: str, email: str, portal: str) -> None:
+    page.goto(url + "/signin")
+    page.locator("input[name=email]").fill(email)
+    page.locator("input[name=password]").fill(demo.DEMO_PASSWORD)
+    page.locator("form[action='/signin'] button[type=submit]").click()
+    expect(page).to_have_url(url + portal)
+
+
+def test_billing_admin_reads_novembers_invoice_as_page_pdf_and_csv(
+    open_page: Callable[..., Page], server: Live, clock: FrozenClock, tmp_path: Path
+) -> None:
+    _buy_and_cancel(server, clock)
+    clock.set(DEC_1)
+
+    console = open_page()
+    _sign_in(console, server.url, demo.PROVIDER_ADMIN_EMAIL, "/provider")
+    console.goto(server.url + "/provider/billing")
+    close_form = console.get_by_test_id("close-period")
+    expect(close_form.locator("input[name=month]")).to_have_value("2026-11")
+    close_form.get_by_role("button", name="Close month").click()
+    expect(console.get_by_test_id("close-result")).to_contain_text("Nov 2026")
+    expect(console.locator("tr[data-month='2026-11']")).to_contain_text("Closed")
+
+    page = open_page()
+    _sign_in(page, server.url, BILLING_ADMIN, "/partner")
+    page.get_by_role("link", name="Billing").click()
+    expect(page).to_have_url(server.url + "/partner/billing/invoices")
+    invoices = page.get_by_test_id("invoices")
+    expect(invoices).to_contain_text("Nov 2026")
+    invoices.locator("a[href^='/partner/billing/invoices/']").first.click()
+
+    lines = page.get_by_test_id("invoice-lines")
+    expect(lines.locator("tr[data-charge-type='new']")).to_have_count(2)
+    expect(lines.locator("tr[data-charge-type='cancel']")).to_have_count(1)
+    expect(lines.locator("tr[data-charge-type='cancel']")).to_contain_text("-")
+    shown_total = page.get_by_test_id("invoice-total").inner_text()
+    total = Decimal(re.sub(r"[^0-9.\-]", "", shown_total.split()[0]))
+    assert total > 0
+
+    with page.expect_download() as pdf_download:
+        page.get_by_test_id("download-pdf").click()
+    pdf_path = tmp_path / "invoice.pdf"
+    pdf_download.value.save_as(pdf_path)
+    with page.expect_download() as csv_download:
+        page.get_by_test_id("download-csv").click()
+    csv_path = tmp_path / "lineitems.csv"
+    csv_download.value.save_as(csv_path)
+
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text(encoding="utf-8-sig"))))
+    assert sorted(r["ChargeType"] for r in rows) == ["cancel", "new", "new"]
+    assert sum(Decimal(r["TotalForCustomer"]) for r in rows) == total
+    assert {r["Currency"] for r in rows} == {"AUD"}
+
+    document = pdfium.PdfDocument(str(pdf_path))
+    pdf_page = document[0]
+    image = pdf_page.render(scale=2).to_pil()
+    ARTIFACTS.mkdir(exist_ok=True)
+    image.save(ARTIFACTS / f"invoice-{server.settings.database_url.split(':')[0]}.png")
+    assert image.width > 1000 and image.height > 1500
+    assert image.convert("L").getextrema()[0] < 64  # dark ink (text, rules) was drawn
+    text = pdf_page.get_textpage().get_text_range()
+    found = re.search(r"Total\s*([-0-9,.]+) AUD\s*$", text.strip())
+    assert found, text
+    assert Decimal(found.group(1).replace(",", "")) == total
