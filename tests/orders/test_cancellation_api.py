@@ -208,6 +208,15 @@ CASES: list[tuple[str, str, str, datetime, timedelta, tuple[str, str, str] | int
         900117,
     ),
     (
+        # February 2027 has 28 days: day 29 is in the second monthly period (1 Mar to 1 Apr).
+        "monthly, second period still inside the window, day 29",
+        SQL_MONTHLY,
+        "US",
+        datetime(2027, 2, 1, 0, tzinfo=UTC),
+        29 * D,
+        ("300.00", "0.00", "300.00"),
+    ),
+    (
         "monthly in a leap-year February, day 10",
         SQL_MONTHLY_29,
         "US",
