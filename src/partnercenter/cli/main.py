@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from partnercenter.cli import billing as billing_cli
 from partnercenter.cli import catalog as catalog_cli
+from partnercenter.cli import support as support_cli
 from partnercenter.config import Settings
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app.add_typer(catalog_cli.keys_app, name="keys")
 app.add_typer(catalog_cli.artifacts_app, name="artifacts")
 app.add_typer(catalog_cli.tax_app, name="tax")
 app.add_typer(billing_cli.billing_app, name="billing")
+app.add_typer(support_cli.support_app, name="support")
 
 console = Console()
 
