@@ -273,7 +273,7 @@ def new_request_submit(
     rid = req.id
     session.commit()
     send_mail_after_commit(request, session, background)
-    return RedirectResponse(f"/partner/support/{rid}?flash=filed", status_code=303)
+    return RedirectResponse(f"/partner/support/{rid}?done=filed", status_code=303)
 
 
 def _detail(
@@ -380,7 +380,7 @@ def partner_request_update(
         )
     session.commit()
     send_mail_after_commit(request, session, background)
-    return RedirectResponse(f"/partner/support/{rid}?flash=updated", status_code=303)
+    return RedirectResponse(f"/partner/support/{rid}?done=updated", status_code=303)
 
 
 # --- provider --------------------------------------------------------------------------------
@@ -557,4 +557,4 @@ def provider_request_update(
         )
     session.commit()
     send_mail_after_commit(request, session, background)
-    return RedirectResponse(f"/provider/support/{rid}?flash=updated", status_code=303)
+    return RedirectResponse(f"/provider/support/{rid}?done=updated", status_code=303)

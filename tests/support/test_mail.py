@@ -1,0 +1,86 @@
+"""The mail outbox: written in the change's transaction, retried when the SMTP server is
+down, sent once when it is back, never sent for a change that rolled back."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from partnercenter.cli.main import app as cli
+from partnercenter.clock import FrozenClock
+from partnercenter.config import Settings
+from partnercenter.support import mail
+from partnercenter.support.models import MailOutbox
+from tests.support.conftest import Desk, Mailbox, refund_body
+
+
+def test_mail_waits_in_the_outbox_while_smtp_is_down_then_goes_once(
+    client: TestClient,
+    desk: Desk,
+    session: Session,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    clock: FrozenClock,
+) -> None:
+    r = client.post("/v1/servicerequests", json=refund_body(desk), headers=desk.h("admin_agent"))
+    assert r.status_code == 201  # filing does not depend on the mail server
+    row = session.execute(select(MailOutbox)).scalar_one()
+    session.refresh(row)
+    assert row.sent_at is None
+    assert row.attempts == 1
+    assert row.last_error and "Connection" in row.last_error
+    assert row.recipient == "ana@fabrikam.test"
+
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=settings.smtp_port)
+    controller.start()
+    try:
+        assert mail.deliver_pending(session_factory, settings, now=clock.now()) == 1
+        assert mail.deliver_pending(session_factory, settings, now=clock.now()) == 0
+    finally:
+        controller.stop()
+    assert len(box.to("ana@fabrikam.test")) == 1
+    session.refresh(row)
+    assert row.sent_at is not None and row.attempts == 2 and row.last_error is None
+
+
+def test_a_refused_change_writes_no_mail(client: TestClient, desk: Desk, session: Session) -> None:
+    body = refund_body(desk, title="")
+    assert (
+        client.post("/v1/servicerequests", json=body, headers=desk.h("admin_agent")).status_code
+        == 400
+    )
+    assert session.execute(select(MailOutbox)).first() is None
+
+
+def test_each_change_sends_one_mail_to_the_contact(
+    client: TestClient, desk: Desk, mailbox: Mailbox
+) -> None:
+    r = client.post("/v1/servicerequests", json=refund_body(desk), headers=desk.h("admin_agent"))
+    rid = r.json()["id"]
+    client.patch(
+        f"/v1/servicerequests/{rid}", json={"status": "in_progress"}, headers=desk.h("support")
+    )
+    client.patch(
+        f"/v1/servicerequests/{rid}",
+        json={"refund": {"decision": "reject", "reason": "Bought more than 30 days ago."}},
+        headers=desk.h("support"),
+    )
+    messages = mailbox.to("ana@fabrikam.test")
+    assert [m["Subject"] for m in messages] == [
+        "Support request received: Refund for the wrong edition",
+        "Support request updated: Refund for the wrong edition",
+        "Support request updated: Refund for the wrong edition",
+    ]
+    assert "Status: In progress" in Mailbox.text(messages[1])
+    assert "The refund was rejected: Bought more than 30 days ago." in Mailbox.text(messages[2])
+
+
+def test_the_send_mail_command_is_there() -> None:
+    result = CliRunner().invoke(cli, ["support", "send-mail", "--help"])
+    assert result.exit_code == 0
+    assert "outbox" in result.output or "Send unsent" in result.output
