@@ -187,3 +187,20 @@ def test_a_cancellation_racing_get_key_never_shows_a_key_after_it_committed(
     clock.advance(seconds=1)
     after = httpx.post(key_url, headers=auth, json={"version": "2022"})
     assert after.status_code == 410
+
+
+def test_twenty_concurrent_retries_with_one_request_id_all_get_the_first_answer(
+    live: Live, clock: FrozenClock
+) -> None:
+    customer_id, email = _seed(live)
+    auth = _sign_in(live, email)
+    order_id = _buy(live, customer_id, auth, (WINDOWS, 1))
+    clock.advance(days=1)
+    auth = _sign_in(live, email)
+    url = f"{live.url}/v1/customers/{customer_id}/orders/{order_id}"
+    headers = {**auth, "MS-RequestId": str(uuid.uuid4())}
+    results = _fire([("PATCH", url, headers, {"status": "cancelled"})] * CONCURRENCY)
+    assert {status for status, _ in results} == {200}, results[:3]
+    assert all(body == results[0][1] for _, body in results)
+    assert _count(live, Charge, Charge.charge_type == ChargeType.CANCEL) == 1
+    assert _count(live, AuditRecord, AuditRecord.operation_type == "cancel_order") == 1

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
+from partnercenter import idempotency
 from partnercenter.context import Actor
 from partnercenter.customers.api import customer_for
 from partnercenter.deps import NowDep, RequestInfoDep, SessionDep
 from partnercenter.deps import require as require_action
+from partnercenter.errors import DomainError
 from partnercenter.orders import cancellation
 from partnercenter.orders.api import RawBody, RequestIdHeader, _replay_or_run
 from partnercenter.orders.cancellation_errors import InvalidOrderStatus
@@ -141,6 +145,50 @@ class BatchOut(BaseModel):
     attributes: dict[str, str]
 
 
+def _idempotent(
+    session: Session,
+    *,
+    actor: Actor,
+    request: Request,
+    request_id: str | None,
+    body: bytes,
+    now: Any,
+    run: Callable[[], dict[str, Any]],
+) -> JSONResponse:
+    """Run once per MS-RequestId, also when retries race the first attempt.
+
+    A retry that arrived while the first attempt held the order's lock finds the order
+    cancelled once it gets the lock; it then answers the first attempt's stored response
+    instead of 800061.
+    """
+    try:
+        return _replay_or_run(
+            session,
+            actor=actor,
+            request=request,
+            request_id=request_id,
+            body=body,
+            now=now,
+            status_code=200,
+            run=run,
+        )
+    except DomainError:
+        if request_id is None:
+            raise
+        session.rollback()
+        key = idempotency.request_key(
+            tenant_id=actor.tenant_id,
+            request_id=request_id,
+            method=request.method,
+            path=request.url.path,
+            raw_body=body,
+        )
+        stored = idempotency.lookup(session, key) if key is not None else None
+        if stored is None:
+            raise
+        return JSONResponse(stored.body, status_code=stored.status_code)
+
+
 def _order_id(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
@@ -176,14 +224,13 @@ def cancel_order(
     if body.status.strip().lower() not in {"cancelled", "canceled"}:
         raise InvalidOrderStatus(source="status")
     numbers = [li.lineItemNumber for li in body.lineItems] if body.lineItems else None
-    return _replay_or_run(
+    return _idempotent(
         session,
         actor=actor,
         request=request,
         request_id=request_id,
         body=raw,
         now=now,
-        status_code=200,
         run=lambda: cancellation.cancel_order(
             session,
             actor=actor,
@@ -241,13 +288,12 @@ def cancel_orders(
             "attributes": {"objectType": "Collection"},
         }
 
-    return _replay_or_run(
+    return _idempotent(
         session,
         actor=actor,
         request=request,
         request_id=request_id,
         body=raw,
         now=now,
-        status_code=200,
         run=run,
     )
