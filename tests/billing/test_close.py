@@ -355,3 +355,24 @@ def test_money_totals_are_decimal(session: Session, factory: Factory, ledger: Le
     result = close(session, "2026-11", DEC_1)
     assert result.totals["USD"].gross == Decimal("0.33")
     assert result.to_json()["totals"][0]["totalAmount"] == "0.33"
+
+
+def test_months_are_closed_in_order_so_no_month_misses_its_monthly_charges(
+    session: Session, factory: Factory, ledger: Ledger
+) -> None:
+    partner = factory.partner()
+    ledger.purchase(
+        partner,
+        factory.customer(partner),
+        unit_net="30.00",
+        billing_cycle="monthly",
+        term="P1Y",
+        at=NOV_15,
+    )
+    close(session, "2026-11", DEC_1)
+    with pytest.raises(EarlierPeriodOpen) as refused:
+        billing.start_close(session, month="2027-01", now=datetime(2027, 2, 1, tzinfo=UTC))
+    assert refused.value.data == ["2026-12"]
+    close(session, "2026-12", JAN_1)
+    (dec,) = invoices_of(session, "2026-12")
+    assert dec.gross_minor == 3300

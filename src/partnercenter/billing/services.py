@@ -173,9 +173,16 @@ def _check_closable(session: Session, month: str, now: datetime) -> None:
             source="month",
         )
     earlier = _earlier_open_months(session, month)
+    # Closed months are contiguous: a month skipped would never get its monthly charges.
+    last_closed = session.execute(
+        select(func.max(BillingPeriod.month)).where(BillingPeriod.state == PeriodState.CLOSED)
+    ).scalar_one_or_none()
+    if last_closed is not None and last_closed < month:
+        gap = months_between(last_closed, month)
+        earlier = sorted({*earlier, *(shift_month(last_closed, i) for i in range(1, gap))})
     if earlier:
         raise EarlierPeriodOpen(
-            f"Close {', '.join(earlier)} before {month}: they have charges not yet invoiced.",
+            f"Close {', '.join(earlier)} before {month}: months are closed in order.",
             data=earlier,
             source="month",
         )
