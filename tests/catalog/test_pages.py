@@ -57,6 +57,9 @@ def test_import_page_lists_every_error_and_changes_nothing(
     assert "JPY has no decimals" in r.text
     session.expire_all()
     assert catalog.list_products(session, country="JP", target_view=None)[0].id != "X"
+    # Editing starts from the current catalog, as YAML in the form.
+    r = client.get("/provider/catalog/import?edit=1")
+    assert "DG7GMGF0D7FV" in r.text and "currency:JPY" in r.text
 
 
 def test_provider_edits_a_tax_rate_on_the_page(

@@ -215,9 +215,13 @@ def provider_upload_artifact(
 
 
 @router.get("/provider/catalog/import")
-def provider_import_page(request: Request, user: OptionalUser) -> Response:
+def provider_import_page(
+    request: Request, user: OptionalUser, session: SessionDep, edit: bool = False
+) -> Response:
+    """Upload or paste a catalog document; ``?edit=1`` starts from the current catalog."""
     me = _provider(request, user, Action.MANAGE_CATALOG)
-    return _render(request, "catalog/import.html", {"portal": "provider", "me": me})
+    text = document.dump(document.export(session), fmt="yaml") if edit else ""
+    return _render(request, "catalog/import.html", {"portal": "provider", "me": me, "text": text})
 
 
 @router.post("/provider/catalog/import")
