@@ -224,7 +224,7 @@ def place_order(
     session.commit()
     order_id = result["orders"][0]["id"]
     return RedirectResponse(
-        f"/partner/customers/{customer.id}/orders?flash=ordered&order={order_id}",
+        f"/partner/customers/{customer.id}/orders?order={order_id}",
         status_code=303,
     )
 
