@@ -26,6 +26,24 @@ from partnercenter.web import gettext_for
 
 router = APIRouter(prefix="/v1", tags=["invoices"])
 
+_READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No valid bearer token or session (10401)"},
+    403: {"description": "The caller is not a Billing admin or Global admin of a partner"},
+}
+_INVOICE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_READ_ERRORS,
+    404: {"description": "No such invoice for the caller's partner (12904)"},
+}
+_CLOSE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The month is not YYYY-MM (12901)"},
+    401: {"description": "No valid bearer token or session (10401)"},
+    403: {"description": "The caller is not a provider admin"},
+    409: {
+        "description": "The month has not ended (12902), or an earlier month is still open "
+        "(12903, data lists the months)"
+    },
+}
+
 Reader = Annotated[Actor, Depends(require(Action.VIEW_INVOICES))]
 Closer = Annotated[Actor, Depends(require(Action.CLOSE_BILLING_PERIOD))]
 PeriodViewer = Annotated[Actor, Depends(require(Action.VIEW_BILLING_PERIODS))]
@@ -37,26 +55,32 @@ def _invoice(session: Session, actor: Actor, invoice_id: str) -> Invoice:
     )
 
 
-@router.get("/invoices", response_model=InvoiceCollectionOut)
+@router.get("/invoices", response_model=InvoiceCollectionOut, responses=_READ_ERRORS)
 def list_invoices(session: SessionDep, actor: Reader) -> dict[str, Any]:
     """The partner's invoices and credit notes, newest month first."""
     invoices = services.list_invoices(session, partner_id=actor.tenant_id)
     return collection([services.invoice_json(i) for i in invoices])
 
 
-@router.get("/invoices/unbilled/lineitems", response_model=LineItemCollectionOut)
+@router.get(
+    "/invoices/unbilled/lineitems", response_model=LineItemCollectionOut, responses=_READ_ERRORS
+)
 def unbilled_line_items(session: SessionDep, actor: Reader) -> dict[str, Any]:
     """Charges and credits recorded but not yet on an invoice (the current month's)."""
     lines = services.unbilled_lines(session, partner_id=actor.tenant_id)
     return collection([services.line_item_json(li) for li in lines])
 
 
-@router.get("/invoices/{invoice_id}", response_model=InvoiceOut)
+@router.get("/invoices/{invoice_id}", response_model=InvoiceOut, responses=_INVOICE_ERRORS)
 def get_invoice(invoice_id: str, session: SessionDep, actor: Reader) -> dict[str, Any]:
     return services.invoice_json(_invoice(session, actor, invoice_id))
 
 
-@router.get("/invoices/{invoice_id}/lineitems", response_model=LineItemCollectionOut)
+@router.get(
+    "/invoices/{invoice_id}/lineitems",
+    response_model=LineItemCollectionOut,
+    responses=_INVOICE_ERRORS,
+)
 def invoice_line_items(invoice_id: str, session: SessionDep, actor: Reader) -> dict[str, Any]:
     """The invoice's lines: charges and credits with Partner Center's line item fields."""
     invoice = _invoice(session, actor, invoice_id)
@@ -67,7 +91,10 @@ def invoice_line_items(invoice_id: str, session: SessionDep, actor: Reader) -> d
 @router.get(
     "/invoices/{invoice_id}/lineitems.csv",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "Reconciliation file"}},
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "Reconciliation file"},
+        **_INVOICE_ERRORS,
+    },
 )
 def invoice_line_items_csv(invoice_id: str, session: SessionDep, actor: Reader) -> Response:
     """The reconciliation file (CSV) with Partner Center's one-time line item columns."""
@@ -99,7 +126,10 @@ def statement_response(request: Request, session: Session, invoice: Invoice) -> 
 @router.get(
     "/invoices/{invoice_id}/documents/statement",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}, "description": "The invoice PDF"}},
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "The invoice PDF"},
+        **_INVOICE_ERRORS,
+    },
 )
 def invoice_statement(
     invoice_id: str, request: Request, session: SessionDep, actor: Reader
@@ -108,7 +138,11 @@ def invoice_statement(
     return statement_response(request, session, _invoice(session, actor, invoice_id))
 
 
-@router.get("/billing/periods", response_model=PeriodCollectionOut)
+@router.get(
+    "/billing/periods",
+    response_model=PeriodCollectionOut,
+    responses={403: {"description": "The caller is not a provider admin"}},
+)
 def list_periods(session: SessionDep, actor: PeriodViewer) -> dict[str, Any]:
     """Billing periods with their state and totals per currency (provider)."""
     return collection([period_json(p) for p in services.list_periods(session)])
@@ -149,7 +183,9 @@ def close_month(
     return result
 
 
-@router.post("/billing/periods/{month}/close", response_model=CloseResultOut)
+@router.post(
+    "/billing/periods/{month}/close", response_model=CloseResultOut, responses=_CLOSE_ERRORS
+)
 def close_period(
     month: str, session: SessionDep, now: NowDep, info: RequestInfoDep, actor: Closer
 ) -> dict[str, Any]:
