@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partnercenter.audit.models import AuditRecord
+from partnercenter.config import Settings
 from partnercenter.support.models import MailOutbox, SupportRequest
 from tests.support.conftest import Desk, Mailbox, refund_body
 
@@ -31,7 +32,7 @@ def test_topics_list_the_refund_topic_and_the_others(client: TestClient, desk: D
 
 
 def test_admin_agent_files_a_refund_request_and_the_contact_gets_mail(
-    client: TestClient, desk: Desk, session: Session, mailbox: Mailbox
+    client: TestClient, desk: Desk, session: Session, mailbox: Mailbox, settings: Settings
 ) -> None:
     r = file(client, desk)
     assert r.status_code == 201, r.text
@@ -55,7 +56,7 @@ def test_admin_agent_files_a_refund_request_and_the_contact_gets_mail(
     [message] = mailbox.to("ana@fabrikam.test")
     assert "Support request received" in message["Subject"]
     assert message["From"] == "Partner Center <support@partnercenter.test>"
-    assert body["id"] in mailbox.text(message)
+    assert f"{settings.base_url}/partner/support/{body['id']}" in mailbox.text(message)
     outbox = session.execute(select(MailOutbox)).scalar_one()
     assert outbox.sent_at is not None, (outbox.attempts, outbox.last_error)
     assert outbox.attempts == 1

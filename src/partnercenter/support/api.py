@@ -207,6 +207,7 @@ def file_request(
         storage=get_storage(settings),
         now=now,
         info=info,
+        base_url=settings.base_url,
     )
     out = request_json(req, names_for(session, [req]))
     session.commit()
@@ -270,6 +271,7 @@ def update_request(
     request: Request,
     background: BackgroundTasks,
     session: SessionDep,
+    settings: SettingsDep,
     now: NowDep,
     info: RequestInfoDep,
     actor: Reader,
@@ -313,6 +315,7 @@ def update_request(
         ),
         now=now,
         info=info,
+        base_url=settings.base_url,
     )
     out = request_json(req, names_for(session, [req]))
     session.commit()

@@ -514,6 +514,7 @@ def file_request(
     storage: Storage | None = None,
     now: datetime,
     info: RequestInfo | None = None,
+    base_url: str = "",
 ) -> SupportRequest:
     """Check every field, then record the request, its files, an activity record and a mail."""
     if not actor.can(Action.FILE_SUPPORT_REQUEST):
@@ -610,7 +611,7 @@ def file_request(
         body=(
             f"Hello {req.contact_first_name},\n\nWe received your support request "
             f'"{req.title}" ({req.id}). Its status is: open.\n\n'
-            f"Follow it in Partner Center: /partner/support/{req.id}\n"
+            f"Follow it in Partner Center: {base_url}/partner/support/{req.id}\n"
         ),
         now=now,
     )
@@ -890,6 +891,7 @@ def update_request(
     changes: Changes,
     now: datetime,
     info: RequestInfo | None = None,
+    base_url: str = "",
 ) -> SupportRequest:
     """Apply a note, an assignment, a refund decision and a status change, in that order."""
     req = _locked(session, actor=actor, request_id=request_id)
@@ -983,7 +985,7 @@ def update_request(
             body=(
                 f'Hello {req.contact_first_name},\n\nYour support request "{req.title}" '
                 f"({req.id}) changed.\n\n" + "\n\n".join(told) + "\n\n"
-                f"Follow it in Partner Center: /partner/support/{req.id}\n"
+                f"Follow it in Partner Center: {base_url}/partner/support/{req.id}\n"
             ),
             now=now,
         )

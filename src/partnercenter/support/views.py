@@ -21,9 +21,11 @@ from partnercenter.support.api import names_for, request_json, send_mail_after_c
 from partnercenter.support.errors import InvalidSupportRequest
 from partnercenter.support.files import ALLOWED_EXTENSIONS, IncomingFile, read_limited
 from partnercenter.support.models import RequestStatus, Severity, SupportRequest
-from partnercenter.web import check_csrf, render
+from partnercenter.web import check_csrf, gettext_for, render
 
 router = APIRouter(include_in_schema=False)
+
+REFUND_TITLE = N_("Refund for a cancelled purchase")
 
 FORM_FIELDS = (
     "topic",
@@ -188,8 +190,7 @@ def new_request_page(
         email=me.email,
     )
     if form["topic"] == services.REFUND_TOPIC and order:
-        form.setdefault("title", "")
-        form["title"] = form["title"] or "Refund for a cancelled purchase"
+        form["title"] = gettext_for(request)(REFUND_TITLE)
     return _new_page(
         request, me, form, cancel_purchase=bool(order and topic == services.REFUND_TOPIC)
     )
@@ -243,6 +244,7 @@ def new_request_submit(
             storage=get_storage(settings),
             now=now,
             info=info,
+            base_url=settings.base_url,
         )
     except DomainError as exc:
         session.rollback()
@@ -359,6 +361,7 @@ def partner_request_update(
                 ),
                 now=now,
                 info=info,
+                base_url=settings.base_url,
             )
     except DomainError as exc:
         session.rollback()
@@ -494,6 +497,7 @@ def provider_request_update(
     background: BackgroundTasks,
     user: OptionalUser,
     session: SessionDep,
+    settings: SettingsDep,
     now: NowDep,
     info: RequestInfoDep,
     action: Annotated[str, Form()] = "",
@@ -530,7 +534,13 @@ def provider_request_update(
         changes = services.Changes(note=note if note.strip() else None, status=status or None)
     try:
         services.update_request(
-            session, actor=actor, request_id=rid, changes=changes, now=now, info=info
+            session,
+            actor=actor,
+            request_id=rid,
+            changes=changes,
+            now=now,
+            info=info,
+            base_url=settings.base_url,
         )
     except DomainError as exc:
         session.rollback()
