@@ -35,7 +35,7 @@ from typing import Any
 
 import psycopg
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.dialects import postgresql
 
 from partnercenter import migrate
@@ -47,7 +47,7 @@ from partnercenter.clock import FrozenClock
 from partnercenter.config import Settings
 from partnercenter.db import make_engine, make_session_factory
 from partnercenter.identity import services as identity
-from partnercenter.identity.models import Tenant
+from partnercenter.identity.models import Tenant, User
 from partnercenter.permissions import TenantKind
 
 ADMIN_URL = os.environ.get(
@@ -88,8 +88,8 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def load(url: str, *, records: int, users: int, customers: int) -> dict[str, Any]:
-    """Tenants, users and records; returns the ids the measurements use."""
+def load(url: str, *, records: int, users: int, customers: int) -> None:
+    """Tenants, users and records, then the indexes."""
     engine = make_engine(url)
     migrate.upgrade(engine)
     factory = make_session_factory(engine)
@@ -106,7 +106,7 @@ def load(url: str, *, records: int, users: int, customers: int) -> dict[str, Any
         s.flush()  # the reader below belongs to the partner
         partner = s.get(Tenant, partner_id)
         assert partner is not None
-        reader = identity.create_user(
+        identity.create_user(
             s,
             tenant=partner,
             email="reader@bench.example",
@@ -115,8 +115,6 @@ def load(url: str, *, records: int, users: int, customers: int) -> dict[str, Any
             roles=["global_admin"],
             now=END - SPAN,
         )
-        s.flush()  # the token belongs to the reader
-        secret, _ = identity.issue_token(s, user=reader, now=END, lifetime=timedelta(days=3650))
         s.commit()
     with engine.begin() as c:
         c.execute(
@@ -222,6 +220,16 @@ def load(url: str, *, records: int, users: int, customers: int) -> dict[str, Any
         raw.execute(d)
     raw.execute("VACUUM ANALYZE audit_records")
     log(f"indexes and ANALYZE in {time.perf_counter() - t0:.0f} s")
+    raw.close()
+    engine.dispose()
+
+
+def ids_of(url: str) -> dict[str, Any]:
+    """The loaded partner, one of its customers and users, and a fresh bearer token."""
+    raw = psycopg.connect(_psycopg_url(url), autocommit=True)
+    (partner_id,) = raw.execute(
+        "SELECT id FROM tenants WHERE kind = 'partner' AND name = 'Bench Partner'"
+    ).fetchone()  # type: ignore[misc]
     customer_id, customer_name = raw.execute(
         "SELECT id, name FROM tenants WHERE parent_id = %s ORDER BY name OFFSET 1234 LIMIT 1",
         (partner_id,),
@@ -232,7 +240,13 @@ def load(url: str, *, records: int, users: int, customers: int) -> dict[str, Any
         (partner_id,),
     ).fetchone()  # type: ignore[misc]
     size = raw.execute("SELECT pg_size_pretty(pg_total_relation_size('audit_records'))").fetchone()
+    (records,) = raw.execute("SELECT max(seq) FROM audit_records").fetchone()  # type: ignore[misc]
     raw.close()
+    engine = make_engine(url)
+    with make_session_factory(engine)() as s:
+        reader = s.execute(select(User).where(User.email == "reader@bench.example")).scalar_one()
+        secret, _ = identity.issue_token(s, user=reader, now=END, lifetime=timedelta(days=1))
+        s.commit()
     engine.dispose()
     return {
         "partner_id": partner_id,
@@ -242,17 +256,21 @@ def load(url: str, *, records: int, users: int, customers: int) -> dict[str, Any
         "email": email,
         "token": secret,
         "size": size[0] if size else "?",
+        "records": records,
     }
 
 
-def timed(fn: Callable[[], object], repeat: int) -> list[float]:
-    for _ in range(3):
-        fn()  # warm caches and statement caches
-    out = []
+def timed_together(fns: list[Callable[[], object]], repeat: int) -> list[list[float]]:
+    """Time each function ``repeat`` times, interleaved, so load from elsewhere hits all alike."""
+    for fn in fns:
+        for _ in range(3):
+            fn()  # warm caches and statement caches
+    out: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
+        for fn, times in zip(fns, out, strict=True):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
     return out
 
 
@@ -287,7 +305,12 @@ def main() -> int:
         help="records the CSV export case reads (default: min(1M, records/2))",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--database", help="measure an already loaded database (kept) instead of loading one"
+    )
     args = parser.parse_args()
+    if args.database:
+        return run(_db_url(args.database), args, loaded=True)
 
     name = f"pc_bench_audit_{uuid.uuid4().hex[:8]}"
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -304,8 +327,11 @@ def main() -> int:
         admin.dispose()
 
 
-def run(url: str, args: argparse.Namespace) -> int:
-    ids = load(url, records=args.records, users=args.users, customers=args.customers)
+def run(url: str, args: argparse.Namespace, loaded: bool = False) -> int:
+    if not loaded:
+        load(url, records=args.records, users=args.users, customers=args.customers)
+    ids = ids_of(url)
+    args.records = ids["records"]
     partner_id = ids["partner_id"]
     visibility = Visibility(ScopeKind.PARTNER, partner_id)
     engine = make_engine(url)
@@ -367,8 +393,8 @@ def run(url: str, args: argparse.Namespace) -> int:
         f"{args.repeat} runs each"
     )
     header = (
-        f"{'case':<22}{'rows':>5}{'bare ms':>9}{'p95':>7}{'service':>9}{'p95':>7}{'ratio':>7}"
-        f"{'p95 r':>7}{'API ms':>8}{'p95':>7}{'ratio':>7}   index (EXPLAIN ANALYZE)"
+        f"{'case':<22}{'rows':>5}{'bare ms':>9}{'p95':>8}{'service':>9}{'p95':>8}{'ratio':>7}"
+        f"{'p95 r':>7}{'API ms':>8}{'p95':>8}{'ratio':>7}   index (EXPLAIN ANALYZE)"
     )
     print(header)
     print("-" * len(header))
@@ -381,13 +407,14 @@ def run(url: str, args: argparse.Namespace) -> int:
         )
         params = {"t": partner_id, "s": start, "e": end, "v": values.get(label)}
         rows = len(raw.execute(bare_sql, params).fetchall())
-        bare = timed(lambda: raw.execute(bare_sql, params).fetchall(), args.repeat)  # noqa: B023
+
+        def bare_query() -> None:
+            raw.execute(bare_sql, params).fetchall()  # noqa: B023
 
         def service() -> None:
             with factory() as s:
                 audit.read_page(s, visibility=visibility, query=query, size=PAGE)  # noqa: B023
 
-        svc = timed(service, args.repeat)
         http_params = {
             "startDate": start.isoformat(),
             "endDate": (end - timedelta(microseconds=1)).isoformat(),
@@ -405,7 +432,7 @@ def run(url: str, args: argparse.Namespace) -> int:
             r = client.get("/v1/auditrecords", params=http_params, headers=headers)  # noqa: B023
             assert r.status_code == 200, r.text
 
-        api_t = timed(api, args.repeat)
+        bare, svc, api_t = timed_together([bare_query, service, api], args.repeat)
         used, _ = plan_indexes(raw, bare_sql, params)
         compiled = audit.select_page(visibility, query, limit=PAGE + 1).compile(
             dialect=postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -413,9 +440,9 @@ def run(url: str, args: argparse.Namespace) -> int:
         svc_used, _ = plan_indexes(raw, str(compiled), compiled.params)
         mb, ms_, ma = (statistics.median(x) * 1000 for x in (bare, svc, api_t))
         print(
-            f"{label:<22}{rows - (rows > PAGE):>5}{mb:>9.2f}{p95(bare) * 1000:>7.2f}{ms_:>9.2f}"
-            f"{p95(svc) * 1000:>7.2f}{ms_ / mb:>7.1f}{p95(svc) / p95(bare):>7.1f}{ma:>8.2f}"
-            f"{p95(api_t) * 1000:>7.2f}{ma / mb:>7.1f}   {used}"
+            f"{label:<22}{rows - (rows > PAGE):>5}{mb:>9.2f}{p95(bare) * 1000:>8.2f}{ms_:>9.2f}"
+            f"{p95(svc) * 1000:>8.2f}{ms_ / mb:>7.1f}{p95(svc) / p95(bare):>7.1f}{ma:>8.2f}"
+            f"{p95(api_t) * 1000:>8.2f}{ma / mb:>7.1f}   {used}"
             + ("" if svc_used == used else f" (service: {svc_used})")
         )
 
@@ -427,18 +454,20 @@ def run(url: str, args: argparse.Namespace) -> int:
         f"ORDER BY occurred_at DESC, id DESC LIMIT {PAGE + 1}"
     )
     params = {"s": q.start, "e": q.end}
-    bare = timed(lambda: raw.execute(bare_sql, params).fetchall(), args.repeat)
+
+    def provider_bare() -> None:
+        raw.execute(bare_sql, params).fetchall()
 
     def provider() -> None:
         with factory() as s:
             audit.read_page(s, visibility=pv, query=q, size=PAGE)
 
-    svc = timed(provider, args.repeat)
+    bare, svc = timed_together([provider_bare, provider], args.repeat)
     used, _ = plan_indexes(raw, bare_sql, params)
     mb, ms_ = statistics.median(bare) * 1000, statistics.median(svc) * 1000
     print(
-        f"{'provider, 7 days':<22}{PAGE:>5}{mb:>9.2f}{p95(bare) * 1000:>7.2f}{ms_:>9.2f}"
-        f"{p95(svc) * 1000:>7.2f}{ms_ / mb:>7.1f}{p95(svc) / p95(bare):>7.1f}{'-':>8}{'-':>7}"
+        f"{'provider, 7 days':<22}{PAGE:>5}{mb:>9.2f}{p95(bare) * 1000:>8.2f}{ms_:>9.2f}"
+        f"{p95(svc) * 1000:>8.2f}{ms_ / mb:>7.1f}{p95(svc) / p95(bare):>7.1f}{'-':>8}{'-':>8}"
         f"{'-':>7}   {used}"
     )
 
