@@ -7,10 +7,12 @@ import hashlib
 import io
 import os
 import tracemalloc
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import anyio
@@ -66,6 +68,7 @@ def http(storage: Storage, stored: StoredObject) -> TestClient:
 
 
 URL = "/files/products/setup.iso"
+T = TypeVar("T")
 
 
 # --- the pure pieces ---------------------------------------------------------------------
@@ -233,6 +236,13 @@ def test_empty_file(storage: Storage) -> None:
 # --- ASGI level: server file hand-off, client going away ---------------------------------
 
 
+def run(fn: Callable[[], Awaitable[T]]) -> T:
+    """``anyio.run`` in a thread of its own: another test's event loop (the browser tests'
+    Playwright) may already be running in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, fn).result()
+
+
 async def _call(
     app: Any,
     path: str,
@@ -288,14 +298,14 @@ def test_local_full_download_is_handed_to_the_server(local_storage: LocalStorage
     local_storage.put("f.bin", io.BytesIO(b"x" * 1000))
     app = _app(local_storage)
     ext = {"http.response.pathsend": {}}
-    messages, received = anyio.run(lambda: _call(app, "/files/f.bin", extensions=ext))
+    messages, received = run(lambda: _call(app, "/files/f.bin", extensions=ext))
     assert messages[-1] == {
         "type": "http.response.pathsend",
         "path": str(local_storage.root / "f.bin"),
     }
     assert received == 0
     # A range is streamed even then: pathsend sends whole files only.
-    messages, received = anyio.run(
+    messages, received = run(
         lambda: _call(app, "/files/f.bin", [(b"range", b"bytes=0-9")], extensions=ext)
     )
     assert messages[0]["status"] == 206 and received == 10
@@ -306,7 +316,7 @@ def test_s3_download_is_streamed_even_when_the_server_offers_file_hand_off(
 ) -> None:
     storage.put("f.bin", io.BytesIO(b"y" * 5000))
     ext = {"http.response.pathsend": {}}
-    messages, received = anyio.run(lambda: _call(_app(storage), "/files/f.bin", extensions=ext))
+    messages, received = run(lambda: _call(_app(storage), "/files/f.bin", extensions=ext))
     if isinstance(storage, LocalStorage):
         assert messages[-1]["type"] == "http.response.pathsend"
     else:
@@ -341,9 +351,7 @@ def test_client_going_away_stops_the_stream(local_storage: LocalStorage) -> None
     size = 512 * 2**20
     _sparse_file(local_storage, "big/image.iso", size)
     storage = local_storage
-    messages, received = anyio.run(
-        lambda: _call(_app(storage), "/files/big/image.iso", disconnect=True)
-    )
+    messages, received = run(lambda: _call(_app(storage), "/files/big/image.iso", disconnect=True))
     assert messages[0]["status"] == 200
     assert 0 < received < size // 2
 
@@ -366,7 +374,7 @@ def test_several_gib_file_range_near_the_end_with_flat_memory(
     start = size - 600 * 2**20
     tracemalloc.start()
     try:
-        messages, received = anyio.run(
+        messages, received = run(
             lambda: _call(app, "/files/big/image.iso", [(b"range", f"bytes={start}-".encode())])
         )
         _, peak = tracemalloc.get_traced_memory()
