@@ -82,7 +82,7 @@ def create_app(
                 "request",
                 extra={
                     "method": request.method,
-                    "path": request.url.path,
+                    "path": _loggable_path(request.url.path),
                     "status": status,
                     "durationMs": round(elapsed * 1000, 2),
                 },
@@ -96,6 +96,13 @@ def create_app(
     static_dir = str(resources.files("partnercenter").joinpath("static"))
     app.mount("/static", StaticFiles(directory=static_dir), name="static")
     return app
+
+
+def _loggable_path(path: str) -> str:
+    """The request path for the access log, without the secret of a copied download link."""
+    if path.startswith("/downloads/"):
+        return "/downloads/[redacted]"
+    return path
 
 
 def _include_routers(app: FastAPI) -> None:
