@@ -196,13 +196,16 @@ def request_kwargs(endpoint: Endpoint, spec: dict[str, Any]) -> dict[str, Any]:
                 schema = _resolve(content[media].get("schema", {}), spec)
                 fields = example(schema, spec)
                 props = schema.get("properties", {})
-                files = {
-                    k: (f"{k}.bin", b"walk", "application/octet-stream")
-                    for k in fields
-                    if _resolve(props.get(k, {}), spec).get("format") in ("binary", "base64")
-                    or _resolve(props.get(k, {}), spec).get("contentMediaType")
-                }
-                kwargs["data"] = {k: v for k, v in fields.items() if k not in files}
+                files: list[tuple[str, tuple[str, bytes, str]]] = []
+                for key in list(fields):
+                    prop = _resolve(props.get(key, {}), spec)
+                    many = prop.get("type") == "array"
+                    one = _resolve(prop.get("items", {}), spec) if many else prop
+                    if one.get("format") in ("binary", "base64") or one.get("contentMediaType"):
+                        # A small plain-text file: the kind of upload every area accepts.
+                        files.append((key, (f"{key}.txt", b"walk\n", "text/plain")))
+                        del fields[key]
+                kwargs["data"] = fields
                 if files:
                     kwargs["files"] = files
                 break
