@@ -17,9 +17,10 @@ from partnercenter.clock import FrozenClock
 from partnercenter.config import Settings
 from partnercenter.deps import SESSION_COOKIE
 from partnercenter.identity.models import ApiToken, User, WebSession
-from partnercenter.permissions import Role
+from partnercenter.permissions import Role, TenantKind
 from partnercenter.web import PRE_SESSION_CSRF_COOKIE
 from tests.factories import PASSWORD, Factory
+from tests.test_route_walk import world  # noqa: F401 - the fixture, shared
 from tests.web import csrf_of, page_csrf, sign_in
 
 KEK = "q4WbEq3n2l2m6gN2mQ3C8rA1r8Yc3n0ZsK1r2a4u5cM="
@@ -298,3 +299,52 @@ def test_pages_refuse_to_be_framed(client: TestClient) -> None:
     r = client.get("/signin")
     assert r.headers["X-Frame-Options"] == "DENY"
     assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+
+
+# --- every form of every area -------------------------------------------------------------
+
+
+def _page_posts(app: object) -> list[object]:
+    from tests.test_route_walk import collect_endpoints
+
+    return [e for e in collect_endpoints(app) if e.method == "POST" and not e.is_api]  # type: ignore[arg-type]
+
+
+def test_every_page_form_checks_its_csrf_token(app: object) -> None:
+    import inspect
+
+    posts = _page_posts(app)
+    assert len(posts) >= 9
+    unchecked = [
+        str(e)
+        for e in posts
+        if "check_csrf(" not in inspect.getsource(e.route.endpoint)  # type: ignore[attr-defined]
+    ]
+    assert not unchecked, "POST pages that never call check_csrf: " + ", ".join(unchecked)
+
+
+def test_forged_posts_to_every_page_are_refused(
+    client: TestClient,
+    app: object,
+    world: object,  # noqa: F811 - the fixture imported above
+) -> None:
+    from tests.test_route_walk import World, fill_own
+
+    w: World = world  # type: ignore[assignment]
+    callers = [*w.all_roles.values(), w.callers[(TenantKind.PROVIDER, Role.PROVIDER_ADMIN)]]
+    failures = []
+    for endpoint in _page_posts(app):
+        for caller in callers:
+            path = fill_own(endpoint, w, caller)  # type: ignore[arg-type]
+            client.cookies.set(SESSION_COOKIE, w.cookie[caller.id])
+            for headers in ({}, {"Origin": "https://evil.example"}):
+                r = client.post(
+                    path,
+                    data={"csrf_token": "forged"},
+                    headers={"Accept": "text/html", **headers},
+                    follow_redirects=False,
+                )
+                if not 400 <= r.status_code < 500:
+                    failures.append(f"{endpoint} as {caller.email} {headers}: {r.status_code}")
+            client.cookies.clear()
+    assert not failures, "Forged forms that were not refused:\n" + "\n".join(failures)
