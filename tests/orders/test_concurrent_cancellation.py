@@ -142,12 +142,6 @@ def test_concurrent_batch_cancellations_of_the_same_orders_cancel_each_once(
     assert _count(live, AuditRecord, AuditRecord.operation_type == "cancel_order") == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="licensing.services.get_key reads the entitlement without a lock (FOR SHARE) and "
-    "does not re-check it once it holds the activity log's chain: a Get Key that read the "
-    "purchase as active before the cancellation committed still shows the key after it",
-)
 def test_a_cancellation_racing_get_key_never_shows_a_key_after_it_committed(
     live: Live, clock: FrozenClock
 ) -> None:

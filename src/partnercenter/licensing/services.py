@@ -184,7 +184,27 @@ def _entitlement_item(session: Session, entitlement_id: uuid.UUID) -> SoftwareIt
     return _items(session, row)[0] if row is not None else None
 
 
-def _require_active(item: SoftwareItem) -> None:
+def _require_active(item: SoftwareItem, session: Session | None = None) -> None:
+    """Refuse a cancelled purchase; with ``session``, hold it against a racing cancellation.
+
+    The entitlement is re-read under a shared row lock (PostgreSQL ``FOR SHARE``; SQLite's
+    ``BEGIN IMMEDIATE`` already serialises writers): a cancellation that committed meanwhile
+    is seen, and one that has not started yet waits until this transaction ends. The lock is
+    taken before the activity log's chain, in the same order as cancellation takes them.
+    """
+    if session is not None:
+        session.execute(
+            select(Entitlement)
+            .where(Entitlement.id == item.entitlement.id)
+            .with_for_update(read=True)
+            .execution_options(populate_existing=True)
+        )
+        session.execute(
+            select(OrderLine, Order)
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(OrderLine.id == item.line.id)
+            .execution_options(populate_existing=True)
+        )
     if not item.active:
         raise PurchaseCancelled(data=[{"orderId": str(item.order.id)}])
 
@@ -311,7 +331,7 @@ def get_key(
 ) -> RevealedKey:
     """Decrypt the purchase's product key for ``version`` (newest when None). Audited."""
     item = get_item(session, customer=customer, item_id=item_id)
-    _require_active(item)
+    _require_active(item, session)
     if not item.has_key:
         raise NoProductKey()
     offered = [v["version"] for v in item.versions]
@@ -391,7 +411,7 @@ def start_download(
 ) -> Download:
     """Check the purchase and the file, and record the download. The route streams it."""
     item = get_item(session, customer=customer, item_id=item_id)
-    _require_active(item)
+    _require_active(item, session)
     storage, obj, name = _file(
         session, settings=settings, item=item, version=version, language=language, bitness=bitness
     )
@@ -460,7 +480,7 @@ def create_link(
 ) -> CreatedLink:
     """Make a signed link to one file of the purchase, usable without signing in. Audited."""
     item = get_item(session, customer=customer, item_id=item_id)
-    _require_active(item)
+    _require_active(item, session)
     lifetime = link_lifetime(settings, lifetime_minutes)
     _, obj, name = _file(
         session, settings=settings, item=item, version=version, language=language, bitness=bitness
@@ -527,8 +547,12 @@ def use_link(
     if now >= link.expires_at:
         raise LinkExpired(data=[_iso(link.expires_at)])
     item = _entitlement_item(session, link.entitlement_id)
-    if item is None or not item.active:
+    if item is None:
         raise LinkRevoked()
+    try:
+        _require_active(item, session)
+    except PurchaseCancelled:
+        raise LinkRevoked() from None
     storage, obj, name = _file(
         session,
         settings=settings,
