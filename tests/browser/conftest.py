@@ -124,15 +124,17 @@ def live_server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             drop_pg_database(pg[0], pg[1])  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running in the main thread, which
+# must be gone before tests outside tests/browser call asyncio or anyio themselves.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    """One headless Chromium for the whole test session."""
+    """One headless Chromium for the browser tests."""
     if not Path(CHROMIUM).exists():
         message = f"Chromium not found at {CHROMIUM}: run ./scripts/test (it installs chromium)"
         if PG_REQUIRED:
