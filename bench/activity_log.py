@@ -1,7 +1,7 @@
 """Activity log at scale: first pages through the service and the API vs the bare SQL query.
 
-    .venv/bin/python bench/audit_log.py                     # quick: 200,000 records
-    .venv/bin/python bench/audit_log.py --records 10000000  # the issue's scale (minutes)
+    .venv/bin/python bench/activity_log.py                     # quick: 200,000 records
+    .venv/bin/python bench/activity_log.py --records 10000000  # the issue's scale (minutes)
     ... --records 10000000 --keep        # keep the loaded database (its name is printed)
     ... --database pc_bench_audit_XXXX   # measure a kept database again; drop it yourself
 
