@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from partnercenter.audit import services as audit
+from partnercenter.billing import services as billing
 from partnercenter.catalog import services as catalog
 from partnercenter.catalog.services import SOFTWARE_TYPES, LineQuote
 from partnercenter.config import Settings
@@ -356,7 +357,8 @@ def checkout(
         tax_included=priced[0].quote.item.tax_inclusive,
         created_at=now,
     )
-    billing_month = now.strftime("%Y-%m")
+    # Billing's rule: the clock's month, or the next open one once a close of it has begun.
+    billing_month = billing.open_billing_month(session, now=now)
     rows: list[Any] = [order]
     lines: list[OrderLine] = []
     for number, p in enumerate(priced):
