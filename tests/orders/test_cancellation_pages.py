@@ -206,3 +206,21 @@ def test_the_dialog_speaks_spanish(
     assert "Número de pedido" in page.text
     assert "Importante" in page.text
     assert _text(page.text, "cancel-days").startswith("Quedan 30 días para cancelar este pedido")
+
+
+def test_software_page_and_order_history_offer_cancel_to_admin_agents_only(
+    client: TestClient, shop: Shop, session: Session, factory: Factory, buyer: Buyer
+) -> None:
+    order = buyer.buy(shop.us, (WINDOWS, 1))
+    cancel_url = f"/partner/customers/{shop.us.id}/cancel?order={order['id']}"
+    sign_in(client, session, shop.agent)
+    for tab in ("software", "orders"):
+        page = client.get(f"/partner/customers/{shop.us.id}/{tab}")
+        assert page.status_code == 200, tab
+        assert f'href="{cancel_url}" data-testid="cancel-link"' in page.text, tab
+    client.cookies.clear()
+    sign_in(client, session, factory.user(shop.partner, Role.GLOBAL_ADMIN))
+    for tab in ("software", "orders"):
+        page = client.get(f"/partner/customers/{shop.us.id}/{tab}")
+        assert page.status_code == 200, tab
+        assert 'data-testid="cancel-link"' not in page.text, tab
