@@ -331,12 +331,15 @@ def add_attachments(
     now: NowDep,
     info: RequestInfoDep,
     actor: Reader,
-    files: Annotated[list[UploadFile], File(description="Up to 5 files, 10 MiB each")],
+    files: Annotated[
+        list[UploadFile] | None, File(description="Up to 5 files, 10 MiB each")
+    ] = None,
 ) -> dict[str, Any]:
     """Attach files (PDF, PNG, JPEG, text, CSV, ZIP; checked by their content)."""
     if not (actor.can(Action.FILE_SUPPORT_REQUEST) or actor.can(Action.WORK_SUPPORT_QUEUE)):
         raise Forbidden()
-    incoming: list[IncomingFile] = [read_limited(f.filename or "", f.file) for f in files]
+    # Missing files are the service's to refuse, after it has found the request (404 first).
+    incoming: list[IncomingFile] = [read_limited(f.filename or "", f.file) for f in files or []]
     rid = parse_uuid(request_id, "support request")
     added = services.add_attachments(
         session,
