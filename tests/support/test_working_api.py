@@ -285,6 +285,20 @@ def test_approval_is_capped_by_earlier_credits_and_the_amount_asked(
     assert len(credits(session)) == 1
 
 
+def test_two_partial_refunds_of_one_line_in_the_same_month_are_both_credited(
+    client: TestClient, desk: Desk, session: Session
+) -> None:
+    first = file(client, desk, refund={"amountRequested": "100.00"})
+    second = file(client, desk, refund={"amountRequested": "50.00"})
+    for rid in (first, second):
+        r = patch(client, desk, "support", rid, refund={"decision": "approve"})
+        assert r.status_code == 200, r.text
+    written = credits(session)
+    assert len(written) == 2
+    assert len({c.billing_month for c in written}) == 1
+    assert sorted(c.gross_minor for c in written) == [-10000, -5000]
+
+
 def test_reject_needs_a_reason_and_resolves(
     client: TestClient, desk: Desk, session: Session
 ) -> None:

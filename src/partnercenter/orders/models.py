@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    text,
     UniqueConstraint,
 )
 from sqlalchemy import Enum as SAEnum
@@ -188,7 +189,17 @@ class Charge(Base):
 
     __table_args__ = (
         Index("ix_charges_partner_id_billing_month", "partner_id", "billing_month"),
-        UniqueConstraint("order_line_id", "charge_type", "billing_month"),
+        # One purchase, cycle or cancellation charge per line and month: a retried or racing
+        # writer cannot bill twice. Approved refunds (customerCredit) may be several.
+        Index(
+            "uq_charges_line_type_month",
+            "order_line_id",
+            "charge_type",
+            "billing_month",
+            unique=True,
+            postgresql_where=text("charge_type <> 'customerCredit'"),
+            sqlite_where=text("charge_type <> 'customerCredit'"),
+        ),
     )
 
 

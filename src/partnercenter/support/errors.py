@@ -96,11 +96,3 @@ class InvalidAssignee(InvalidInput):
     code = 17011
     name = "invalid_assignee"
     default_description = N_("Support requests can only be assigned to provider support staff.")
-
-
-class RefundCreditThisMonth(Conflict):
-    code = 17012
-    name = "refund_credit_this_month"
-    default_description = N_(
-        "This order line already has a refund credit this month; approve after the month closes."
-    )

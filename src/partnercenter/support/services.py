@@ -49,7 +49,6 @@ from partnercenter.support.errors import (
     InvalidSupportRequest,
     NotARefundRequest,
     RefundAlreadyDecided,
-    RefundCreditThisMonth,
     RefundUndecided,
     RequestClosed,
     SupportRequestNotFound,
@@ -363,20 +362,6 @@ def _issue_customer_credit(
     Its tax is the line's charged tax share of the amount; it names the line's purchase charge.
     """
     month = billing.open_billing_month(session, now=now)
-    same_month = session.execute(
-        select(Charge.id).where(
-            Charge.order_line_id == line.id,
-            Charge.charge_type == ChargeType.CUSTOMER_CREDIT,
-            Charge.billing_month == month,
-        )
-    ).first()
-    if same_month is not None:
-        # The charges ledger holds one credit of a kind per line and month.
-        raise RefundCreditThisMonth(
-            f"Line {line.line_number} of this order already has a refund credit in {month}; "
-            "approve this refund after the month is closed.",
-            source="refund",
-        )
     charged_net, charged_tax = _charged_parts(session, line_id=line.id)
     charged_gross = charged_net + charged_tax
     tax = 0
