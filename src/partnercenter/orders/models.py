@@ -18,8 +18,8 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
