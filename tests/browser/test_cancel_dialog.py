@@ -126,9 +126,13 @@ def test_admin_agent_cancels_on_day_10_and_sees_the_window_passed_on_day_31(
     page.get_by_test_id("get-key").click()
     expect(page.get_by_test_id("key-dialog")).to_be_visible()
 
-    # The dialog: Order number of that purchase, days remaining and the credit.
-    page.goto(f"{server.url}/partner/customers/{cid}/cancel?order={order_id}")
-    dialog = page.get_by_test_id("cancel-dialog")
+    # Cancel on the Software page opens the dialog: Order number of that purchase, days
+    # remaining and the credit.
+    page.goto(f"{server.url}/partner/customers/{cid}/software")
+    page.locator(f"tr[data-item='{item_id}']").get_by_test_id("cancel-link").click()
+    modal = page.locator("dialog#pc-dialog")
+    expect(modal).to_be_visible()
+    dialog = modal.get_by_test_id("cancel-dialog")
     expect(dialog.get_by_test_id("order-number")).to_have_value(order_id)
     expect(dialog.get_by_test_id("order-number").locator("option")).to_have_count(2)
     expect(dialog.get_by_test_id("cancel-days")).to_contain_text(
