@@ -105,7 +105,11 @@ def wants_html(request: Request) -> bool:
     path = request.url.path
     if path.startswith("/v1") or path in {"/healthz", "/readyz", "/metrics"}:
         return False
-    return "text/html" in request.headers.get("accept", "") or request.method == "POST"
+    accept = request.headers.get("accept", "")
+    if "text/html" in accept or request.method == "POST":
+        return True
+    # Outside the API a client that accepts anything (curl, scripts) gets the page too.
+    return "application/json" not in accept and (accept == "" or "*/*" in accept)
 
 
 def _error_response(request: Request, status: int, body: dict[str, Any]) -> Response:
