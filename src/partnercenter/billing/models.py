@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -21,21 +20,9 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column
 
-from partnercenter.db import Base, UTCDateTime, new_id
-
-
-def _enum(enum_cls: type[Any], name: str) -> SAEnum:
-    return SAEnum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        values_callable=lambda e: [m.value for m in e],
-        length=40,
-        create_constraint=False,
-    )
+from partnercenter.db import Base, UTCDateTime, new_id, str_enum
 
 
 class PeriodState(StrEnum):
@@ -55,7 +42,7 @@ class BillingPeriod(Base):
     __tablename__ = "billing_periods"
 
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
-    state: Mapped[PeriodState] = mapped_column(_enum(PeriodState, "period_state"))
+    state: Mapped[PeriodState] = mapped_column(str_enum(PeriodState, "period_state"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closing_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -82,7 +69,7 @@ class Invoice(Base):
     partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))
     billing_month: Mapped[str] = mapped_column(String(7), index=True)
     currency: Mapped[str] = mapped_column(String(3))
-    document_type: Mapped[DocumentType] = mapped_column(_enum(DocumentType, "document_type"))
+    document_type: Mapped[DocumentType] = mapped_column(str_enum(DocumentType, "document_type"))
     net_minor: Mapped[int] = mapped_column(BigInteger)
     tax_minor: Mapped[int] = mapped_column(BigInteger)
     gross_minor: Mapped[int] = mapped_column(BigInteger)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -23,21 +22,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from partnercenter.db import Base, UTCDateTime, new_id
-
-
-def _enum(enum_cls: type[Any], name: str) -> SAEnum:
-    return SAEnum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        values_callable=lambda e: [m.value for m in e],
-        length=40,
-        create_constraint=False,
-    )
+from partnercenter.db import Base, UTCDateTime, new_id, str_enum
 
 
 class ProductType(StrEnum):
@@ -90,14 +77,14 @@ class Product(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
-    product_type: Mapped[ProductType] = mapped_column(_enum(ProductType, "product_type"))
+    product_type: Mapped[ProductType] = mapped_column(str_enum(ProductType, "product_type"))
     publisher: Mapped[str] = mapped_column(String(200), default="")
     position: Mapped[int] = mapped_column(Integer, default=0)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Cancellation policy (SPEC 7): read by cancellation and billing.
     cancel_window_days: Mapped[int | None] = mapped_column(Integer)
     cancel_full_credit_days: Mapped[int] = mapped_column(Integer, default=0)
-    cancel_credit_rule: Mapped[CreditRule] = mapped_column(_enum(CreditRule, "credit_rule"))
+    cancel_credit_rule: Mapped[CreditRule] = mapped_column(str_enum(CreditRule, "credit_rule"))
     cancel_fee_ppm: Mapped[int] = mapped_column(Integer, default=0)
     cancel_cap_minor: Mapped[int | None] = mapped_column(BigInteger)
     cancel_cap_currency: Mapped[str | None] = mapped_column(String(3))
@@ -128,7 +115,7 @@ class Sku(Base):
     unit: Mapped[str] = mapped_column(String(60), default="")
     min_quantity: Mapped[int] = mapped_column(Integer, default=1)
     max_quantity: Mapped[int] = mapped_column(Integer, default=1)
-    key_source: Mapped[KeySource] = mapped_column(_enum(KeySource, "key_source"))
+    key_source: Mapped[KeySource] = mapped_column(str_enum(KeySource, "key_source"))
     low_stock_threshold: Mapped[int] = mapped_column(Integer, default=10)
     # Downloadable versions, newest first (e.g. ["2022", "2019", "2016"]).
     versions: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -156,7 +143,7 @@ class Availability(Base):
     currency: Mapped[str] = mapped_column(String(3))
     # None for perpetual software; otherwise an ISO 8601 duration: P1M, P1Y, P3Y.
     term_duration: Mapped[str | None] = mapped_column(String(8))
-    billing_cycle: Mapped[BillingCycle] = mapped_column(_enum(BillingCycle, "billing_cycle"))
+    billing_cycle: Mapped[BillingCycle] = mapped_column(str_enum(BillingCycle, "billing_cycle"))
     # Price of one unit per billing cycle (upfront: the whole term), tax as the market has it.
     list_price_minor: Mapped[int] = mapped_column(BigInteger)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -207,7 +194,7 @@ class Artifact(Base):
     )
     version: Mapped[str] = mapped_column(String(40))
     language: Mapped[str] = mapped_column(String(16))
-    bitness: Mapped[Bitness] = mapped_column(_enum(Bitness, "bitness"))
+    bitness: Mapped[Bitness] = mapped_column(str_enum(Bitness, "bitness"))
     file_name: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
@@ -229,7 +216,7 @@ class ProductKey(Base):
     version: Mapped[str] = mapped_column(String(40))
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
-    status: Mapped[KeyStatus] = mapped_column(_enum(KeyStatus, "key_status"))
+    status: Mapped[KeyStatus] = mapped_column(str_enum(KeyStatus, "key_status"))
     generated: Mapped[bool] = mapped_column(Boolean, default=False)
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
     reserved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

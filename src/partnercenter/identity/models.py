@@ -7,22 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, String
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from partnercenter.db import Base, UTCDateTime, new_id
+from partnercenter.db import Base, UTCDateTime, new_id, str_enum
 from partnercenter.permissions import Role, TenantKind
-
-
-def _enum(enum_cls: type[Any], name: str) -> SAEnum:
-    return SAEnum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        values_callable=lambda e: [m.value for m in e],
-        length=40,
-        create_constraint=False,
-    )
 
 
 class Tenant(Base):
@@ -31,7 +19,7 @@ class Tenant(Base):
     __tablename__ = "tenants"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    kind: Mapped[TenantKind] = mapped_column(_enum(TenantKind, "tenant_kind"), index=True)
+    kind: Mapped[TenantKind] = mapped_column(str_enum(TenantKind, "tenant_kind"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     parent_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("tenants.id", ondelete="RESTRICT"), index=True
@@ -81,7 +69,7 @@ class UserRole(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
-    role: Mapped[Role] = mapped_column(_enum(Role, "role"), primary_key=True)
+    role: Mapped[Role] = mapped_column(str_enum(Role, "role"), primary_key=True)
 
 
 class WebSession(Base):

@@ -21,21 +21,9 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from partnercenter.db import Base, UTCDateTime, new_id
-
-
-def _enum(enum_cls: type[Any], name: str) -> SAEnum:
-    return SAEnum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        values_callable=lambda e: [m.value for m in e],
-        length=40,
-        create_constraint=False,
-    )
+from partnercenter.db import Base, UTCDateTime, new_id, str_enum
 
 
 class CartStatus(StrEnum):
@@ -80,7 +68,7 @@ class Cart(Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
-    status: Mapped[CartStatus] = mapped_column(_enum(CartStatus, "cart_status"))
+    status: Mapped[CartStatus] = mapped_column(str_enum(CartStatus, "cart_status"))
     # [{id, catalogItemId, quantity, billingCycle, termDuration, currencyCode?}]
     line_items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -105,7 +93,7 @@ class Order(Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
-    status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus, "order_status"))
+    status: Mapped[OrderStatus] = mapped_column(str_enum(OrderStatus, "order_status"))
     currency: Mapped[str] = mapped_column(String(3))
     market: Mapped[str] = mapped_column(String(2))
     tax_included: Mapped[bool] = mapped_column(Boolean)
@@ -149,7 +137,7 @@ class OrderLine(Base):
     net_minor: Mapped[int] = mapped_column(BigInteger)
     tax_minor: Mapped[int] = mapped_column(BigInteger)
     gross_minor: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[LineStatus] = mapped_column(_enum(LineStatus, "line_status"))
+    status: Mapped[LineStatus] = mapped_column(str_enum(LineStatus, "line_status"))
     purchased_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # The product's cancellation policy when sold; cancellation reads this, not the catalog.
     cancellation_policy: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -172,7 +160,7 @@ class Charge(Base):
     order_line_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("order_lines.id", ondelete="RESTRICT"), index=True
     )
-    charge_type: Mapped[ChargeType] = mapped_column(_enum(ChargeType, "charge_type"))
+    charge_type: Mapped[ChargeType] = mapped_column(str_enum(ChargeType, "charge_type"))
     currency: Mapped[str] = mapped_column(String(3))
     net_minor: Mapped[int] = mapped_column(BigInteger)
     tax_minor: Mapped[int] = mapped_column(BigInteger)
@@ -223,6 +211,6 @@ class Entitlement(Base):
         ForeignKey("catalog_product_keys.id", ondelete="RESTRICT"), unique=True
     )
     status: Mapped[EntitlementStatus] = mapped_column(
-        _enum(EntitlementStatus, "entitlement_status")
+        str_enum(EntitlementStatus, "entitlement_status")
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

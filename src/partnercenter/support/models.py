@@ -8,24 +8,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from partnercenter.db import Base, UTCDateTime, new_id
-
-
-def _enum(enum_cls: type[Any], name: str) -> SAEnum:
-    return SAEnum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        values_callable=lambda e: [m.value for m in e],
-        length=40,
-        create_constraint=False,
-    )
+from partnercenter.db import Base, UTCDateTime, new_id, str_enum
 
 
 class RequestStatus(StrEnum):
@@ -66,10 +53,10 @@ class SupportRequest(Base):
     )
     created_by_email: Mapped[str] = mapped_column(String(320))
     topic_id: Mapped[str] = mapped_column(String(40))
-    severity: Mapped[Severity] = mapped_column(_enum(Severity, "support_severity"))
+    severity: Mapped[Severity] = mapped_column(str_enum(Severity, "support_severity"))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text)
-    status: Mapped[RequestStatus] = mapped_column(_enum(RequestStatus, "support_status"))
+    status: Mapped[RequestStatus] = mapped_column(str_enum(RequestStatus, "support_status"))
     contact_first_name: Mapped[str] = mapped_column(String(100))
     contact_last_name: Mapped[str] = mapped_column(String(100))
     contact_email: Mapped[str] = mapped_column(String(320))
@@ -91,7 +78,7 @@ class SupportRequest(Base):
     amount_requested_minor: Mapped[int | None] = mapped_column(BigInteger)
     amount_approved_minor: Mapped[int | None] = mapped_column(BigInteger)
     refund_status: Mapped[RefundStatus | None] = mapped_column(
-        _enum(RefundStatus, "support_refund_status")
+        str_enum(RefundStatus, "support_refund_status")
     )
     refund_decision_reason: Mapped[str | None] = mapped_column(Text)
     refund_decided_by: Mapped[uuid.UUID | None] = mapped_column(
@@ -133,7 +120,7 @@ class SupportNote(Base):
         ForeignKey("support_requests.id", ondelete="CASCADE")
     )
     seq: Mapped[int] = mapped_column(Integer)
-    author_side: Mapped[NoteAuthor] = mapped_column(_enum(NoteAuthor, "support_note_author"))
+    author_side: Mapped[NoteAuthor] = mapped_column(str_enum(NoteAuthor, "support_note_author"))
     author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     author_email: Mapped[str] = mapped_column(String(320))
     author_name: Mapped[str] = mapped_column(String(200))
