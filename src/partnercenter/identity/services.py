@@ -232,7 +232,12 @@ def create_user(
     password: str,
     roles: Iterable[str],
     now: datetime,
+    password_hash: str | None = None,
 ) -> User:
+    """Create a user; ``password_hash`` (argon2) stands in for hashing ``password`` again.
+
+    Raises ``EmailTaken``, ``WeakPassword`` or a role error.
+    """
     email = normalise_email(email)
     checked = _check_roles(tenant.kind, roles)
     if session.execute(select(User.id).where(User.email == email)).first() is not None:
@@ -242,7 +247,7 @@ def create_user(
         tenant_id=tenant.id,
         email=email,
         display_name=display_name.strip() or email,
-        password_hash=hash_password(password),
+        password_hash=password_hash or hash_password(password),
         is_active=True,
         created_at=now,
     )
