@@ -6,7 +6,8 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
@@ -20,6 +21,7 @@ from partnercenter.clock import Clock, SandboxClock, SystemClock
 from partnercenter.config import Settings
 from partnercenter.db import make_engine, make_session_factory
 from partnercenter.errors import install_error_handlers
+from partnercenter.jobs import runtime as job_runtime
 
 log = logging.getLogger("partnercenter.http")
 
@@ -46,8 +48,18 @@ def create_app(
     if clock is None:
         clock = SandboxClock() if settings.sandbox else SystemClock()
     logs.configure(json_lines=settings.log_json)
+    jobs = job_runtime.for_app(settings, session_factory, clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        jobs.start()
+        try:
+            yield
+        finally:
+            jobs.stop()
 
     app = FastAPI(
+        lifespan=lifespan,
         title="partnercenter",
         version="0.1.0",
         description="Partner Center for selling software through a reseller channel. "
@@ -56,6 +68,7 @@ def create_app(
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.clock = clock
+    app.state.jobs = jobs
 
     install_error_handlers(app)
 

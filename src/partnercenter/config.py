@@ -42,6 +42,17 @@ class Settings(BaseSettings):
     smtp_host: str = "localhost"
     smtp_port: int = 25
     mail_from: str = "Partner Center <partnercenter@localhost>"
+    # Background jobs (docs/dev/jobs.md): "in-process" runs them in this process (the SQLite
+    # default of `partnercenter serve`); "worker" leaves them to `partnercenter worker`
+    # processes; "off" runs none (tests, one-off commands).
+    jobs: Literal["off", "in-process", "worker"] = "off"
+    jobs_poll_seconds: float = Field(default=2.0, gt=0, le=60)
+    # The previous month is closed automatically from this day and hour (UTC) of a month on.
+    month_close_auto: bool = True
+    month_close_day: int = Field(default=1, ge=1, le=28)
+    month_close_hour: int = Field(default=2, ge=0, le=23)
+    # Stored MS-RequestId responses are kept this long, then cleaned up.
+    idempotency_retention_hours: int = Field(default=48, ge=1)
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:

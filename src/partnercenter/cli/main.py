@@ -169,6 +169,8 @@ def serve(
 
     settings = _settings()
     os.environ.setdefault("PARTNERCENTER_BASE_URL", f"http://{host}:{port}")
+    # Background jobs run in the server unless workers are said to run them (docs/dev/jobs.md).
+    os.environ.setdefault("PARTNERCENTER_JOBS", "in-process")
     console.print(f"Partner Center is at [bold]http://{host}:{port}/[/bold]  (API docs: /docs)")
     uvicorn.run(
         "partnercenter.app:create_app",
@@ -179,6 +181,21 @@ def serve(
         log_level="warning",
         proxy_headers=settings.env == "production",
     )
+
+
+@app.command()
+def worker() -> None:
+    """Run background jobs (support mail, month close, low-stock warnings, clean-up)."""
+    from partnercenter.clock import SandboxClock, SystemClock
+    from partnercenter.jobs import runtime
+
+    settings = _settings()
+    clock = SandboxClock() if settings.sandbox else SystemClock()
+    engine = _engine(settings)
+    console.print(f"Worker on {engine.url.render_as_string(hide_password=True)}")
+    from partnercenter.db import make_session_factory
+
+    runtime.run_worker(settings, make_session_factory(engine), clock)
 
 
 @app.command()

@@ -79,6 +79,22 @@ def actor_for(user: User) -> Actor:
 # --- tenants -----------------------------------------------------------------------------
 
 
+def provider_admin_emails(session: Session) -> list[str]:
+    """Email addresses of the provider's active Provider admins (operational notices)."""
+    stmt = (
+        select(User.email)
+        .join(Tenant, Tenant.id == User.tenant_id)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(
+            Tenant.kind == TenantKind.PROVIDER,
+            User.is_active.is_(True),
+            UserRole.role == Role.PROVIDER_ADMIN,
+        )
+        .order_by(User.email)
+    )
+    return list(dict.fromkeys(session.execute(stmt).scalars()))
+
+
 def get_provider(session: Session) -> Tenant | None:
     return session.execute(
         select(Tenant).where(Tenant.kind == TenantKind.PROVIDER).limit(1)

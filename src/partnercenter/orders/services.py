@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 
@@ -268,6 +268,17 @@ def create_cart(
     )
     session.add(cart)
     return cart
+
+
+def delete_expired_carts(session: Session, *, now: datetime) -> int:
+    """Delete carts that expired before ``now`` without being checked out; returns how many.
+
+    Checked-out carts stay: their order points at them and replays its checkout result.
+    """
+    result = session.execute(
+        delete(Cart).where(Cart.status == CartStatus.ACTIVE, Cart.expires_at < now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def get_cart(session: Session, *, customer: Tenant, cart_id: uuid.UUID) -> Cart:
