@@ -129,6 +129,7 @@ def _include_routers(app: FastAPI) -> None:
     from partnercenter.customers import views as customers_views
     from partnercenter.identity import api as identity_api
     from partnercenter.identity import views as identity_views
+    from partnercenter.jobs import api as jobs_api
     from partnercenter.licensing import api as licensing_api
     from partnercenter.licensing import views as licensing_views
     from partnercenter.ops import api as ops_api
@@ -147,5 +148,6 @@ def _include_routers(app: FastAPI) -> None:
     routers += [billing_api.router, billing_views.router]
     routers += [licensing_api.router, licensing_api.public_router, licensing_views.router]
     routers += [support_api.router, support_views.router]
+    routers += [jobs_api.router]
     for router in routers:
         app.include_router(router)
