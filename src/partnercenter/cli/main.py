@@ -167,8 +167,10 @@ def serve(
 
     import uvicorn
 
-    settings = _settings()
+    _settings()  # refuse bad settings before starting the workers
     os.environ.setdefault("PARTNERCENTER_BASE_URL", f"http://{host}:{port}")
+    # Each worker sizes its connection pool from the worker count (config.engine_options).
+    os.environ["PARTNERCENTER_WORKERS"] = str(workers)
     console.print(f"Partner Center is at [bold]http://{host}:{port}/[/bold]  (API docs: /docs)")
     uvicorn.run(
         "partnercenter.app:create_app",
@@ -177,7 +179,8 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
-        proxy_headers=settings.env == "production",
+        # The app reads X-Forwarded-For itself, from PARTNERCENTER_TRUSTED_PROXIES only.
+        proxy_headers=False,
     )
 
 
