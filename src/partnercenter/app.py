@@ -48,7 +48,7 @@ def create_app(
         session_factory = make_session_factory(engine)
     if clock is None:
         clock = SandboxClock() if settings.sandbox else SystemClock()
-    logs.configure(json_lines=settings.log_json)
+    logs.configure(json_lines=settings.log_json, secrets=settings.configured_secrets)
 
     app = FastAPI(
         title="partnercenter",

@@ -120,6 +120,12 @@ class Settings(BaseSettings):
         return self.env == "production"
 
     @property
+    def configured_secrets(self) -> tuple[str, ...]:
+        """Secret values given in the environment, for the log redactor."""
+        values = (self.secret_key, self.key_encryption_key, self.metrics_token)
+        return tuple(v for v in values if v)
+
+    @property
     def trusted_proxy_list(self) -> list[str]:
         """Addresses or networks (CIDR) whose X-Forwarded-For is believed."""
         return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]

@@ -87,16 +87,20 @@ def _refuse_unstorable_text(
     _statement: str,
     parameters: Any,
     _context: Any,
-    executemany: bool,
+    _executemany: bool,
 ) -> None:
     # The last line of defence behind the edge checks (partnercenter.edge): PostgreSQL refuses
     # NUL in text and neither driver can encode a lone surrogate, which would otherwise be a 500.
-    rows = parameters if executemany else [parameters]
-    for row in rows:
-        values = row.values() if isinstance(row, dict) else (row or ())
-        for value in values:
-            if isinstance(value, str) and _UNSTORABLE.search(value):
+    pending: list[Any] = [parameters]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
                 raise UnstorableText("Text may not contain NUL characters or lone surrogates.")
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_timeout_ms: int = 30000) -> None:

@@ -287,6 +287,34 @@ def users_set_roles(
         console.print(f"{u.email}: {', '.join(r.value for r in u.roles)}")
 
 
+@users_app.command("unlock")
+def users_unlock(email: str = typer.Option(..., help="The account's email address.")) -> None:
+    """Forget an account's failed sign-ins, so its owner can sign in at once (audited)."""
+    from sqlalchemy import select
+
+    from partnercenter.audit import services as audit
+    from partnercenter.db import unit_of_work
+    from partnercenter.identity import services
+    from partnercenter.identity.models import User
+
+    with unit_of_work(_session_factory(_settings())) as session:
+        cleared = services.clear_sign_in_failures(session, email=email)
+        owner = session.execute(
+            select(User).where(User.email == email.strip().lower())
+        ).scalar_one_or_none()
+        audit.record(
+            session,
+            at=_now(),
+            resource_type="sign_in",
+            operation_type="sign_in_unlocked",
+            tenant_id=owner.tenant_id if owner else None,
+            user_principal_name=email.strip().lower(),
+            details={"channel": "cli", "failuresCleared": cleared},
+        )
+        session.commit()
+    console.print(f"{email}: {cleared} failed sign-in(s) forgotten; the account can sign in.")
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the activity log's hash chains; report the first broken link of each."""
