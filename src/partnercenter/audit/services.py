@@ -222,6 +222,7 @@ KNOWN_OPERATIONS: tuple[str, ...] = (
     "sign_in_succeeded",
     "sign_in_failed",
     "sign_in_throttled",
+    "sign_in_unlocked",
     "create_user",
     "update_user_roles",
     "create_api_token",

@@ -167,10 +167,12 @@ def serve(
 
     import uvicorn
 
-    settings = _settings()
+    _settings()  # refuse bad settings before starting the workers
     os.environ.setdefault("PARTNERCENTER_BASE_URL", f"http://{host}:{port}")
     # Background jobs run in the server unless workers are said to run them (docs/dev/jobs.md).
     os.environ.setdefault("PARTNERCENTER_JOBS", "in-process")
+    # Each worker sizes its connection pool from the worker count (config.engine_options).
+    os.environ["PARTNERCENTER_WORKERS"] = str(workers)
     console.print(f"Partner Center is at [bold]http://{host}:{port}/[/bold]  (API docs: /docs)")
     uvicorn.run(
         "partnercenter.app:create_app",
@@ -179,7 +181,8 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
-        proxy_headers=settings.env == "production",
+        # The app reads X-Forwarded-For itself, from PARTNERCENTER_TRUSTED_PROXIES only.
+        proxy_headers=False,
     )
 
 
@@ -299,6 +302,34 @@ def users_set_roles(
             raise typer.Exit(2) from exc
         session.commit()
         console.print(f"{u.email}: {', '.join(r.value for r in u.roles)}")
+
+
+@users_app.command("unlock")
+def users_unlock(email: str = typer.Option(..., help="The account's email address.")) -> None:
+    """Forget an account's failed sign-ins, so its owner can sign in at once (audited)."""
+    from sqlalchemy import select
+
+    from partnercenter.audit import services as audit
+    from partnercenter.db import unit_of_work
+    from partnercenter.identity import services
+    from partnercenter.identity.models import User
+
+    with unit_of_work(_session_factory(_settings())) as session:
+        cleared = services.clear_sign_in_failures(session, email=email)
+        owner = session.execute(
+            select(User).where(User.email == email.strip().lower())
+        ).scalar_one_or_none()
+        audit.record(
+            session,
+            at=_now(),
+            resource_type="sign_in",
+            operation_type="sign_in_unlocked",
+            tenant_id=owner.tenant_id if owner else None,
+            user_principal_name=email.strip().lower(),
+            details={"channel": "cli", "failuresCleared": cleared},
+        )
+        session.commit()
+    console.print(f"{email}: {cleared} failed sign-in(s) forgotten; the account can sign in.")
 
 
 @audit_app.command("verify")
