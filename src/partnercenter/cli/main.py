@@ -160,24 +160,26 @@ def _extra_demo_loaders() -> list[Callable[..., Any]]:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
-    workers: int = typer.Option(1, help="Worker processes."),
+    workers: int = typer.Option(0, help="Worker processes (0: one per core)."),
+    server: str = typer.Option("granian", help="HTTP server: granian or uvicorn."),
 ) -> None:
     """Serve the web portals and the API."""
     import os
 
-    import uvicorn
+    from partnercenter import serving
 
-    settings = _settings()
+    if server not in serving.SERVERS:
+        raise typer.BadParameter(
+            f"choose one of {', '.join(serving.SERVERS)}", param_hint="--server"
+        )
+    _settings()  # refuse bad settings before the workers start
     os.environ.setdefault("PARTNERCENTER_BASE_URL", f"http://{host}:{port}")
     console.print(f"Partner Center is at [bold]http://{host}:{port}/[/bold]  (API docs: /docs)")
-    uvicorn.run(
-        "partnercenter.app:create_app",
-        factory=True,
+    serving.run(
+        server=server,
         host=host,
         port=port,
-        workers=workers,
-        log_level="warning",
-        proxy_headers=settings.env == "production",
+        workers=workers or serving.default_workers(),
     )
 
 
