@@ -14,7 +14,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import func, or_, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from partnercenter.audit import services as audit
 from partnercenter.config import Settings
@@ -630,9 +630,20 @@ def start_web_session(
 
 
 def resolve_web_session(session: Session, *, token: str, now: datetime) -> WebSession | None:
-    ws = session.execute(
-        select(WebSession).where(WebSession.token_hash == _token_hash(token))
-    ).scalar_one_or_none()
+    """The live web session of a cookie token, or None (unknown, revoked or expired).
+
+    One statement: the session row, its user, the user's tenant and roles come back joined,
+    so the caller's ``session.get(User, ws.user_id)`` is answered from the identity map.
+    """
+    ws = (
+        session.execute(
+            select(WebSession)
+            .options(joinedload(WebSession.user).joinedload(User.role_rows))
+            .where(WebSession.token_hash == _token_hash(token))
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
     if ws is None or ws.revoked_at is not None or ws.expires_at <= now:
         return None
     return ws
@@ -736,9 +747,20 @@ def revoke_token(
 
 
 def resolve_token(session: Session, *, secret: str, now: datetime) -> User | None:
-    token = session.execute(
-        select(ApiToken).where(ApiToken.token_hash == _token_hash(secret))
-    ).scalar_one_or_none()
+    """The active user of a live bearer token, or None (unknown, revoked, expired, inactive).
+
+    One statement per request: token, user, tenant and roles come back joined. Nothing is
+    cached between requests, so a revocation or a role change holds from the next request.
+    """
+    token = (
+        session.execute(
+            select(ApiToken)
+            .options(joinedload(ApiToken.user).joinedload(User.role_rows))
+            .where(ApiToken.token_hash == _token_hash(secret))
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
     if token is None or token.revoked_at is not None:
         return None
     if token.expires_at is not None and token.expires_at <= now:
