@@ -40,8 +40,13 @@ class ServiceRequestIn(RequestModel):
     title: str = ""
     description: str = ""
     severity: str = Field("", description="critical, moderate or minimal")
-    supportTopicId: str = ""
-    primaryContact: ContactIn = Field(default_factory=ContactIn)
+    supportTopicId: str | int = Field(
+        "", description="The support topic's id (an integer, as a number or a string) or code"
+    )
+    supportTopicName: str | None = Field(None, description="Ignored: the topic's name")
+    primaryContact: ContactIn | None = Field(
+        None, description="Optional: the signed-in user is the contact when absent"
+    )
     refund: RefundIn | None = None
 
 
