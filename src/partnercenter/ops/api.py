@@ -18,6 +18,7 @@ from partnercenter.errors import InvalidInput, NotFound, Unauthenticated
 from partnercenter.i18n import N_
 from partnercenter.identity.models import SandboxClockState
 from partnercenter.permissions import Action
+from partnercenter.schemas import RequestModel
 
 router = APIRouter()
 
@@ -64,7 +65,7 @@ def sandbox_only(request: Request) -> None:
         raise NotFound("There is no sandbox clock: this deployment is not in sandbox mode.")
 
 
-class ClockMove(BaseModel):
+class ClockMove(RequestModel):
     now: datetime | None = Field(default=None, description="Set the clock to this instant.")
     advanceDays: float | None = Field(default=None, ge=0, le=3660)
 
