@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from prometheus_client import Counter, Histogram
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -47,7 +48,9 @@ def create_app(
         clock = SandboxClock() if settings.sandbox else SystemClock()
     logs.configure(json_lines=settings.log_json)
 
-    app = FastAPI(
+    # FastAPIOffline: /docs (Swagger UI) and /redoc served from assets the package ships,
+    # so the API docs work on a machine without internet (no CDN).
+    app = FastAPIOffline(
         title="partnercenter",
         version="0.1.0",
         description="Partner Center for selling software through a reseller channel. "

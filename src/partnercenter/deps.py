@@ -93,6 +93,7 @@ def get_optional_user(request: Request, session: SessionDep, now: NowDep) -> Use
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             ws = identity.resolve_web_session(session, token=cookie, now=now)
+            request.state.session_expired = ws is None
             if ws is not None:
                 user = session.get(User, ws.user_id)
                 if user is not None and not user.is_active:
