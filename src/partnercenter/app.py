@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from prometheus_client import Counter, Histogram
 from sqlalchemy.orm import Session, sessionmaker
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -61,7 +62,9 @@ def create_app(
         finally:
             jobs.stop()
 
-    app = FastAPI(
+    # FastAPIOffline: /docs (Swagger UI) and /redoc served from assets the package ships,
+    # so the API docs work on a machine without internet (no CDN).
+    app = FastAPIOffline(
         lifespan=lifespan,
         title="partnercenter",
         version="0.1.0",
