@@ -7,7 +7,7 @@ procrastinate's own tables (PostgreSQL only) are created by ``partnercenter db u
 the library's schema, not here.
 
 Revision ID: 0019_jobs
-Revises: 0011_refund_credits
+Revises: 0018_available_keys_index
 Create Date: 2026-11-29 13:50:00
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from partnercenter.db import UTCDateTime
 
 revision: str = "0019_jobs"
-down_revision: str | None = "0011_refund_credits"
+down_revision: str | None = "0018_available_keys_index"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
