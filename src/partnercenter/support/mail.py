@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("partnercenter.support.mail")
 
-CLAIM = timedelta(minutes=5)
+# A sender that died mid-send leaves its claim: the row is tried again once it expires.
+CLAIM = timedelta(minutes=2)
 MAX_ATTEMPTS = 10
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
