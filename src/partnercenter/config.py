@@ -57,9 +57,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 2 * 1024 * 1024  # any request body, before it is read
     max_upload_bytes: int = 512 * 1024 * 1024  # routes that take files; they stream to disk
     max_url_bytes: int = 8 * 1024  # path plus query string: 414 beyond
-    workers: int = Field(
-        default=1, ge=1, validation_alias=AliasChoices("PARTNERCENTER_WORKERS", "WEB_CONCURRENCY")
-    )
+    workers: int = Field(default=1, ge=1)  # server processes; `partnercenter serve` sets it
     db_pool_size: int | None = Field(default=None, ge=1)  # default from the worker count
     db_max_overflow: int | None = Field(default=None, ge=0)
     db_pool_timeout_seconds: float = Field(default=3.0, gt=0)  # then 503 with Retry-After

@@ -285,7 +285,9 @@ def list_requests(
     status: Annotated[str | None, Query(description="e.g. open,in_progress")] = None,
     supportTopicId: Annotated[str | None, Query()] = None,
     partnerId: Annotated[str | None, Query(description="Provider: one partner's requests")] = None,
-    minAgeDays: Annotated[int | None, Query(description="Filed at least N days ago")] = None,
+    minAgeDays: Annotated[
+        int | None, Query(ge=0, le=36500, description="Filed at least N days ago")
+    ] = None,
     maxAgeDays: Annotated[int | None, Query(description="Filed at most N days ago")] = None,
     assignedTo: Annotated[str | None, Query(description="me, none or a user id")] = None,
     size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
