@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     sign_in_max_failures_per_address: int = 20
     sign_in_failure_window_minutes: int = 15
     download_link_hours: float = 24.0
+    # Who sends a download's bytes once the checks and the audit record are done (see
+    # docs/dev/licensing.md): "app" (the server: pathsend under granian, else streamed),
+    # "x-accel-redirect" (nginx: an internal location under download_offload_prefix mapped
+    # to the storage folder) or "x-sendfile" (Apache mod_xsendfile, lighttpd: the file path).
+    download_offload: Literal["app", "x-accel-redirect", "x-sendfile"] = "app"
+    download_offload_prefix: str = "/_stored/"
+    # S3 storage: answer a download with a redirect to a presigned URL living this many
+    # seconds (0: the application streams the object itself).
+    download_redirect_seconds: int = 0
     log_json: bool = True
     # Outgoing mail (support request notices): a plain SMTP relay, e.g. the local MTA.
     smtp_host: str = "localhost"

@@ -20,7 +20,7 @@ from partnercenter.context import Actor
 from partnercenter.customers.api import customer_for
 from partnercenter.customers.errors import CustomerNotFound
 from partnercenter.deps import ActorDep, NowDep, RequestInfoDep, SessionDep, SettingsDep
-from partnercenter.downloads import StoredObjectResponse
+from partnercenter.downloads import file_response
 from partnercenter.envelopes import collection
 from partnercenter.errors import DomainError, Forbidden
 from partnercenter.identity.models import Tenant
@@ -239,7 +239,7 @@ def download(
         request=info,
     )
     session.commit()
-    return StoredObjectResponse(plan.storage, plan.obj, filename=plan.file_name)
+    return file_response(settings, plan.storage, plan.obj, filename=plan.file_name)
 
 
 @public_router.get(
@@ -268,4 +268,4 @@ def download_by_link(
         session.rollback()
         return render_error_page(request, exc.status, exc.body())
     session.commit()
-    return StoredObjectResponse(plan.storage, plan.obj, filename=plan.file_name)
+    return file_response(settings, plan.storage, plan.obj, filename=plan.file_name)

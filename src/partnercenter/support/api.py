@@ -24,7 +24,7 @@ from partnercenter.deps import (
     parse_uuid,
     require,
 )
-from partnercenter.downloads import StoredObjectResponse
+from partnercenter.downloads import file_response
 from partnercenter.envelopes import collection
 from partnercenter.errors import Forbidden, InvalidInput
 from partnercenter.identity.models import Tenant
@@ -453,7 +453,8 @@ def download_attachment(
         attachment_id=parse_uuid(attachment_id, "file"),
     )
     storage = get_storage(settings)
-    return StoredObjectResponse(
+    return file_response(
+        settings,
         storage,
         storage.stat(attachment.storage_key),
         filename=attachment.file_name,
