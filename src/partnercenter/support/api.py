@@ -155,11 +155,14 @@ def names_for(session: Session, reqs: list[SupportRequest]) -> dict[uuid.UUID, T
 
 
 def send_mail_after_commit(request: Request, session: Session, background: BackgroundTasks) -> None:
-    """Deliver the outbox once the response is sent (the rows are already committed).
+    """Hand the committed mail to the job runner, or deliver it once the response is sent.
 
     The request's session is closed first: it holds no transaction while the mail goes out.
     """
     session.close()
+    jobs = getattr(request.app.state, "jobs", None)
+    if jobs is not None and jobs.mail_written():
+        return  # a background job sends it within seconds (partnercenter.jobs)
     settings: Settings = request.app.state.settings
     clock: Clock = request.app.state.clock
     background.add_task(_deliver, request.app.state.session_factory, settings, clock)
