@@ -9,9 +9,15 @@ and the token is repeated at the top level as ``continuationToken``.
 
 from __future__ import annotations
 
+import json
+import re
+import secrets
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
+
+from fastapi.responses import Response
 
 from partnercenter.errors import InvalidInput
 
@@ -83,3 +89,30 @@ def collection(
             "headers": [{"key": "MS-ContinuationToken", "value": continuation}],
         }
     return body
+
+
+def exact_json(body: Any, status_code: int = 200) -> Response:
+    """A JSON response in which ``Decimal`` values are JSON numbers written exactly.
+
+    Partner Center documents amounts as numbers (``"totalCharges": 243.60``). Money stays a
+    ``Decimal`` up to the bytes on the wire: each is written as its own decimal text, never
+    through a binary float. Each Decimal goes out as a placeholder string carrying a random
+    marker, and the marked strings are then replaced by the bare numbers (no text a user
+    could enter can carry the marker).
+    """
+    marker = secrets.token_hex(8)
+    pattern = re.compile(rf'"{marker}(-?[0-9]+(?:\.[0-9]+)?)"')
+
+    def encode(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            if not value.is_finite():
+                raise ValueError("amounts are finite")
+            return f"{marker}{value:f}"
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+    text = json.dumps(body, default=encode, ensure_ascii=False, separators=(",", ":"))
+    return Response(
+        pattern.sub(lambda m: m.group(1), text),
+        status_code=status_code,
+        media_type="application/json",
+    )
