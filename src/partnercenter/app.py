@@ -114,6 +114,10 @@ def create_app(
             )
             logs.correlation_id.reset(token)
         response.headers["MS-CorrelationId"] = cid
+        # Partner Center answers with the request's MS-RequestId, as it does MS-CorrelationId.
+        request_id = request.headers.get("ms-requestid")
+        if request_id and _SAFE_ID.match(request_id):
+            response.headers["MS-RequestId"] = request_id
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
 

@@ -1132,3 +1132,14 @@ def lineitems_csv(invoice: Invoice, lines: Sequence[InvoiceLine]) -> str:
         item["partnerName"] = invoice.partner_name
         writer.writerow([_csv_cell(item[name[0].lower() + name[1:]]) for name in CSV_FIELDS])
     return out.getvalue()
+
+
+def get_invoice_by_number(session: Session, *, partner_id: uuid.UUID, number: str) -> Invoice:
+    """The partner's invoice by its number (``G000000001``, Partner Center's invoice id);
+    another partner's answers exactly like a missing one (12904)."""
+    inv = session.execute(
+        select(Invoice).where(Invoice.number == number.strip().upper())
+    ).scalar_one_or_none()
+    if inv is None or inv.partner_id != partner_id:
+        raise InvoiceNotFound()
+    return inv
