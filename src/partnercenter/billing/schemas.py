@@ -53,7 +53,8 @@ class LineItemOut(BaseModel):
     skuName: str
     productName: str
     chargeType: str
-    unitPrice: str
+    unitPrice: str | None
+    unitPriceInclTax: str | None = None
     quantity: int
     subtotal: str
     taxTotal: str

@@ -391,7 +391,8 @@ def _issue_customer_credit(
         net_minor=-(gross_minor - tax),
         tax_minor=-tax,
         gross_minor=-gross_minor,
-        quantity=line.quantity,
+        # What was bought: the line itself goes to quantity 0 once cancelled.
+        quantity=original.quantity if original else line.quantity,
         billing_month=month,
         created_at=now,
         reverses_charge_id=original.id if original else None,
