@@ -28,7 +28,7 @@ from partnercenter.cli.main import _extra_demo_loaders
 from partnercenter.clock import SystemClock
 from partnercenter.config import Settings
 from partnercenter.db import make_engine, make_session_factory, unit_of_work
-from tests.conftest import PG_REQUIRED, _pg_database_url, create_pg_database, drop_pg_database
+from tests.conftest import PG_MANDATORY, _pg_database_url, create_pg_database, drop_pg_database
 
 CHROMIUM = os.environ.get("PARTNERCENTER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -137,7 +137,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     """One headless Chromium for the browser tests."""
     if not Path(CHROMIUM).exists():
         message = f"Chromium not found at {CHROMIUM}: run ./scripts/test (it installs chromium)"
-        if PG_REQUIRED:
+        if PG_MANDATORY:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)

@@ -140,12 +140,14 @@ def open_billing_month(session: Session, *, now: datetime) -> str:
     """
     month = month_of(now)
     for _ in range(24):
-        state = _period_state(session, month)
-        if state is None or state == PeriodState.OPEN:
+        # One round trip on the common path: the period exists and is read under the share
+        # lock at once (a close holding it makes this wait, then see the closing state).
+        state = _period_state(session, month, lock="share")
+        if state is None:
             _ensure_period(session, month, now)
             state = _period_state(session, month, lock="share")
-            if state == PeriodState.OPEN:
-                return month
+        if state == PeriodState.OPEN:
+            return month
         month = shift_month(month, 1)
     raise NoOpenBillingMonth()
 

@@ -8,12 +8,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from partnercenter.schemas import RequestModel
 
-class Model(BaseModel):
+
+class Model(RequestModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
 
-class AddressIn(BaseModel):
+class AddressIn(RequestModel):
     model_config = ConfigDict(extra="ignore")
 
     country: str | None = Field(default=None, max_length=2)
@@ -27,7 +29,7 @@ class AddressIn(BaseModel):
     phoneNumber: str | None = Field(default=None, max_length=40)
 
 
-class BillingProfileIn(BaseModel):
+class BillingProfileIn(RequestModel):
     model_config = ConfigDict(extra="ignore")
 
     email: str | None = Field(default=None, max_length=320)
@@ -37,7 +39,7 @@ class BillingProfileIn(BaseModel):
     defaultAddress: AddressIn | None = None
 
 
-class CompanyProfileIn(BaseModel):
+class CompanyProfileIn(RequestModel):
     model_config = ConfigDict(extra="ignore")
 
     tenantId: uuid.UUID | None = None
@@ -45,7 +47,7 @@ class CompanyProfileIn(BaseModel):
     companyName: str | None = Field(default=None, max_length=200)
 
 
-class CustomerIn(BaseModel):
+class CustomerIn(RequestModel):
     """Partner Center's create-customer body; the market is ``defaultAddress.country``."""
 
     model_config = ConfigDict(extra="ignore")

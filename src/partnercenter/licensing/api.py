@@ -26,6 +26,7 @@ from partnercenter.errors import DomainError, Forbidden
 from partnercenter.identity.models import Tenant
 from partnercenter.licensing import services
 from partnercenter.permissions import Action, TenantKind
+from partnercenter.schemas import RequestModel
 
 router = APIRouter(prefix="/v1", tags=["software"])
 public_router = APIRouter(tags=["software"])
@@ -72,7 +73,7 @@ def software_customer(session: Session, actor: Actor, customer_id: str) -> Tenan
     return customer_for(session, actor, customer_id)
 
 
-class KeyIn(BaseModel):
+class KeyIn(RequestModel):
     version: str | None = Field(default=None, max_length=40, description="Newest when absent.")
 
 
@@ -82,7 +83,7 @@ class KeyOut(BaseModel):
     productKey: str
 
 
-class FileChoice(BaseModel):
+class FileChoice(RequestModel):
     version: str = Field(max_length=40)
     language: str = Field(max_length=16)
     bitness: str = Field(max_length=8)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from partnercenter.audit import services as audit
@@ -45,7 +45,7 @@ from partnercenter.licensing.links import (
     link_lifetime,
     verify_token,
 )
-from partnercenter.licensing.models import DownloadLink
+from partnercenter.licensing.models import DownloadLink, KeyReveal
 from partnercenter.orders.models import (
     Entitlement,
     EntitlementStatus,
@@ -280,9 +280,12 @@ def _audit_tenant(actor: Actor, item: SoftwareItem) -> uuid.UUID:
 
 @dataclass(frozen=True)
 class RevealedKey:
+    """A decrypted product key; ``key_id`` is its inventory row."""
+
     key: str
     version: str
     item: SoftwareItem
+    key_id: uuid.UUID | None = None
 
     def __repr__(self) -> str:  # never let the key reach a log or a traceback
         return f"RevealedKey(version={self.version!r}, item={self.item.id})"
@@ -358,7 +361,74 @@ def get_key(
         details={"version": chosen, "productKeyId": str(key_id), "keyReserved": reserved},
     )
     value = catalog.reveal_key(session, settings=settings, key_id=key_id)
-    return RevealedKey(key=value, version=chosen, item=item)
+    return RevealedKey(key=value, version=chosen, item=item, key_id=key_id)
+
+
+KEY_REVEAL_SECONDS = 300
+"""How long a Get Key result waits for its one showing (real time)."""
+
+
+def hold_for_reveal(
+    session: Session,
+    *,
+    revealed: RevealedKey,
+    customer: Tenant,
+    web_session_id: uuid.UUID,
+    real_now: datetime,
+) -> uuid.UUID:
+    """Remember ``revealed`` for one showing to this browser session; return the reveal id.
+
+    Called in Get Key's POST, in the same transaction as its audit record. The id goes in
+    the redirect's query string; :func:`take_reveal` shows it once.
+    """
+    assert revealed.key_id is not None
+    row = KeyReveal(
+        web_session_id=web_session_id,
+        customer_id=customer.id,
+        item_id=str(revealed.item.id),
+        product_key_id=revealed.key_id,
+        version=revealed.version,
+        created_at=real_now,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def take_reveal(
+    session: Session,
+    *,
+    settings: Settings,
+    customer: Tenant,
+    reveal_id: str,
+    web_session_id: uuid.UUID,
+    real_now: datetime,
+) -> RevealedKey | None:
+    """The key held by :func:`hold_for_reveal`, deleting the hold: None the second time.
+
+    None too when the id is malformed, belongs to another browser session or customer, is
+    older than :data:`KEY_REVEAL_SECONDS`, or the purchase was cancelled meanwhile. Not
+    audited again: the POST that revealed it wrote the one "Get key" record.
+    """
+    try:
+        rid = uuid.UUID(reveal_id)
+    except ValueError:
+        return None
+    row = session.get(KeyReveal, rid)
+    if row is None or row.web_session_id != web_session_id or row.customer_id != customer.id:
+        return None
+    taken = session.execute(delete(KeyReveal).where(KeyReveal.id == rid))
+    if getattr(taken, "rowcount", 0) != 1:  # another request showed it first
+        return None
+    if (real_now - row.created_at).total_seconds() > KEY_REVEAL_SECONDS:
+        return None
+    item = get_item(session, customer=customer, item_id=row.item_id)
+    if not item.active or catalog.key_status(session, key_id=row.product_key_id) not in (
+        KeyStatus.RESERVED,
+    ):
+        return None
+    value = catalog.reveal_key(session, settings=settings, key_id=row.product_key_id)
+    return RevealedKey(key=value, version=row.version, item=item, key_id=row.product_key_id)
 
 
 # --- Download ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from partnercenter.context import Actor
 from partnercenter.customers.api import customer_for
 from partnercenter.deps import NowDep, RequestInfoDep, SessionDep, SettingsDep, parse_uuid, require
 from partnercenter.envelopes import collection
+from partnercenter.errors import DomainError
 from partnercenter.identity.models import Tenant
 from partnercenter.orders import services
 from partnercenter.orders.errors import CartNotFound, OrderNotFound
@@ -60,7 +61,13 @@ def _replay_or_run(
     status_code: int,
     run: Any,
 ) -> JSONResponse:
-    """Answer a stored response for a repeated MS-RequestId, else run, remember and commit."""
+    """Run, remember the response under the MS-RequestId and commit; a repeat gets the first.
+
+    The request id is not looked up first: the insert that remembers the response is the
+    check (one statement on the common path). A repeat runs again, loses that insert, rolls
+    its work back and answers the stored response; a repeat the current state refuses (the
+    cart already ordered, the line already cancelled) answers the stored response too.
+    """
     key = idempotency.request_key(
         tenant_id=actor.tenant_id,
         request_id=request_id,
@@ -68,11 +75,16 @@ def _replay_or_run(
         path=request.url.path,
         raw_body=body,
     )
-    if key is not None:
+    try:
+        result = run()
+    except DomainError:
+        if key is None:
+            raise
+        session.rollback()
         stored = idempotency.lookup(session, key)
-        if stored is not None:
-            return JSONResponse(stored.body, status_code=stored.status_code)
-    result = run()
+        if stored is None:
+            raise
+        return JSONResponse(stored.body, status_code=stored.status_code)
     if key is not None:
         stored = idempotency.remember(session, key, status_code=status_code, body=result, now=now)
         result, status_code = stored.body, stored.status_code

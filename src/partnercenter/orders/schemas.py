@@ -6,10 +6,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from partnercenter.schemas import RequestModel
+
 MAX_CART_LINES = 50
 
 
-class CartLineIn(BaseModel):
+class CartLineIn(RequestModel):
     model_config = ConfigDict(extra="ignore")
 
     id: int | None = Field(default=None, ge=0, le=10_000)
@@ -20,7 +22,7 @@ class CartLineIn(BaseModel):
     currencyCode: str | None = Field(default=None, max_length=3)
 
 
-class CartIn(BaseModel):
+class CartIn(RequestModel):
     model_config = ConfigDict(extra="ignore")
 
     lineItems: list[CartLineIn] = Field(min_length=1, max_length=MAX_CART_LINES)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 
@@ -88,7 +88,7 @@ def price_lines(
     # One query for every product of the cart; quoting then finds them in the session
     # (held here: the session's identity map only keeps objects someone references).
     product_ids = [str(x.get("catalogItemId", "")).split(":", 1)[0] for x in lines]
-    products = catalog.products_by_ids(session, [p for p in product_ids if p])
+    products = catalog.load_for_pricing(session, product_ids=product_ids, country=country)
     priced: list[PricedLine] = []
     seen_ids: set[int] = set()
     for index, line in enumerate(lines):
@@ -107,6 +107,7 @@ def price_lines(
                 quantity=line.get("quantity"),  # type: ignore[arg-type]
                 term_duration=line.get("termDuration"),
                 billing_cycle=line.get("billingCycle"),
+                rate=products.rate,
             )
             wanted_currency = line.get("currencyCode")
             if wanted_currency and str(wanted_currency).upper() != q.item.currency:
@@ -270,6 +271,17 @@ def create_cart(
     return cart
 
 
+def delete_expired_carts(session: Session, *, now: datetime) -> int:
+    """Delete carts that expired before ``now`` without being checked out; returns how many.
+
+    Checked-out carts stay: their order points at them and replays its checkout result.
+    """
+    result = session.execute(
+        delete(Cart).where(Cart.status == CartStatus.ACTIVE, Cart.expires_at < now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def get_cart(session: Session, *, customer: Tenant, cart_id: uuid.UUID) -> Cart:
     """One of the customer's carts; another customer's cart is not found."""
     cart = session.get(Cart, cart_id)
@@ -301,14 +313,16 @@ def update_cart(
 
 def _locked_cart(session: Session, *, customer: Tenant, cart_id: uuid.UUID) -> Cart:
     """The cart, locked for this transaction; waits for a request holding it, then 800064."""
+    stmt = select(Cart).where(Cart.id == cart_id)
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"SET LOCAL lock_timeout = {CART_LOCK_TIMEOUT_MS}"))
+        # The transaction's lock timeout is set by the locking statement itself (one round
+        # trip): the WHERE clause runs before the row lock is waited for.
+        stmt = stmt.where(
+            func.set_config("lock_timeout", str(CART_LOCK_TIMEOUT_MS), True).is_not(None)
+        )
     try:
         cart = session.execute(
-            select(Cart)
-            .where(Cart.id == cart_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
+            stmt.with_for_update().execution_options(populate_existing=True)
         ).scalar_one_or_none()
     except OperationalError as exc:
         if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available

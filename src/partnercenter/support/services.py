@@ -80,44 +80,79 @@ _PHONE = re.compile(r"^\+?[0-9 ()./-]{6,30}$")
 
 @dataclass(frozen=True)
 class Topic:
-    """A type of problem a partner can report."""
+    """A type of problem a partner can report.
+
+    ``number`` is the integer id Partner Center's SupportTopic resource documents (its
+    ServiceRequest carries it as the string ``supportTopicId``); ``id`` is our readable code,
+    accepted wherever the number is and shown beside it as ``code``.
+    """
 
     id: str
+    number: int
     name: str
     description: str
     refund: bool = False
 
     def to_json(self, gettext: Any = None) -> dict[str, Any]:
         tr = gettext or (lambda s: s)
-        return {"id": self.id, "name": tr(self.name), "description": tr(self.description)}
+        return {
+            "id": self.number,
+            "name": tr(self.name),
+            "description": tr(self.description),
+            "code": self.id,
+            "attributes": {"objectType": "SupportTopic"},
+        }
 
 
 TOPICS: tuple[Topic, ...] = (
     Topic(
         REFUND_TOPIC,
+        32000001,
         N_("CSP Purchase/Refund on behalf of customers"),
         N_("A refund or a cancellation that needs more information than the cancel dialog."),
         refund=True,
     ),
     Topic(
         "orders",
+        32000002,
         N_("Orders and purchases"),
         N_("Carts, checkout, orders and their status."),
     ),
     Topic(
         "keys_downloads",
+        32000003,
         N_("Product keys and downloads"),
         N_("Getting a product key, downloading software or a download link."),
     ),
-    Topic("billing", N_("Billing and invoices"), N_("Invoices, charges, credits and taxes.")),
+    Topic(
+        "billing",
+        32000004,
+        N_("Billing and invoices"),
+        N_("Invoices, charges, credits and taxes."),
+    ),
     Topic(
         "account",
+        32000005,
         N_("Account, users and sign-in"),
         N_("Your partner account, its users and roles, signing in and API tokens."),
     ),
-    Topic("other", N_("Something else"), N_("Any other problem with Partner Center.")),
+    Topic("other", 32000006, N_("Something else"), N_("Any other problem with Partner Center.")),
 )
 TOPICS_BY_ID = {t.id: t for t in TOPICS}
+TOPICS_BY_NUMBER = {t.number: t for t in TOPICS}
+
+
+def topic_for(ref: str | int | None) -> Topic | None:
+    """The topic named by its number (``32000001`` or ``"32000001"``) or its code."""
+    if ref is None or isinstance(ref, bool):
+        return None
+    if isinstance(ref, int):
+        return TOPICS_BY_NUMBER.get(ref)
+    text = ref.strip()
+    if text.isdigit():
+        return TOPICS_BY_NUMBER.get(int(text))
+    return TOPICS_BY_ID.get(text.lower())
+
 
 SEVERITY_LABELS: dict[Severity, str] = {
     Severity.CRITICAL: N_("Critical: business is stopped"),
@@ -186,6 +221,9 @@ class NewRequest:
     contact: Contact = field(default_factory=Contact)
     refund: RefundDetails | None = None
     cancel_purchase: bool = False
+    # No primary contact was given: the caller is the contact, as in Partner Center, and a
+    # phone number is then optional.
+    contact_is_caller: bool = False
 
 
 @dataclass(frozen=True)
@@ -230,10 +268,10 @@ def _check_length(problems: dict[str, str], name: str, value: str, limit: int) -
 def _validate_fields(data: NewRequest) -> dict[str, str]:
     """Field problems that need no database: each field's own rules."""
     problems: dict[str, str] = {}
-    topic = TOPICS_BY_ID.get(_text(data.topic_id))
+    topic = topic_for(data.topic_id)
     if topic is None:
         problems["supportTopicId"] = (
-            "Choose a type of problem: " + ", ".join(t.id for t in TOPICS) + "."
+            "Choose a type of problem: " + ", ".join(f"{t.id} ({t.number})" for t in TOPICS) + "."
         )
     if _text(data.severity) not in {s.value for s in Severity}:
         problems["severity"] = "Choose an impact: critical, moderate or minimal."
@@ -253,7 +291,9 @@ def _validate_fields(data: NewRequest) -> dict[str, str]:
     elif len(email) > 320 or not _EMAIL.match(email):
         problems["primaryContact.email"] = "Not an email address such as name@contoso.com."
     phone = _text(c.phone)
-    if not phone:
+    if not phone and data.contact_is_caller:
+        pass
+    elif not phone:
         problems["primaryContact.phoneNumber"] = N_("Required.")
     elif not _PHONE.match(phone) or not 6 <= sum(ch.isdigit() for ch in phone) <= 15:
         problems["primaryContact.phoneNumber"] = (
@@ -517,7 +557,8 @@ def file_request(
             problems[f"attachments[{index}]"] = exc.description
     if problems:
         raise InvalidSupportRequest(problems)
-    topic = TOPICS_BY_ID[_text(data.topic_id)]
+    topic = topic_for(data.topic_id)
+    assert topic is not None  # checked by _validate_fields
     target: RefundTarget | None = None
     amount_minor: int | None = None
     description = _text(data.description)
@@ -744,6 +785,7 @@ class QueueFilter:
     status: str | None = None
     topic_id: str | None = None
     partner_id: uuid.UUID | None = None
+    customer_id: uuid.UUID | None = None
     min_age_days: int | None = None
     max_age_days: int | None = None
     assigned: str | None = None  # "me", "none" or a user id
@@ -774,9 +816,12 @@ def list_requests(
         else:
             query = query.where(SupportRequest.status.in_([RequestStatus(s) for s in statuses]))
     if filters.topic_id:
-        if filters.topic_id not in TOPICS_BY_ID:
+        wanted = topic_for(filters.topic_id)
+        if wanted is None:
             problems["supportTopicId"] = f"Unknown type of problem {filters.topic_id!r}."
-        query = query.where(SupportRequest.topic_id == filters.topic_id)
+        query = query.where(SupportRequest.topic_id == (wanted.id if wanted else ""))
+    if filters.customer_id is not None:
+        query = query.where(SupportRequest.customer_id == filters.customer_id)
     if filters.partner_id is not None:
         query = query.where(SupportRequest.partner_id == filters.partner_id)
     for name, days in (("minAgeDays", filters.min_age_days), ("maxAgeDays", filters.max_age_days)):
