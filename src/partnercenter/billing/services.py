@@ -1034,10 +1034,40 @@ def term_and_billing_cycle(line: InvoiceLine) -> str:
 BILLING_FREQUENCY = {"monthly": "Monthly", "annual": "Annual", "one_time": "OneTime"}
 
 
+@dataclass(frozen=True)
+class UnitPrices:
+    """A line's price per unit, each shown only when it times the quantity is the row's amount.
+
+    ``net``: per unit before tax, ``net x quantity == subtotal`` exactly (always so for a
+    charge in a market whose prices exclude tax: the list price is the net). ``gross``: per
+    unit with tax, ``gross x quantity == total`` exactly (always so for a charge in AU and BR,
+    whose list prices include tax). A prorated credit usually has neither: its quantity is
+    real, but no per-unit amount multiplies to it, so none is claimed. Minor units.
+    """
+
+    net: int | None
+    gross: int | None
+
+
+def unit_prices(line: InvoiceLine) -> UnitPrices:
+    """The per-unit amounts of ``line`` that reconcile in its row (see :class:`UnitPrices`)."""
+    quantity = line.quantity
+    if quantity <= 0:
+        return UnitPrices(None, None)
+    net = line.net_minor // quantity if line.net_minor % quantity == 0 else None
+    gross = line.gross_minor // quantity if line.gross_minor % quantity == 0 else None
+    return UnitPrices(net, gross)
+
+
+def _unit_amount(minor: int | None, currency: str) -> str | None:
+    return None if minor is None else _amount(minor, currency)
+
+
 def line_item_json(line: InvoiceLine, *, invoice_number: str = "") -> dict[str, Any]:
     """One line as Partner Center's one-time line item (camelCase)."""
     start, end = charge_period(line)
     currency = line.currency
+    units = unit_prices(line)
     return {
         "lineItemId": str(line.charge_id),
         "partnerId": str(line.partner_id),
@@ -1054,7 +1084,10 @@ def line_item_json(line: InvoiceLine, *, invoice_number: str = "") -> dict[str, 
         "skuName": line.sku_name,
         "productName": line.product_name,
         "chargeType": line.charge_type,
-        "unitPrice": _amount(line.unit_price_minor, currency),
+        # Each unit price only when it times quantity is the row's subtotal (net) or total
+        # (with tax): null otherwise (a tax-inclusive market's net, a prorated credit).
+        "unitPrice": _unit_amount(units.net, currency),
+        "unitPriceInclTax": _unit_amount(units.gross, currency),
         "quantity": line.quantity,
         "subtotal": _amount(line.net_minor, currency),
         "taxTotal": _amount(line.tax_minor, currency),
@@ -1088,6 +1121,7 @@ CSV_FIELDS = [
     "ProductName",
     "ChargeType",
     "UnitPrice",
+    "UnitPriceInclTax",
     "Quantity",
     "Subtotal",
     "TaxTotal",
@@ -1104,9 +1138,13 @@ CSV_FIELDS = [
 
 
 def _csv_cell(value: Any) -> str:
-    text = str(value)
+    text = "" if value is None else str(value)
     # A cell a spreadsheet would run as a formula is written as text.
-    if text[:1] in ("=", "+", "@", "\t", "\r") or (text[:1] == "-" and not _is_number(text)):
+    # (Full-width = + - @ too: some spreadsheets read them as their ASCII twins.)
+    first = text[:1]
+    if first in ("=", "+", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20") or (
+        first == "-" and not _is_number(text)
+    ):
         return "'" + text
     return text
 
