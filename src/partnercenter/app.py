@@ -20,6 +20,7 @@ from partnercenter.clock import Clock, SandboxClock, SystemClock
 from partnercenter.config import Settings
 from partnercenter.db import make_engine, make_session_factory
 from partnercenter.errors import install_error_handlers
+from partnercenter.openapi import install_openapi
 
 log = logging.getLogger("partnercenter.http")
 
@@ -93,6 +94,7 @@ def create_app(
         return response
 
     _include_routers(app)
+    install_openapi(app)
     static_dir = str(resources.files("partnercenter").joinpath("static"))
     app.mount("/static", StaticFiles(directory=static_dir), name="static")
     return app

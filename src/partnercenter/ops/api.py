@@ -26,7 +26,11 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["operations"])
+@router.get(
+    "/readyz",
+    tags=["operations"],
+    responses={503: {"description": "The database does not answer, or a month close is stuck"}},
+)
 def readyz(session: SessionDep, response: Response) -> dict[str, str]:
     """The database answers."""
     try:
@@ -37,7 +41,12 @@ def readyz(session: SessionDep, response: Response) -> dict[str, str]:
     return {"status": "ok", "database": "ok"}
 
 
-@router.get("/metrics", tags=["operations"])
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}, "description": "Metrics"}},
+)
 def metrics() -> Response:
     """Prometheus metrics."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
