@@ -25,6 +25,7 @@ from partnercenter.db import make_engine, make_session_factory
 from partnercenter.edge import EdgeGuard
 from partnercenter.errors import install_error_handlers
 from partnercenter.jobs import runtime as job_runtime
+from partnercenter.openapi import install_openapi
 
 log = logging.getLogger("partnercenter.http")
 
@@ -125,6 +126,7 @@ def create_app(
         # Outermost: everything after it (throttles, activity log) sees the real client.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     _include_routers(app)
+    install_openapi(app)
     static_dir = str(resources.files("partnercenter").joinpath("static"))
     app.mount("/static", StaticFiles(directory=static_dir), name="static")
     return app
