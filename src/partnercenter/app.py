@@ -159,6 +159,7 @@ def _include_routers(app: FastAPI) -> None:
     from partnercenter.orders import views as orders_views
     from partnercenter.support import api as support_api
     from partnercenter.support import views as support_views
+    from partnercenter.webhooks import api as webhooks_api
 
     routers: list[Any] = [ops_api.router, identity_api.router, identity_views.router]
     routers += [customers_api.router, customers_views.router]
@@ -169,6 +170,6 @@ def _include_routers(app: FastAPI) -> None:
     routers += [billing_api.router, billing_views.router]
     routers += [licensing_api.router, licensing_api.public_router, licensing_views.router]
     routers += [support_api.router, support_views.router]
-    routers += [jobs_api.router]
+    routers += [jobs_api.router, webhooks_api.router]
     for router in routers:
         app.include_router(router)
