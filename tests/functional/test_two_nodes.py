@@ -4,10 +4,12 @@ at once, one node killed mid-way, and nothing lost or doubled afterwards."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +31,7 @@ from partnercenter.db import make_engine, make_session_factory
 from partnercenter.identity import services as identity
 from partnercenter.orders.models import Order
 from partnercenter.permissions import Role, TenantKind
+from partnercenter.webhooks import services as webhooks
 from tests.conftest import PG_REQUIRED, PG_SKIP_MESSAGE
 from tests.factories import PASSWORD
 from tests.jobs.live import file_request, wait_for
@@ -36,6 +39,7 @@ from tests.licensing.conftest import s3_endpoint  # noqa: F401 - fixture
 from tests.orders import catalog_data
 from tests.orders.live import committed_postgres
 from tests.support.conftest import Mailbox, free_port
+from tests.webhooks.test_webhooks import Receiver, receiver  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.postgres_only
 KEK = "q4WbEq3n2l2m6gN2mQ3C8rA1r8Yc3n0ZsK1r2a4u5cM="
@@ -184,10 +188,19 @@ def _token(base: str, email: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-def test_two_nodes_and_a_worker_lose_and_double_nothing(deployment: dict[str, Any]) -> None:
+def test_two_nodes_and_a_worker_lose_and_double_nothing(
+    deployment: dict[str, Any],
+    receiver: Receiver,  # noqa: F811 - the fixture imported above
+) -> None:
     bases: list[str] = deployment["bases"]
     customer = deployment["customer"]
     agent = _token(bases[0], "agent@fabrikam.example")  # a token from one node, used on both
+    hook = {"WebhookUrl": receiver.url, "WebhookEvents": ["order-created", "invoice-ready"]}
+    registered = httpx.post(
+        f"{bases[1]}/v1/webhooks/registration", json=hook, headers=agent, timeout=60
+    )
+    assert registered.status_code == 201, registered.text
+    secret = registered.json()["SigningSecret"]
 
     def buy(i: int) -> str:
         base = bases[i % 2]
@@ -282,5 +295,13 @@ def test_two_nodes_and_a_worker_lose_and_double_nothing(deployment: dict[str, An
             ).scalar_one()
             assert cancelled_count == 3
         assert len(box.to("ana@fabrikam.example")) == 3  # each mail once
+        # Webhooks: each order's event and the invoice run's, once each, correctly signed.
+        assert wait_for(lambda: len(receiver.received) >= PURCHASES + 1, seconds=60)
+        names = []
+        for headers, raw in receiver.received:
+            signature = headers["x-partnercenter-signature"]
+            assert webhooks.verify_signature(secret, raw, signature, now=time.time())
+            names.append(json.loads(raw)["EventName"])
+        assert sorted(names) == ["invoice-ready"] + ["order-created"] * PURCHASES
     finally:
         engine.dispose()
