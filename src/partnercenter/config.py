@@ -37,11 +37,31 @@ class Settings(BaseSettings):
     sign_in_max_failures_per_address: int = 20
     sign_in_failure_window_minutes: int = 15
     download_link_hours: float = 24.0
+    # Who sends a download's bytes once the checks and the audit record are done (see
+    # docs/dev/licensing.md): "app" (the server: pathsend under granian, else streamed),
+    # "x-accel-redirect" (nginx: an internal location under download_offload_prefix mapped
+    # to the storage folder) or "x-sendfile" (Apache mod_xsendfile, lighttpd: the file path).
+    download_offload: Literal["app", "x-accel-redirect", "x-sendfile"] = "app"
+    download_offload_prefix: str = "/_stored/"
+    # S3 storage: answer a download with a redirect to a presigned URL living this many
+    # seconds (0: the application streams the object itself).
+    download_redirect_seconds: int = 0
     log_json: bool = True
     # Outgoing mail (support request notices): a plain SMTP relay, e.g. the local MTA.
     smtp_host: str = "localhost"
     smtp_port: int = 25
     mail_from: str = "Partner Center <partnercenter@localhost>"
+    # Background jobs (docs/dev/jobs.md): "in-process" runs them in this process (the SQLite
+    # default of `partnercenter serve`); "worker" leaves them to `partnercenter worker`
+    # processes; "off" runs none (tests, one-off commands).
+    jobs: Literal["off", "in-process", "worker"] = "off"
+    jobs_poll_seconds: float = Field(default=2.0, gt=0, le=60)
+    # The previous month is closed automatically from this day and hour (UTC) of a month on.
+    month_close_auto: bool = True
+    month_close_day: int = Field(default=1, ge=1, le=28)
+    month_close_hour: int = Field(default=2, ge=0, le=23)
+    # Stored MS-RequestId responses are kept this long, then cleaned up.
+    idempotency_retention_hours: int = Field(default=48, ge=1)
     # Hardening at the edge (docs/dev/security.md says what each one guards).
     max_body_bytes: int = 2 * 1024 * 1024  # any request body, before it is read
     max_upload_bytes: int = 512 * 1024 * 1024  # routes that take files; they stream to disk

@@ -95,6 +95,7 @@ def get_optional_user(request: Request, session: SessionDep, now: NowDep) -> Use
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             ws = identity.resolve_web_session(session, token=cookie, now=now)
+            request.state.session_expired = ws is None
             if ws is not None:
                 _check_api_csrf(request, ws)
                 user = session.get(User, ws.user_id)

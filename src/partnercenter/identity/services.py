@@ -14,7 +14,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import func, or_, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from partnercenter.audit import services as audit
 from partnercenter.config import Settings
@@ -120,6 +120,22 @@ def actor_for(user: User) -> Actor:
 
 
 # --- tenants -----------------------------------------------------------------------------
+
+
+def provider_admin_emails(session: Session) -> list[str]:
+    """Email addresses of the provider's active Provider admins (operational notices)."""
+    stmt = (
+        select(User.email)
+        .join(Tenant, Tenant.id == User.tenant_id)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(
+            Tenant.kind == TenantKind.PROVIDER,
+            User.is_active.is_(True),
+            UserRole.role == Role.PROVIDER_ADMIN,
+        )
+        .order_by(User.email)
+    )
+    return list(dict.fromkeys(session.execute(stmt).scalars()))
 
 
 def get_provider(session: Session) -> Tenant | None:
@@ -275,7 +291,12 @@ def create_user(
     password: str,
     roles: Iterable[str],
     now: datetime,
+    password_hash: str | None = None,
 ) -> User:
+    """Create a user; ``password_hash`` (argon2) stands in for hashing ``password`` again.
+
+    Raises ``EmailTaken``, ``WeakPassword`` or a role error.
+    """
     email = normalise_email(email)
     checked = _check_roles(tenant.kind, roles)
     if session.execute(select(User.id).where(User.email == email)).first() is not None:
@@ -285,7 +306,8 @@ def create_user(
         tenant_id=tenant.id,
         email=email,
         display_name=display_name.strip() or email,
-        password_hash=hash_password(password, email=email, display_name=display_name),
+        password_hash=password_hash
+        or hash_password(password, email=email, display_name=display_name),
         is_active=True,
         created_at=now,
     )
@@ -608,9 +630,20 @@ def start_web_session(
 
 
 def resolve_web_session(session: Session, *, token: str, now: datetime) -> WebSession | None:
-    ws = session.execute(
-        select(WebSession).where(WebSession.token_hash == _token_hash(token))
-    ).scalar_one_or_none()
+    """The live web session of a cookie token, or None (unknown, revoked or expired).
+
+    One statement: the session row, its user, the user's tenant and roles come back joined,
+    so the caller's ``session.get(User, ws.user_id)`` is answered from the identity map.
+    """
+    ws = (
+        session.execute(
+            select(WebSession)
+            .options(joinedload(WebSession.user).joinedload(User.role_rows))
+            .where(WebSession.token_hash == _token_hash(token))
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
     if ws is None or ws.revoked_at is not None or ws.expires_at <= now:
         return None
     return ws
@@ -714,9 +747,20 @@ def revoke_token(
 
 
 def resolve_token(session: Session, *, secret: str, now: datetime) -> User | None:
-    token = session.execute(
-        select(ApiToken).where(ApiToken.token_hash == _token_hash(secret))
-    ).scalar_one_or_none()
+    """The active user of a live bearer token, or None (unknown, revoked, expired, inactive).
+
+    One statement per request: token, user, tenant and roles come back joined. Nothing is
+    cached between requests, so a revocation or a role change holds from the next request.
+    """
+    token = (
+        session.execute(
+            select(ApiToken)
+            .options(joinedload(ApiToken.user).joinedload(User.role_rows))
+            .where(ApiToken.token_hash == _token_hash(secret))
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
     if token is None or token.revoked_at is not None:
         return None
     if token.expires_at is not None and token.expires_at <= now:
