@@ -64,18 +64,20 @@ def create_app(
             jobs.stop()
 
     # FastAPIOffline: /docs (Swagger UI) and /redoc served from assets the package ships,
-    # so the API docs work on a machine without internet (no CDN).
-    app = FastAPIOffline(
-        lifespan=lifespan,
-        title="partnercenter",
-        version="0.1.0",
-        description="Partner Center for selling software through a reseller channel. "
+    # so the API docs work on a machine without internet (no CDN). Production serves no docs
+    # and no /openapi.json unless PARTNERCENTER_DOCS_ENABLED=true (docs/dev/security.md);
+    # FastAPIOffline needs an OpenAPI address, so then the plain FastAPI is built.
+    details: dict[str, Any] = {
+        "lifespan": lifespan,
+        "title": "partnercenter",
+        "version": "0.1.0",
+        "description": "Partner Center for selling software through a reseller channel. "
         "Partner Center's own paths, fields and error codes where it has them.",
-        # Off in production unless PARTNERCENTER_DOCS_ENABLED=true (docs/dev/security.md).
-        docs_url="/docs" if settings.docs_visible else None,
-        redoc_url="/redoc" if settings.docs_visible else None,
-        openapi_url="/openapi.json" if settings.docs_visible else None,
-    )
+    }
+    if settings.docs_visible:
+        app = FastAPIOffline(**details)
+    else:
+        app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, **details)
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.clock = clock
