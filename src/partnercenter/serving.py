@@ -6,9 +6,8 @@ offers the ASGI ``http.response.pathsend`` extension, so a download is sent by t
 from the file, not streamed in chunks through Python, and it costs less CPU per request.
 uvicorn stays available (``--server uvicorn``).
 
-Behind a reverse proxy in production, ``X-Forwarded-For`` / ``-Proto`` are honoured from the
-addresses in ``FORWARDED_ALLOW_IPS`` (default 127.0.0.1), as uvicorn does with its
-``proxy_headers``; granian has no such option, so the application is wrapped here.
+Behind a reverse proxy, ``X-Forwarded-For`` / ``-Proto`` are honoured by the application itself,
+from the addresses in ``PARTNERCENTER_TRUSTED_PROXIES`` only (``app.py``), under either server.
 """
 
 from __future__ import annotations
@@ -29,18 +28,11 @@ def default_workers() -> int:
 
 
 def create_served_app() -> Any:
-    """The application as the server runs it (factory): proxy headers in production."""
+    """The application as the server runs it (factory)."""
     from partnercenter.app import create_app
     from partnercenter.config import Settings
 
-    settings = Settings()
-    app: Any = create_app(settings)
-    if settings.env == "production":
-        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
-
-        trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-        app = ProxyHeadersMiddleware(app, trusted_hosts=trusted)
-    return app
+    return create_app(Settings())
 
 
 def run(*, server: Server, host: str, port: int, workers: int) -> None:
@@ -63,4 +55,13 @@ def run(*, server: Server, host: str, port: int, workers: int) -> None:
         return
     import uvicorn
 
-    uvicorn.run(target, factory=True, host=host, port=port, workers=workers, log_level="warning")
+    uvicorn.run(
+        target,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        # The app reads X-Forwarded-For itself, from PARTNERCENTER_TRUSTED_PROXIES only.
+        proxy_headers=False,
+    )

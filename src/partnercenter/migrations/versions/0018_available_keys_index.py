@@ -5,7 +5,7 @@ one index probe whatever the stock (the index holds only available keys, in impo
 instead of sorting every available key to take one.
 
 Revision ID: 0018_available_keys_index
-Revises: 0011_refund_credits
+Revises: 0016_key_reveals
 Create Date: 2026-11-29 14:00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018_available_keys_index"
-down_revision: str | None = "0011_refund_credits"
+down_revision: str | None = "0016_key_reveals"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
