@@ -329,6 +329,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="pc-bench-download-"))
     try:
         data_dir = work / "data"
+        data_dir.mkdir()
         size = args.size_mib * 2**20
         print(f"writing a {args.size_mib} MiB file of random bytes ...", file=sys.stderr)
         big = work / "source.bin"
