@@ -349,6 +349,8 @@ def main() -> None:
             **os.environ,
             "PARTNERCENTER_DATA_DIR": str(data_dir),
             "PARTNERCENTER_LOG_JSON": "false",
+            # Background jobs off: their polling would be counted as the servers' CPU.
+            "PARTNERCENTER_JOBS": "off",
         }
         serve = [sys.executable, "-m", "partnercenter.cli.main", "serve", "--port"]
         ports = {name: free_port() for name in ("nginx", "granian", "uvicorn", "offload", "proxy")}
