@@ -277,16 +277,13 @@ def _require_active(item: SoftwareItem, session: Session | None = None) -> None:
     taken before the activity log's chain, in the same order as cancellation takes them.
     """
     if session is not None:
+        # One statement: the entitlement locked, its line and order re-read with it.
         session.execute(
-            select(Entitlement)
-            .where(Entitlement.id == item.entitlement.id)
-            .with_for_update(read=True)
-            .execution_options(populate_existing=True)
-        )
-        session.execute(
-            select(OrderLine, Order)
+            select(Entitlement, OrderLine, Order)
+            .join(OrderLine, OrderLine.id == Entitlement.order_line_id)
             .join(Order, Order.id == OrderLine.order_id)
-            .where(OrderLine.id == item.line.id)
+            .where(Entitlement.id == item.entitlement.id)
+            .with_for_update(read=True, of=Entitlement)
             .execution_options(populate_existing=True)
         )
     if not item.active:
