@@ -25,6 +25,7 @@ from partnercenter.db import make_engine, make_session_factory
 from partnercenter.edge import EdgeGuard
 from partnercenter.errors import install_error_handlers
 from partnercenter.jobs import runtime as job_runtime
+from partnercenter.openapi import install_openapi
 
 log = logging.getLogger("partnercenter.http")
 
@@ -114,6 +115,10 @@ def create_app(
             )
             logs.correlation_id.reset(token)
         response.headers["MS-CorrelationId"] = cid
+        # Partner Center answers with the request's MS-RequestId, as it does MS-CorrelationId.
+        request_id = request.headers.get("ms-requestid")
+        if request_id and _SAFE_ID.match(request_id):
+            response.headers["MS-RequestId"] = request_id
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
 
@@ -121,6 +126,7 @@ def create_app(
         # Outermost: everything after it (throttles, activity log) sees the real client.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     _include_routers(app)
+    install_openapi(app)
     static_dir = str(resources.files("partnercenter").joinpath("static"))
     app.mount("/static", StaticFiles(directory=static_dir), name="static")
     return app
@@ -144,6 +150,7 @@ def _include_routers(app: FastAPI) -> None:
     from partnercenter.customers import views as customers_views
     from partnercenter.identity import api as identity_api
     from partnercenter.identity import views as identity_views
+    from partnercenter.jobs import api as jobs_api
     from partnercenter.licensing import api as licensing_api
     from partnercenter.licensing import views as licensing_views
     from partnercenter.ops import api as ops_api
@@ -162,5 +169,6 @@ def _include_routers(app: FastAPI) -> None:
     routers += [billing_api.router, billing_views.router]
     routers += [licensing_api.router, licensing_api.public_router, licensing_views.router]
     routers += [support_api.router, support_views.router]
+    routers += [jobs_api.router]
     for router in routers:
         app.include_router(router)

@@ -102,6 +102,18 @@ class _RouteRule:
         self.streams = streams
 
 
+def _leaf_routes(routes: list[Any]) -> list[Any]:
+    """The routes that answer requests, with included routers opened up (their order kept)."""
+    leaves: list[Any] = []
+    for route in routes:
+        candidates = getattr(route, "effective_candidates", None)
+        if candidates is not None:
+            leaves.extend(_leaf_routes(candidates()))
+        else:
+            leaves.append(route)
+    return leaves
+
+
 def _flat_body_params(route: APIRoute) -> list[Any]:
     found: list[Any] = []
     stack = [route.dependant]
@@ -113,6 +125,7 @@ def _flat_body_params(route: APIRoute) -> list[Any]:
 
 
 def _rule_for(route: Any, settings: Settings) -> _RouteRule:
+    route = getattr(route, "original_route", route)  # an included router's route context
     endpoint = getattr(route, "endpoint", None)
     own_limit = getattr(endpoint, "__body_limit__", None)
     if not isinstance(route, APIRoute):
@@ -168,6 +181,7 @@ class EdgeGuard:
         self.fastapi_app = fastapi_app
         self._rules: dict[int, _RouteRule] = {}
         self._headers: list[tuple[bytes, bytes]] | None = None
+        self._leaves: list[Any] | None = None
 
     @property
     def settings(self) -> Settings:
@@ -237,7 +251,9 @@ class EdgeGuard:
     def _match(self, scope: Scope) -> tuple[Any, list[str]]:
         """The route that takes this request, and the methods the path allows."""
         allowed: set[str] = set()
-        for route in self.fastapi_app.router.routes:
+        if self._leaves is None:  # the routes are all included before the first request
+            self._leaves = _leaf_routes(self.fastapi_app.router.routes)
+        for route in self._leaves:
             match, _child = route.matches(scope)
             if isinstance(route, Mount):
                 if match == Match.FULL:

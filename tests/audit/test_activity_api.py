@@ -44,7 +44,7 @@ def _all_pages(
         token = {h["key"]: h["value"] for h in nxt["headers"]}["MS-ContinuationToken"]
         if between:
             between()
-        r = client.get(nxt["uri"], headers={**headers, "MS-ContinuationToken": token})
+        r = client.get("/v1" + nxt["uri"], headers={**headers, "MS-ContinuationToken": token})
         assert r.status_code == 200, r.text
         body = r.json()
         items += body["items"]

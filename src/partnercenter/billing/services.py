@@ -16,7 +16,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -649,24 +649,92 @@ class Mismatch:
     detail: str = ""
 
 
+CLOSE_GRACE = timedelta(minutes=15)
+"""How long a month may stay ``closing`` before it is reported stuck when no lock tells
+(SQLite); on PostgreSQL a close in progress holds the period row, so a free row left
+``closing`` for more than :data:`CLOSE_START_GRACE` is stuck whatever its age."""
+
+CLOSE_START_GRACE = timedelta(minutes=1)
+"""The time between :func:`start_close`'s commit and :func:`close_period` taking the row."""
+
+
+@dataclass(frozen=True)
+class StuckClose:
+    """A month left ``closing`` by a close that stopped (killed, crashed, lost connection)."""
+
+    month: str
+    closing_started_at: datetime | None
+
+    def describe(self) -> str:
+        since = f" since {self.closing_started_at.isoformat()}" if self.closing_started_at else ""
+        return (
+            f"{self.month} is stuck in 'closing'{since}: its close stopped before it "
+            f"finished. Run `partnercenter billing close {self.month}` to finish it."
+        )
+
+
+def stuck_closes(
+    session: Session, *, now: datetime, grace: timedelta = CLOSE_GRACE
+) -> list[StuckClose]:
+    """Months in ``closing`` that no close is finishing, oldest first.
+
+    :func:`close_period` issues a month in one transaction holding the period row ``FOR
+    UPDATE``, so a close killed midway leaves no invoice, only the ``closing`` state that
+    :func:`start_close` committed; closing the month again resumes it. On PostgreSQL a row
+    that can be locked at once (``SKIP LOCKED``) has no close running; on SQLite, where one
+    writer holds the whole database, a month ``closing`` for longer than ``grace`` is
+    reported. ``now`` is the business clock the close itself stamped the start with.
+    """
+    rows = session.execute(
+        select(BillingPeriod.month, BillingPeriod.closing_started_at)
+        .where(BillingPeriod.state == PeriodState.CLOSING)
+        .order_by(BillingPeriod.month)
+    ).all()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    stuck = []
+    for month, started in rows:
+        started_at = started.astimezone(UTC) if started is not None else None
+        age = now - started_at if started_at is not None else None
+        if postgres:
+            free = session.execute(
+                select(BillingPeriod.month)
+                .where(BillingPeriod.month == month)
+                .with_for_update(skip_locked=True)
+            ).scalar_one_or_none()
+            if free is None or (age is not None and age < CLOSE_START_GRACE):
+                continue  # a close holds the row, or is about to take it
+        elif age is not None and age < grace:
+            continue
+        stuck.append(StuckClose(month, started_at))
+    return stuck
+
+
 @dataclass
 class VerifyReport:
     months: list[str]
     groups_checked: int = 0
     mismatches: list[Mismatch] = field(default_factory=list)
+    stuck: list[StuckClose] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches
+        return not self.mismatches and not self.stuck
 
 
-def verify(session: Session) -> VerifyReport:
+def verify(session: Session, *, now: datetime | None = None) -> VerifyReport:
     """Check every closed month: invoices equal the charges and credits recorded for it.
 
     Per closed month, partner and currency, three sums computed independently must agree:
     the charges stamped with the month (plus earlier ones billed late in it), the lines on its
     invoice, and the invoice's own totals. Each line must also equal the charge it bills.
+    With ``now`` (the business clock), months left ``closing`` by a stopped close are
+    reported too (:func:`stuck_closes`); the report is then not ``ok``.
     """
+    if now is not None:
+        stuck = stuck_closes(session, now=now)
+        report = verify(session)
+        report.stuck = stuck
+        return report
     closed = list(
         session.execute(
             select(BillingPeriod.month)
@@ -1182,3 +1250,14 @@ def lineitems_csv(invoice: Invoice, lines: Sequence[InvoiceLine]) -> str:
         item["partnerName"] = invoice.partner_name
         writer.writerow([_csv_cell(item[name[0].lower() + name[1:]]) for name in CSV_FIELDS])
     return out.getvalue()
+
+
+def get_invoice_by_number(session: Session, *, partner_id: uuid.UUID, number: str) -> Invoice:
+    """The partner's invoice by its number (``G000000001``, Partner Center's invoice id);
+    another partner's answers exactly like a missing one (12904)."""
+    inv = session.execute(
+        select(Invoice).where(Invoice.number == number.strip().upper())
+    ).scalar_one_or_none()
+    if inv is None or inv.partner_id != partner_id:
+        raise InvoiceNotFound()
+    return inv

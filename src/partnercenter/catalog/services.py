@@ -245,7 +245,12 @@ def percent_to_ppm(percent: Decimal) -> int:
 
 
 def ppm_to_percent(ppm: int) -> Decimal:
-    return (Decimal(ppm) / 10_000).normalize() if ppm else Decimal(0)
+    """A rate in parts per million as a percentage without trailing zeros (``20``, not ``2E+1``)."""
+    if not ppm:
+        return Decimal(0)
+    percent = (Decimal(ppm) / 10_000).normalize()
+    # normalize() writes whole tens as 2E+1, which documents and pages would show as is.
+    return percent.quantize(Decimal(1)) if percent == percent.to_integral_value() else percent
 
 
 def tax_rate(session: Session, *, country: str) -> Decimal:

@@ -856,13 +856,16 @@ def list_requests(
         query = query.where(SupportRequest.customer_id == filters.customer_id)
     if filters.partner_id is not None:
         query = query.where(SupportRequest.partner_id == filters.partner_id)
+    ages: dict[str, int] = {}
     for name, days in (("minAgeDays", filters.min_age_days), ("maxAgeDays", filters.max_age_days)):
         if days is not None and not 0 <= days <= 36500:
             problems[name] = "A whole number of days from 0 to 36500."
-    if filters.min_age_days is not None:
-        query = query.where(SupportRequest.created_at <= now - timedelta(days=filters.min_age_days))
-    if filters.max_age_days is not None:
-        query = query.where(SupportRequest.created_at >= now - timedelta(days=filters.max_age_days))
+        elif days is not None:
+            ages[name] = days  # only in-range ages: a huge one overflows the date arithmetic
+    if "minAgeDays" in ages:
+        query = query.where(SupportRequest.created_at <= now - timedelta(days=ages["minAgeDays"]))
+    if "maxAgeDays" in ages:
+        query = query.where(SupportRequest.created_at >= now - timedelta(days=ages["maxAgeDays"]))
     if filters.assigned:
         if filters.assigned == "me":
             query = query.where(SupportRequest.assigned_to == actor.user_id)
