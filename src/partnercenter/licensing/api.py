@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 from partnercenter.context import Actor
 from partnercenter.customers.api import customer_for
 from partnercenter.customers.errors import CustomerNotFound
-from partnercenter.deps import ActorDep, NowDep, RequestInfoDep, SessionDep, SettingsDep
+from partnercenter.deps import (
+    ActorDep,
+    NowDep,
+    RequestInfoDep,
+    SecurityNowDep,
+    SessionDep,
+    SettingsDep,
+)
 from partnercenter.downloads import StoredObjectResponse
 from partnercenter.envelopes import collection
 from partnercenter.errors import DomainError, Forbidden
@@ -174,6 +181,7 @@ def create_link(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    security_now: SecurityNowDep,
     info: RequestInfoDep,
     actor: LinkMaker,
 ) -> JSONResponse:
@@ -192,6 +200,7 @@ def create_link(
         lifetime_minutes=body.expiresInMinutes,
         now=now,
         request=info,
+        security_now=security_now,
     )
     session.commit()
     return JSONResponse(created.to_json(), status_code=201, headers={"Cache-Control": "no-store"})
@@ -279,11 +288,19 @@ def download_by_link(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    security_now: SecurityNowDep,
     info: RequestInfoDep,
 ) -> Response:
     """A copied link: no sign-in; refused with a plain page saying why (403 or 410)."""
     try:
-        plan = services.use_link(session, settings=settings, token=token, now=now, request=info)
+        plan = services.use_link(
+            session,
+            settings=settings,
+            token=token,
+            now=now,
+            request=info,
+            security_now=security_now,
+        )
     except DomainError as exc:
         from partnercenter.web import render_error_page
 
