@@ -55,6 +55,7 @@ OPERATION_LABELS: dict[str, str] = {
     "sign_in_succeeded": N_("Sign-in"),
     "sign_in_failed": N_("Failed sign-in"),
     "sign_in_throttled": N_("Throttled sign-in"),
+    "sign_in_unlocked": N_("Failed sign-ins cleared"),
     "create_user": N_("Add user"),
     "update_user_roles": N_("Change user roles"),
     "create_api_token": N_("Create API token"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -13,9 +14,11 @@ from sqlalchemy import text
 from partnercenter.clock import SandboxClock, utc
 from partnercenter.context import Actor
 from partnercenter.deps import SessionDep, require
-from partnercenter.errors import InvalidInput, NotFound
+from partnercenter.errors import InvalidInput, NotFound, Unauthenticated
+from partnercenter.i18n import N_
 from partnercenter.identity.models import SandboxClockState
 from partnercenter.permissions import Action
+from partnercenter.schemas import RequestModel
 
 router = APIRouter()
 
@@ -66,8 +69,21 @@ def readyz(session: SessionDep, request: Request, response: Response) -> dict[st
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}, "description": "Metrics"}},
 )
-def metrics() -> Response:
-    """Prometheus metrics."""
+def metrics(request: Request) -> Response:
+    """Prometheus metrics: open in development; in production only with the metrics token.
+
+    Production without ``PARTNERCENTER_METRICS_TOKEN`` answers 404; with it, the scraper sends
+    ``Authorization: Bearer <token>`` (401 otherwise).
+    """
+    settings = request.app.state.settings
+    if settings.production:
+        if not settings.metrics_token:
+            raise NotFound()
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), settings.metrics_token.encode()
+        ):
+            raise Unauthenticated(N_("The metrics need the metrics bearer token."))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -77,7 +93,7 @@ def sandbox_only(request: Request) -> None:
         raise NotFound("There is no sandbox clock: this deployment is not in sandbox mode.")
 
 
-class ClockMove(BaseModel):
+class ClockMove(RequestModel):
     now: datetime | None = Field(default=None, description="Set the clock to this instant.")
     advanceDays: float | None = Field(default=None, ge=0, le=3660)
 
