@@ -46,8 +46,16 @@ def create_app(
     *,
     session_factory: sessionmaker[Session] | None = None,
     clock: Clock | None = None,
+    security_clock: Clock | None = None,
 ) -> FastAPI:
-    """Build the application; tests pass their own session factory and clock."""
+    """Build the application; tests pass their own session factory and clocks.
+
+    ``clock`` is business time (30-day windows, month ends, cart expiry): the sandbox clock
+    in sandbox mode. ``security_clock`` is what tokens, web sessions, copied links and sign-in
+    throttles expire on: real time whenever the business clock is the sandbox's, so moving
+    it signs nobody out; by default the same clock otherwise (a test's frozen clock drives
+    both unless the test passes a second one).
+    """
     settings = settings or Settings()
     if session_factory is None:
         engine = make_engine(settings.resolved_database_url, **settings.engine_options())
@@ -83,6 +91,9 @@ def create_app(
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.clock = clock
+    if security_clock is None:
+        security_clock = SystemClock() if isinstance(clock, SandboxClock) else clock
+    app.state.security_clock = security_clock
     app.state.jobs = jobs
 
     install_error_handlers(app)

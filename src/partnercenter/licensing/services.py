@@ -628,8 +628,13 @@ def create_link(
     now: datetime,
     lifetime_minutes: int | None = None,
     request: RequestInfo | None = None,
+    security_now: datetime | None = None,
 ) -> CreatedLink:
-    """Make a signed link to one file of the purchase, usable without signing in. Audited."""
+    """Make a signed link to one file of the purchase, usable without signing in. Audited.
+
+    The record is dated ``now`` (business time); the link expires its lifetime after
+    ``security_now`` (real time, so the sandbox clock never ages it; ``now`` when not given).
+    """
     item = get_item(session, customer=customer, item_id=item_id)
     _require_active(item, session)
     lifetime = link_lifetime(settings, lifetime_minutes)
@@ -637,7 +642,9 @@ def create_link(
         session, settings=settings, item=item, version=version, language=language, bitness=bitness
     )
     link_id = uuid.uuid4()
-    issued = issue_token(link_id.hex, key=link_key(settings), now=now, lifetime=lifetime)
+    issued = issue_token(
+        link_id.hex, key=link_key(settings), now=security_now or now, lifetime=lifetime
+    )
     link = DownloadLink(
         id=link_id,
         entitlement_id=item.id,
@@ -684,9 +691,15 @@ def use_link(
     token: str,
     now: datetime,
     request: RequestInfo | None = None,
+    security_now: datetime | None = None,
 ) -> Download:
-    """Open a copied link: 403 when tampered, 410 when expired or its purchase cancelled."""
-    verified = verify_token(token, key=link_key(settings), now=now)
+    """Open a copied link: 403 when tampered, 410 when expired or its purchase cancelled.
+
+    Expiry is checked on ``security_now`` (real time; ``now`` when not given); the record is
+    dated ``now``.
+    """
+    wall = security_now or now
+    verified = verify_token(token, key=link_key(settings), now=wall)
     try:
         link = session.get(DownloadLink, uuid.UUID(hex=verified.link_id))
     except ValueError:
@@ -695,7 +708,7 @@ def use_link(
         raise LinkInvalid()
     if link.revoked_at is not None:
         raise LinkRevoked()
-    if now >= link.expires_at:
+    if wall >= link.expires_at:
         raise LinkExpired(data=[_iso(link.expires_at)])
     item = _entitlement_item(session, link.entitlement_id)
     if item is None:
