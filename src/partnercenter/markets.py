@@ -90,9 +90,7 @@ def _collation_key(name: str) -> tuple[str, str]:
     """Sort key for names: accents and case ignored first ("Åland" beside "Aland")."""
     import unicodedata
 
-    plain = "".join(
-        c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c)
-    )
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
     return plain.casefold(), name
 
 

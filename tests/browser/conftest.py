@@ -314,7 +314,11 @@ def open_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Call
                 pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{n}-{i}.png"))
         elif report is not None:
             folder = SCREENSHOTS / _slug(request.node.name, 120) / f"browser{n}"
+            started = time.monotonic()
             problems += photograph_and_audit(ctx, visits.urls, folder)
+            with (SCREENSHOTS / "timing.tsv").open("a") as out:  # what the photographs cost
+                spent = time.monotonic() - started
+                out.write(f"{request.node.name}\t{len(visits.urls)}\t{spent:.1f}\n")
         ctx.close()
     assert not problems, "Pages with problems:\n" + "\n".join(problems)
 
