@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -335,12 +336,17 @@ class ActivityQuery:
 def parse_date(text: str, *, source: str, end: bool) -> datetime:
     """A date or ISO 8601 date-time; a bare date as an end means the whole of that day.
 
-    Returns the inclusive start, or the exclusive end, of the range it names (UTC; a
-    date-time without an offset is taken as UTC).
+    Partner Center's documented form ``6/1/2017 12:00:00 AM`` (month/day/year, 12-hour
+    clock) and ``6/1/2017`` are read too. Returns the inclusive start, or the exclusive end,
+    of the range it names (UTC; a date-time without an offset is taken as UTC).
     """
     value = text.strip()
     if not value:
         raise InvalidDate(f"{source} is empty: give a date such as 2026-11-01.", source=source)
+    us = _us_date(value, source)
+    if us is not None:
+        at, has_time = us
+        return at + timedelta(days=1) if end and not has_time else at
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
@@ -354,6 +360,30 @@ def parse_date(text: str, *, source: str, end: bool) -> datetime:
             source=source,
         ) from None
     return moment + timedelta(microseconds=1) if end else moment
+
+
+_US_FORMATS = (
+    ("%m/%d/%Y %I:%M:%S %p", True),
+    ("%m/%d/%Y %I:%M %p", True),
+    ("%m/%d/%Y %H:%M:%S", True),
+    ("%m/%d/%Y", False),
+)
+
+
+def _us_date(value: str, source: str) -> tuple[datetime, bool] | None:
+    """``6/1/2017 12:00:00 AM`` as UTC, and whether it named a time; None if not that form."""
+    if "/" not in value:
+        return None
+    for pattern, has_time in _US_FORMATS:
+        try:
+            return datetime.strptime(value, pattern).replace(tzinfo=UTC), has_time
+        except ValueError:
+            continue
+    raise InvalidDate(
+        f"{source} '{value[:40]}' is not a date: use M/D/YYYY h:mm:ss AM (6/1/2017 12:00:00 AM), "
+        "YYYY-MM-DD or an ISO 8601 date-time.",
+        source=source,
+    )
 
 
 def date_range(
@@ -427,6 +457,12 @@ def make_filter(field: FilterField, operator: str, raw: Any, *, where: str = "fi
                 source="filter",
             ) from None
     elif field == FilterField.USER_PRINCIPAL_NAME:
+        value = value.lower()
+    elif field in (FilterField.RESOURCE_TYPE, FilterField.OPERATION_TYPE):
+        # Values are matched without regard to case: "Order" and "order" name one type, and
+        # "SoftwareKey" names software_key.
+        if "_" not in value and not value.islower():
+            value = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", value)
         value = value.lower()
     return Filter(field, operator, value)
 
@@ -782,3 +818,8 @@ def partner_ids(session: Session, entries: Iterable[LogEntry]) -> dict[uuid.UUID
         elif kind == TenantKind.CUSTOMER and parent is not None:
             out[tid] = parent
     return out
+
+
+# Webhook events are written from the records above, in the same transaction: every process
+# that records activity has the hook (partnercenter.webhooks.services).
+import partnercenter.webhooks.services  # noqa: E402, F401

@@ -15,13 +15,15 @@ Services never commit.
 
 from __future__ import annotations
 
+import calendar
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from partnercenter.audit import services as audit
@@ -29,6 +31,7 @@ from partnercenter.catalog import services as catalog
 from partnercenter.catalog.models import KeyStatus, ProductKey
 from partnercenter.config import Settings
 from partnercenter.context import Actor, RequestInfo
+from partnercenter.envelopes import link
 from partnercenter.errors import InvalidInput
 from partnercenter.identity.models import Tenant
 from partnercenter.licensing.errors import (
@@ -113,28 +116,105 @@ class SoftwareItem:
             "attributes": {"objectType": "SoftwarePurchase"},
         }
 
-    def entitlement_json(self) -> dict[str, Any]:
-        """Partner Center's Entitlement resource (never the key itself)."""
+    @property
+    def expiry(self) -> datetime | None:
+        """When the term ends (purchase date plus the term duration); None if perpetual."""
+        return term_end(self.line.purchased_at, self.line.term_duration)
+
+    def entitlement_json(self, *, show_expiry: bool = False) -> dict[str, Any]:
+        """Partner Center's Entitlement resource (never the key itself).
+
+        Documented: ``referenceOrder{id, lineItemId, alternateId}``, ``entitledArtifacts
+        [{artifactType, dynamicAttributes}]`` and, with ``showExpiry=true``, ``expiryDate``.
+        ``referenceOrder.lineItemNumber`` and an artifact's ``type`` are kept beside them.
+        """
         artifacts: list[dict[str, Any]] = []
         if self.has_key:
-            artifacts.append({"type": "Key", "dynamicAttributes": {"revealedBy": "POST key"}})
+            artifacts.append(
+                {
+                    "artifactType": "Key",
+                    "type": "Key",
+                    "dynamicAttributes": {"revealedBy": "POST key"},
+                }
+            )
         if any(v["languages"] for v in self.versions):
-            artifacts.append({"type": "Download", "dynamicAttributes": {}})
-        return {
+            artifacts.append(
+                {"artifactType": "Download", "type": "Download", "dynamicAttributes": {}}
+            )
+        body: dict[str, Any] = {
             "id": str(self.id),
             "entitlementType": "software",
             "fulfillmentState": "fulfilled" if self.active else "cancelled",
             "productId": self.line.product_id,
             "skuId": self.line.sku_id,
             "quantity": self.line.quantity,
+            "quantityDetails": [
+                {"quantity": self.line.quantity, "status": "Active" if self.active else "Cancelled"}
+            ],
             "referenceOrder": {
                 "id": str(self.order.id),
+                "lineItemId": str(self.line.line_number),
+                "alternateId": self.order.id.hex[:12],
                 "lineItemNumber": self.line.line_number,
             },
             "includedEntitlements": [],
             "entitledArtifacts": artifacts,
             "attributes": {"objectType": "Entitlement"},
         }
+        if show_expiry:
+            expiry = self.expiry
+            body["expiryDate"] = _iso(expiry) if expiry is not None else None
+        return body
+
+    def subscription_json(self) -> dict[str, Any]:
+        """Partner Center's Subscription resource for this software purchase.
+
+        Partner Center: "Subscription resources". A cancelled purchase is ``suspended`` (the
+        documented status for a subscription that no longer grants use).
+        """
+        base = f"/v1/customers/{self.order.customer_id}"
+        expiry = self.expiry
+        return {
+            "id": str(self.id),
+            "entitlementId": str(self.id),
+            "offerId": self.line.catalog_item_id,
+            "offerName": self.product_name,
+            "friendlyName": self.product_name,
+            "productType": {"id": self.line.product_type, "displayName": self.line.product_type},
+            "quantity": self.line.quantity,
+            "unitType": "Licenses",
+            "hasPurchasableAddons": False,
+            "creationDate": _iso(self.line.purchased_at),
+            "effectiveStartDate": _iso(self.line.purchased_at),
+            "commitmentEndDate": _iso(expiry) if expiry is not None else None,
+            "status": "active" if self.active else "suspended",
+            "autoRenewEnabled": False,
+            "isTrial": False,
+            "billingType": "license",
+            "billingCycle": self.line.billing_cycle,
+            "termDuration": self.line.term_duration,
+            "contractType": "subscription",
+            "orderId": str(self.order.id),
+            "links": {
+                "offer": link(f"/v1/offers/{self.line.catalog_item_id}"),
+                "entitlement": link(f"{base}/entitlements"),
+                "self": link(f"{base}/subscriptions/{self.id}"),
+            },
+            "attributes": {"objectType": "Subscription"},
+        }
+
+
+def term_end(start: datetime, term_duration: str | None) -> datetime | None:
+    """The end of an ISO 8601 term (``P1Y``, ``P3Y``, ``P1M``) from ``start``; None if none."""
+    match = re.fullmatch(r"P(\d{1,3})([YM])", (term_duration or "").strip().upper())
+    if match is None:
+        return None
+    months = int(match.group(1)) * (12 if match.group(2) == "Y" else 1)
+    year, month = divmod(start.month - 1 + months, 12)
+    year += start.year
+    month += 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day)
 
 
 def _items(session: Session, *rows: Sequence[Any]) -> list[SoftwareItem]:
@@ -166,13 +246,17 @@ def list_software(session: Session, *, customer: Tenant) -> list[SoftwareItem]:
 
 
 def get_item(session: Session, *, customer: Tenant, item_id: str | uuid.UUID) -> SoftwareItem:
-    """One purchase of the customer; another customer's is not found."""
+    """One purchase of the customer, by its id or its order line's (the subscription id
+    orders show); another customer's is not found."""
     try:
         eid = item_id if isinstance(item_id, uuid.UUID) else uuid.UUID(item_id)
     except ValueError:
         raise SoftwareItemNotFound() from None
     row = session.execute(
-        _query().where(Entitlement.id == eid, Entitlement.customer_id == customer.id)
+        _query().where(
+            or_(Entitlement.id == eid, Entitlement.order_line_id == eid),
+            Entitlement.customer_id == customer.id,
+        )
     ).first()
     if row is None:
         raise SoftwareItemNotFound()
@@ -193,16 +277,13 @@ def _require_active(item: SoftwareItem, session: Session | None = None) -> None:
     taken before the activity log's chain, in the same order as cancellation takes them.
     """
     if session is not None:
+        # One statement: the entitlement locked, its line and order re-read with it.
         session.execute(
-            select(Entitlement)
-            .where(Entitlement.id == item.entitlement.id)
-            .with_for_update(read=True)
-            .execution_options(populate_existing=True)
-        )
-        session.execute(
-            select(OrderLine, Order)
+            select(Entitlement, OrderLine, Order)
+            .join(OrderLine, OrderLine.id == Entitlement.order_line_id)
             .join(Order, Order.id == OrderLine.order_id)
-            .where(OrderLine.id == item.line.id)
+            .where(Entitlement.id == item.entitlement.id)
+            .with_for_update(read=True, of=Entitlement)
             .execution_options(populate_existing=True)
         )
     if not item.active:

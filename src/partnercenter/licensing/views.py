@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from partnercenter.context import Actor
 from partnercenter.customers.views import page_customer
 from partnercenter.deps import NowDep, RequestInfoDep, SessionDep, SettingsDep
-from partnercenter.downloads import StoredObjectResponse
+from partnercenter.downloads import file_response
 from partnercenter.errors import DomainError
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import Tenant, User
@@ -268,7 +268,7 @@ def _download(
         request=info,
     )
     session.commit()
-    return StoredObjectResponse(plan.storage, plan.obj, filename=plan.file_name)
+    return file_response(settings, plan.storage, plan.obj, filename=plan.file_name)
 
 
 # --- Partner Center ----------------------------------------------------------------------
