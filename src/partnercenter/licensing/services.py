@@ -20,7 +20,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
@@ -463,6 +463,12 @@ def hold_for_reveal(
     the redirect's query string; :func:`take_reveal` shows it once.
     """
     assert revealed.key_id is not None
+    # Holds nobody came back for (a closed tab) are dropped; the table stays tiny.
+    session.execute(
+        delete(KeyReveal).where(
+            KeyReveal.created_at < real_now - timedelta(seconds=KEY_REVEAL_SECONDS)
+        )
+    )
     row = KeyReveal(
         web_session_id=web_session_id,
         customer_id=customer.id,
