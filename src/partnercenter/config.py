@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     sign_in_max_failures_per_address: int = 20
     sign_in_failure_window_minutes: int = 15
     download_link_hours: float = 24.0
+    # Who sends a download's bytes once the checks and the audit record are done (see
+    # docs/dev/licensing.md): "app" (the server: pathsend under granian, else streamed),
+    # "x-accel-redirect" (nginx: an internal location under download_offload_prefix mapped
+    # to the storage folder) or "x-sendfile" (Apache mod_xsendfile, lighttpd: the file path).
+    download_offload: Literal["app", "x-accel-redirect", "x-sendfile"] = "app"
+    download_offload_prefix: str = "/_stored/"
+    # S3 storage: answer a download with a redirect to a presigned URL living this many
+    # seconds (0: the application streams the object itself).
+    download_redirect_seconds: int = 0
     log_json: bool = True
     # Outgoing mail (support request notices): a plain SMTP relay, e.g. the local MTA.
     smtp_host: str = "localhost"
@@ -57,9 +66,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 2 * 1024 * 1024  # any request body, before it is read
     max_upload_bytes: int = 512 * 1024 * 1024  # routes that take files; they stream to disk
     max_url_bytes: int = 8 * 1024  # path plus query string: 414 beyond
-    workers: int = Field(
-        default=1, ge=1, validation_alias=AliasChoices("PARTNERCENTER_WORKERS", "WEB_CONCURRENCY")
-    )
+    workers: int = Field(default=1, ge=1)  # server processes; `partnercenter serve` sets it
     db_pool_size: int | None = Field(default=None, ge=1)  # default from the worker count
     db_max_overflow: int | None = Field(default=None, ge=0)
     db_pool_timeout_seconds: float = Field(default=3.0, gt=0)  # then 503 with Retry-After

@@ -84,3 +84,35 @@ def market_label(code: str) -> str:
     """'Andorra (AD)': the market's name and code, as errors and pages show it."""
     country = all_countries().get(code.upper())
     return f"{country.name if country else code} ({code.upper()})"
+
+
+def _collation_key(name: str) -> tuple[str, str]:
+    """Sort key for names: accents and case ignored first ("Åland" beside "Aland")."""
+    import unicodedata
+
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    return plain.casefold(), name
+
+
+@cache
+def country_options(lang: str) -> tuple[tuple[str, str], ...]:
+    """Every market as ``(code, name in lang)``, sorted by that name: the one country list
+    every form shows. Names come from CLDR through Babel; pycountry's English name where
+    CLDR has none."""
+    from partnercenter.i18n import babel_locale
+
+    territories = babel_locale(lang).territories
+    pairs = [(code, territories.get(code, c.name)) for code, c in all_countries().items()]
+    return tuple(sorted(pairs, key=lambda pair: _collation_key(pair[1])))
+
+
+def country_name(code: str | None, lang: str) -> str:
+    """The market's name in ``lang`` (CLDR via Babel), or the code itself when unknown."""
+    if not code:
+        return ""
+    return _country_names(lang).get(code.upper(), code)
+
+
+@cache
+def _country_names(lang: str) -> dict[str, str]:
+    return dict(country_options(lang))

@@ -75,6 +75,8 @@ class Action(StrEnum):
     WORK_SUPPORT_QUEUE = "support_queue:work"
     READ_ALL_ACTIVITY = "activity_log:read_all"
     MOVE_SANDBOX_CLOCK = "sandbox_clock:move"
+    VIEW_BACKGROUND_JOBS = "background_jobs:view"
+    RETRY_MAIL = "mail_outbox:retry"
     # partner
     MANAGE_PARTNER_USERS = "partner_users:manage"
     VIEW_CUSTOMERS = "customers:view"
@@ -91,6 +93,8 @@ class Action(StrEnum):
     READ_ACTIVITY_LOG = "activity_log:read"
     VIEW_INVOICES = "invoices:view"
     FILE_SUPPORT_REQUEST = "support_requests:file"
+    MANAGE_WEBHOOKS = "webhooks:manage"
+    VIEW_WEBHOOK_DELIVERIES = "webhook_deliveries:view"
     VIEW_SUPPORT_REQUESTS = "support_requests:view"
     # customer (Admin Center)
     VIEW_OWN_SOFTWARE = "own_software:view"
@@ -132,6 +136,8 @@ PERMISSIONS: dict[Action, frozenset[tuple[TenantKind, Role]]] = {
     Action.WORK_SUPPORT_QUEUE: _grants(P, Role.PROVIDER_ADMIN, Role.SUPPORT_AGENT),
     Action.READ_ALL_ACTIVITY: _grants(P, Role.PROVIDER_ADMIN),
     Action.MOVE_SANDBOX_CLOCK: _grants(P, Role.PROVIDER_ADMIN),
+    Action.VIEW_BACKGROUND_JOBS: _grants(P, Role.PROVIDER_ADMIN, Role.SUPPORT_AGENT),
+    Action.RETRY_MAIL: _grants(P, Role.PROVIDER_ADMIN, Role.SUPPORT_AGENT),
     # A partner's Global admin manages the partner's users (provider admins do too, see API).
     Action.MANAGE_PARTNER_USERS: _grants(R, Role.GLOBAL_ADMIN),
     Action.VIEW_CUSTOMERS: _grants(R, *_PARTNER_STAFF),
@@ -142,6 +148,8 @@ PERMISSIONS: dict[Action, frozenset[tuple[TenantKind, Role]]] = {
     # Seed: "Appropriate roles: Admin agent | Global admin".
     Action.BUY_FOR_CUSTOMER: _grants(R, Role.ADMIN_AGENT, Role.GLOBAL_ADMIN),
     Action.VIEW_ORDERS: _grants(R, *_PARTNER_STAFF),
+    Action.MANAGE_WEBHOOKS: _grants(R, Role.GLOBAL_ADMIN, Role.ADMIN_AGENT),
+    Action.VIEW_WEBHOOK_DELIVERIES: _grants(R, Role.GLOBAL_ADMIN, Role.ADMIN_AGENT),
     Action.VIEW_SOFTWARE: _grants(R, Role.ADMIN_AGENT, Role.GLOBAL_ADMIN),
     # Seed: "You must be an Admin agent in Partner Center to obtain the link to keys and downloads."
     Action.GET_SOFTWARE_KEY: _grants(R, Role.ADMIN_AGENT),

@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from partnercenter import i18n
+from partnercenter import i18n, markets
 from partnercenter.errors import CsrfFailed, Unauthenticated
 from partnercenter.permissions import ROLE_LABELS, Action, allowed
 
@@ -134,6 +134,8 @@ def render(
         "gettext": gettext,
         "ngettext": ngettext,
         "flash": request.query_params.get("flash"),
+        "country_options": markets.country_options(lang),
+        "country_name": lambda code: markets.country_name(code, lang),
     }
     ctx.update(context or {})
     html = env.get_template(template).render(ctx)

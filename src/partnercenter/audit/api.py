@@ -237,7 +237,7 @@ def _cell(value: str | None) -> str:
     """A CSV cell a spreadsheet will not run as a formula (user-typed text lands here)."""
     if not value:
         return ""
-    return "'" + value if value[0] in "=+-@\t\r" else value
+    return "'" + value if value[0] in "=+-@\t\r\uff1d\uff0b\uff0d\uff20" else value
 
 
 def csv_row(entry: LogEntry) -> list[str]:
@@ -251,6 +251,8 @@ def csv_stream(
 ) -> Iterator[str]:
     """The selection as CSV text, produced batch by batch (constant memory)."""
     buf = io.StringIO()
+    # A byte-order mark: spreadsheets then read the file as UTF-8 (accented names intact).
+    buf.write("\ufeff")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     count = 0

@@ -139,8 +139,9 @@ def line_item_out(line: Any, *, invoice_number: str = "") -> dict[str, Any]:
     charge type stays beside it as ``chargeTypeCode``.
     """
     body = services.line_item_json(line, invoice_number=invoice_number)
-    for name in ("unitPrice", "subtotal", "taxTotal", "totalForCustomer"):
-        body[name] = _number(body[name])
+    for name in ("unitPrice", "unitPriceInclTax", "subtotal", "taxTotal", "totalForCustomer"):
+        if body[name] is not None:
+            body[name] = _number(body[name])
     code = body["chargeType"]
     body.update(
         {

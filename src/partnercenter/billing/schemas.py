@@ -74,8 +74,10 @@ class LineItemOut(BaseModel):
     productName: str
     chargeType: str
     chargeTypeCode: str
-    unitPrice: Amount
-    effectiveUnitPrice: Amount
+    # Null when the unit times quantity would not land on the row's amount (docs/dev/billing.md).
+    unitPrice: Amount | None
+    unitPriceInclTax: Amount | None = None
+    effectiveUnitPrice: Amount | None
     unitType: str
     quantity: int
     billableQuantity: int

@@ -16,7 +16,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -649,24 +649,92 @@ class Mismatch:
     detail: str = ""
 
 
+CLOSE_GRACE = timedelta(minutes=15)
+"""How long a month may stay ``closing`` before it is reported stuck when no lock tells
+(SQLite); on PostgreSQL a close in progress holds the period row, so a free row left
+``closing`` for more than :data:`CLOSE_START_GRACE` is stuck whatever its age."""
+
+CLOSE_START_GRACE = timedelta(minutes=1)
+"""The time between :func:`start_close`'s commit and :func:`close_period` taking the row."""
+
+
+@dataclass(frozen=True)
+class StuckClose:
+    """A month left ``closing`` by a close that stopped (killed, crashed, lost connection)."""
+
+    month: str
+    closing_started_at: datetime | None
+
+    def describe(self) -> str:
+        since = f" since {self.closing_started_at.isoformat()}" if self.closing_started_at else ""
+        return (
+            f"{self.month} is stuck in 'closing'{since}: its close stopped before it "
+            f"finished. Run `partnercenter billing close {self.month}` to finish it."
+        )
+
+
+def stuck_closes(
+    session: Session, *, now: datetime, grace: timedelta = CLOSE_GRACE
+) -> list[StuckClose]:
+    """Months in ``closing`` that no close is finishing, oldest first.
+
+    :func:`close_period` issues a month in one transaction holding the period row ``FOR
+    UPDATE``, so a close killed midway leaves no invoice, only the ``closing`` state that
+    :func:`start_close` committed; closing the month again resumes it. On PostgreSQL a row
+    that can be locked at once (``SKIP LOCKED``) has no close running; on SQLite, where one
+    writer holds the whole database, a month ``closing`` for longer than ``grace`` is
+    reported. ``now`` is the business clock the close itself stamped the start with.
+    """
+    rows = session.execute(
+        select(BillingPeriod.month, BillingPeriod.closing_started_at)
+        .where(BillingPeriod.state == PeriodState.CLOSING)
+        .order_by(BillingPeriod.month)
+    ).all()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    stuck = []
+    for month, started in rows:
+        started_at = started.astimezone(UTC) if started is not None else None
+        age = now - started_at if started_at is not None else None
+        if postgres:
+            free = session.execute(
+                select(BillingPeriod.month)
+                .where(BillingPeriod.month == month)
+                .with_for_update(skip_locked=True)
+            ).scalar_one_or_none()
+            if free is None or (age is not None and age < CLOSE_START_GRACE):
+                continue  # a close holds the row, or is about to take it
+        elif age is not None and age < grace:
+            continue
+        stuck.append(StuckClose(month, started_at))
+    return stuck
+
+
 @dataclass
 class VerifyReport:
     months: list[str]
     groups_checked: int = 0
     mismatches: list[Mismatch] = field(default_factory=list)
+    stuck: list[StuckClose] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches
+        return not self.mismatches and not self.stuck
 
 
-def verify(session: Session) -> VerifyReport:
+def verify(session: Session, *, now: datetime | None = None) -> VerifyReport:
     """Check every closed month: invoices equal the charges and credits recorded for it.
 
     Per closed month, partner and currency, three sums computed independently must agree:
     the charges stamped with the month (plus earlier ones billed late in it), the lines on its
     invoice, and the invoice's own totals. Each line must also equal the charge it bills.
+    With ``now`` (the business clock), months left ``closing`` by a stopped close are
+    reported too (:func:`stuck_closes`); the report is then not ``ok``.
     """
+    if now is not None:
+        stuck = stuck_closes(session, now=now)
+        report = verify(session)
+        report.stuck = stuck
+        return report
     closed = list(
         session.execute(
             select(BillingPeriod.month)
@@ -868,15 +936,27 @@ def list_periods(session: Session) -> list[dict[str, Any]]:
     return rows
 
 
-def list_invoices(session: Session, *, partner_id: uuid.UUID) -> Sequence[Invoice]:
-    return (
+def list_invoices(
+    session: Session, *, partner_id: uuid.UUID, limit: int | None = None, offset: int = 0
+) -> Sequence[Invoice]:
+    """The partner's invoices, newest month first (then by currency); a page when ``limit``."""
+    stmt = (
+        select(Invoice)
+        .where(Invoice.partner_id == partner_id)
+        .order_by(Invoice.billing_month.desc(), Invoice.currency, Invoice.number)
+        .offset(offset)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return session.execute(stmt).scalars().all()
+
+
+def count_invoices(session: Session, *, partner_id: uuid.UUID) -> int:
+    """How many invoices the partner has."""
+    return int(
         session.execute(
-            select(Invoice)
-            .where(Invoice.partner_id == partner_id)
-            .order_by(Invoice.billing_month.desc(), Invoice.currency)
-        )
-        .scalars()
-        .all()
+            select(func.count()).select_from(Invoice).where(Invoice.partner_id == partner_id)
+        ).scalar_one()
     )
 
 
@@ -1034,10 +1114,40 @@ def term_and_billing_cycle(line: InvoiceLine) -> str:
 BILLING_FREQUENCY = {"monthly": "Monthly", "annual": "Annual", "one_time": "OneTime"}
 
 
+@dataclass(frozen=True)
+class UnitPrices:
+    """A line's price per unit, each shown only when it times the quantity is the row's amount.
+
+    ``net``: per unit before tax, ``net x quantity == subtotal`` exactly (always so for a
+    charge in a market whose prices exclude tax: the list price is the net). ``gross``: per
+    unit with tax, ``gross x quantity == total`` exactly (always so for a charge in AU and BR,
+    whose list prices include tax). A prorated credit usually has neither: its quantity is
+    real, but no per-unit amount multiplies to it, so none is claimed. Minor units.
+    """
+
+    net: int | None
+    gross: int | None
+
+
+def unit_prices(line: InvoiceLine) -> UnitPrices:
+    """The per-unit amounts of ``line`` that reconcile in its row (see :class:`UnitPrices`)."""
+    quantity = line.quantity
+    if quantity <= 0:
+        return UnitPrices(None, None)
+    net = line.net_minor // quantity if line.net_minor % quantity == 0 else None
+    gross = line.gross_minor // quantity if line.gross_minor % quantity == 0 else None
+    return UnitPrices(net, gross)
+
+
+def _unit_amount(minor: int | None, currency: str) -> str | None:
+    return None if minor is None else _amount(minor, currency)
+
+
 def line_item_json(line: InvoiceLine, *, invoice_number: str = "") -> dict[str, Any]:
     """One line as Partner Center's one-time line item (camelCase)."""
     start, end = charge_period(line)
     currency = line.currency
+    units = unit_prices(line)
     return {
         "lineItemId": str(line.charge_id),
         "partnerId": str(line.partner_id),
@@ -1054,7 +1164,10 @@ def line_item_json(line: InvoiceLine, *, invoice_number: str = "") -> dict[str, 
         "skuName": line.sku_name,
         "productName": line.product_name,
         "chargeType": line.charge_type,
-        "unitPrice": _amount(line.unit_price_minor, currency),
+        # Each unit price only when it times quantity is the row's subtotal (net) or total
+        # (with tax): null otherwise (a tax-inclusive market's net, a prorated credit).
+        "unitPrice": _unit_amount(units.net, currency),
+        "unitPriceInclTax": _unit_amount(units.gross, currency),
         "quantity": line.quantity,
         "subtotal": _amount(line.net_minor, currency),
         "taxTotal": _amount(line.tax_minor, currency),
@@ -1088,6 +1201,7 @@ CSV_FIELDS = [
     "ProductName",
     "ChargeType",
     "UnitPrice",
+    "UnitPriceInclTax",
     "Quantity",
     "Subtotal",
     "TaxTotal",
@@ -1104,9 +1218,13 @@ CSV_FIELDS = [
 
 
 def _csv_cell(value: Any) -> str:
-    text = str(value)
+    text = "" if value is None else str(value)
     # A cell a spreadsheet would run as a formula is written as text.
-    if text[:1] in ("=", "+", "@", "\t", "\r") or (text[:1] == "-" and not _is_number(text)):
+    # (Full-width = + - @ too: some spreadsheets read them as their ASCII twins.)
+    first = text[:1]
+    if first in ("=", "+", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20") or (
+        first == "-" and not _is_number(text)
+    ):
         return "'" + text
     return text
 

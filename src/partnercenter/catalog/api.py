@@ -204,7 +204,16 @@ async def validate_catalog(request: Request, actor: CatalogManager) -> dict[str,
     return {"valid": True, "products": len(doc.products or [])}
 
 
-@router.get("/catalog/export")
+@router.get(
+    "/catalog/export",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/json": {}, "application/yaml": {}},
+            "description": "The catalog document (`format=json` or `yaml`)",
+        }
+    },
+)
 def export_catalog(
     session: SessionDep,
     actor: CatalogManager,

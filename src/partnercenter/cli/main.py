@@ -150,10 +150,11 @@ def demo_cmd() -> None:
 
 def _extra_demo_loaders() -> list[Callable[..., Any]]:
     """Demo loaders of other areas (catalog, customers, ...), run after tenants and users."""
+    from partnercenter.billing import demo as billing_demo
     from partnercenter.catalog import demo as catalog_demo
     from partnercenter.customers import demo as customers_demo
 
-    return [catalog_demo.load, customers_demo.load]
+    return [catalog_demo.load, customers_demo.load, billing_demo.load]
 
 
 @app.command()

@@ -23,11 +23,12 @@ from partnercenter.deps import (
     ActorDep,
     NowDep,
     RequestInfoDep,
+    SecurityNowDep,
     SessionDep,
     SettingsDep,
     require,
 )
-from partnercenter.downloads import StoredObjectResponse
+from partnercenter.downloads import file_response
 from partnercenter.envelopes import collection
 from partnercenter.errors import DomainError, Forbidden, InvalidInput
 from partnercenter.identity.models import Tenant
@@ -272,6 +273,7 @@ def create_link(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    security_now: SecurityNowDep,
     info: RequestInfoDep,
     actor: LinkMaker,
 ) -> JSONResponse:
@@ -290,11 +292,17 @@ def create_link(
         lifetime_minutes=body.expiresInMinutes,
         now=now,
         request=info,
+        security_now=security_now,
     )
     session.commit()
     return JSONResponse(created.to_json(), status_code=201, headers={"Cache-Control": "no-store"})
 
 
+@router.head(
+    "/customers/{customer_id}/software/{item_id}/download",
+    include_in_schema=False,
+    response_class=Response,
+)
 @router.get(
     "/customers/{customer_id}/software/{item_id}/download",
     responses={
@@ -308,6 +316,7 @@ def create_link(
 def download(
     customer_id: str,
     item_id: str,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
@@ -320,7 +329,8 @@ def download(
     """Stream the file (Range and If-Range resume a broken download); audited per request.
 
     The record is committed before the first byte; the session holds no transaction while
-    the file streams, however long that takes.
+    the file streams, however long that takes. ``HEAD`` makes every check a download makes
+    and answers the same headers without the body; it records nothing (no byte was sent).
     """
     customer = software_customer(session, actor, customer_id)
     plan = services.start_download(
@@ -335,16 +345,32 @@ def download(
         now=now,
         request=info,
     )
-    session.commit()
-    return StoredObjectResponse(plan.storage, plan.obj, filename=plan.file_name)
+    _commit_unless_head(request, session)
+    return file_response(settings, plan.storage, plan.obj, filename=plan.file_name)
 
 
+def _commit_unless_head(request: Request, session: Session) -> None:
+    """Commit the download's audit record; a ``HEAD`` sends no byte, so it records nothing."""
+    if request.method == "HEAD":
+        session.rollback()
+    else:
+        session.commit()
+
+
+_PAGE: dict[str, Any] = {"text/html": {}}
+
+
+@public_router.head("/downloads/{token}", include_in_schema=False, response_class=Response)
 @public_router.get(
     "/downloads/{token}",
     responses={
         200: {"content": {"application/octet-stream": {}}, "description": "The file"},
-        403: {"description": "The link was changed (16010)"},
-        410: {"description": "The link expired (16011) or its purchase was cancelled (16022)"},
+        403: {"content": _PAGE, "description": "The link was changed (16010)"},
+        404: {"content": _PAGE, "description": "No such link"},
+        410: {
+            "content": _PAGE,
+            "description": "The link expired (16011) or its purchase was cancelled (16022)",
+        },
     },
     response_class=Response,
 )
@@ -354,15 +380,23 @@ def download_by_link(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    security_now: SecurityNowDep,
     info: RequestInfoDep,
 ) -> Response:
     """A copied link: no sign-in; refused with a plain page saying why (403 or 410)."""
     try:
-        plan = services.use_link(session, settings=settings, token=token, now=now, request=info)
+        plan = services.use_link(
+            session,
+            settings=settings,
+            token=token,
+            now=now,
+            request=info,
+            security_now=security_now,
+        )
     except DomainError as exc:
         from partnercenter.web import render_error_page
 
         session.rollback()
         return render_error_page(request, exc.status, exc.body())
-    session.commit()
-    return StoredObjectResponse(plan.storage, plan.obj, filename=plan.file_name)
+    _commit_unless_head(request, session)
+    return file_response(settings, plan.storage, plan.obj, filename=plan.file_name)

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from partnercenter.context import Actor
 from partnercenter.customers.views import page_customer
-from partnercenter.deps import NowDep, RequestInfoDep, SessionDep, SettingsDep
-from partnercenter.downloads import StoredObjectResponse
+from partnercenter.deps import NowDep, RequestInfoDep, SecurityNowDep, SessionDep, SettingsDep
+from partnercenter.downloads import file_response
 from partnercenter.errors import DomainError
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import Tenant, User
@@ -86,8 +86,12 @@ def _page(
     link: services.CreatedLink | None = None,
     error: DomainError | None = None,
     reveal_gone: bool = False,
+    now: datetime | None = None,
 ) -> Response:
     items = services.list_software(session, customer=customer)
+    never_cancellable = (
+        _never_cancellable(session, customer, items, now) if portal is PARTNER else set()
+    )
     selected = next((i for i in items if str(i.id) == selection.get("item")), None)
     if selected is not None and not selection.get("version") and selected.versions:
         selection = {**selection, "version": selected.versions[0]["version"]}
@@ -107,6 +111,7 @@ def _page(
             "link": link,
             "error": error,
             "reveal_gone": reveal_gone,
+            "never_cancellable": never_cancellable,
             "can_key": identity.actor_for(me).can(portal.get_key),
             "can_download": identity.actor_for(me).can(portal.download),
             "can_link": portal.copy_link is not None
@@ -117,6 +122,28 @@ def _page(
     if key is not None or link is not None or reveal_gone:
         response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _never_cancellable(
+    session: Session, customer: Tenant, items: list[Any], now: datetime | None
+) -> set[Any]:
+    """Ids of the active items whose product can never be cancelled (software plans such as
+    SUSE and Red Hat, whose policy gives no credit): the page offers no Cancel purchase."""
+    from partnercenter.orders import cancellation
+
+    ids: set[Any] = set()
+    for item in items:
+        if not item.active:
+            continue
+        try:
+            preview = cancellation.preview(
+                session, customer=customer, order_id=item.order.id, now=now or datetime.now(UTC)
+            )
+        except DomainError:
+            continue
+        if preview.reason == "product_not_cancellable":
+            ids.add(item.id)
+    return ids
 
 
 def _wants_json(request: Request) -> bool:
@@ -173,6 +200,7 @@ def _reveal(
             base=base,
             selection=selection,
             error=exc,
+            now=now,
         )
     query = urlencode({**selection, "version": key.version, "reveal": str(reveal_id)})
     return RedirectResponse(f"{base}?{query}", status_code=303)
@@ -189,6 +217,7 @@ def _show(
     selection: dict[str, str],
     settings: Any,
     reveal: str,
+    now: datetime | None = None,
 ) -> Response:
     """The Software page (GET); with ``reveal``, the key held by Get Key, shown this once."""
     key: services.RevealedKey | None = None
@@ -212,6 +241,7 @@ def _show(
         selection=selection,
         key=key,
         reveal_gone=bool(reveal) and key is None,
+        now=now,
     )
 
 
@@ -238,7 +268,7 @@ def _download(
         request=info,
     )
     session.commit()
-    return StoredObjectResponse(plan.storage, plan.obj, filename=plan.file_name)
+    return file_response(settings, plan.storage, plan.obj, filename=plan.file_name)
 
 
 # --- Partner Center ----------------------------------------------------------------------
@@ -251,6 +281,7 @@ def partner_software(
     user: OptionalUser,
     session: SessionDep,
     settings: SettingsDep,
+    now: NowDep,
     item: str = "",
     version: str = "",
     language: str = "",
@@ -268,6 +299,7 @@ def partner_software(
         selection=_selection(item, version, language, bitness),
         settings=settings,
         reveal=reveal,
+        now=now,
     )
 
 
@@ -338,6 +370,7 @@ def partner_link(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    security_now: SecurityNowDep,
     info: RequestInfoDep,
     version: Annotated[str, Form()] = "",
     language: Annotated[str, Form()] = "",
@@ -361,6 +394,7 @@ def partner_link(
             bitness=bitness,
             now=now,
             request=info,
+            security_now=security_now,
         )
         session.commit()
     except DomainError as exc:
@@ -376,6 +410,7 @@ def partner_link(
             base=base,
             selection=selection,
             error=exc,
+            now=now,
         )
     if _wants_json(request):  # the page's script copies the link at once
         return JSONResponse(
@@ -395,6 +430,7 @@ def partner_link(
         base=base,
         selection=selection,
         link=link,
+        now=now,
     )
 
 
@@ -407,6 +443,7 @@ def admin_software(
     user: OptionalUser,
     session: SessionDep,
     settings: SettingsDep,
+    now: NowDep,
     item: str = "",
     version: str = "",
     language: str = "",
@@ -424,6 +461,7 @@ def admin_software(
         selection=_selection(item, version, language, bitness),
         settings=settings,
         reveal=reveal,
+        now=now,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -29,18 +29,46 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["operations"])
-def readyz(session: SessionDep, response: Response) -> dict[str, str]:
-    """The database answers."""
+@router.get(
+    "/readyz",
+    tags=["operations"],
+    responses={503: {"description": "The database does not answer"}},
+)
+def readyz(session: SessionDep, request: Request, response: Response) -> dict[str, Any]:
+    """The database answers; ``degraded`` (still 200) with the reasons when something needs care.
+
+    A month close that stopped midway (left ``closing``) makes the deployment ``degraded``:
+    it still serves every request, so it stays in its load balancer, but the reason tells the
+    operator to finish the close (``partnercenter billing close YYYY-MM``).
+    """
+    from partnercenter.billing import services as billing
+
     try:
         session.execute(text("SELECT 1"))
     except Exception:
         response.status_code = 503
         return {"status": "unavailable", "database": "unreachable"}
+    clock = request.app.state.clock
+    if isinstance(clock, SandboxClock):
+        state = session.get(SandboxClockState, 1)
+        clock.set_offset(timedelta(seconds=state.offset_seconds if state else 0))
+    stuck = billing.stuck_closes(session, now=clock.now())
+    if stuck:
+        return {
+            "status": "degraded",
+            "database": "ok",
+            "billing": "stuck_close",
+            "reasons": [s.describe() for s in stuck],
+        }
     return {"status": "ok", "database": "ok"}
 
 
-@router.get("/metrics", tags=["operations"])
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}, "description": "Metrics"}},
+)
 def metrics(request: Request) -> Response:
     """Prometheus metrics: open in development; in production only with the metrics token.
 

@@ -378,7 +378,8 @@ def _refusal(
     for j in judgements:
         if j.assessment.refusal == Refusal.NOT_CANCELLABLE:
             return ProductNotCancellable(
-                f"{j.line.product_title} ({j.line.product_type}) can't be cancelled.",
+                f"{j.line.product_title} can't be cancelled: purchases of this product "
+                "can never be cancelled.",
                 data=[{"lineItemNumber": j.line.line_number, "productType": j.line.product_type}],
                 source="lineItems",
             )

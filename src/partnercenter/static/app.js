@@ -165,6 +165,18 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   if (best) best.setAttribute("aria-current", "page");
   for (const el of document.querySelectorAll(".truncate:not([title])")) el.title = el.textContent.trim();
+  // Wide tables scroll inside their own box (reachable by keyboard) instead of the page.
+  for (const table of document.querySelectorAll("main table")) {
+    if (table.parentElement.classList.contains("table-wrap")) continue;
+    const wrap = document.createElement("div");
+    wrap.className = "table-wrap";
+    wrap.tabIndex = 0;
+    wrap.setAttribute("role", "region");
+    const heading = table.querySelector("caption") || table.previousElementSibling;
+    wrap.setAttribute("aria-label", (heading && heading.textContent.trim().slice(0, 80)) || document.title);
+    table.replaceWith(wrap);
+    wrap.appendChild(table);
+  }
 });
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape") return;

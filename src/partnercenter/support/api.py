@@ -24,7 +24,7 @@ from partnercenter.deps import (
     parse_uuid,
     require,
 )
-from partnercenter.downloads import StoredObjectResponse
+from partnercenter.downloads import file_response
 from partnercenter.envelopes import collection
 from partnercenter.errors import Forbidden, InvalidInput
 from partnercenter.identity.models import Tenant
@@ -288,7 +288,9 @@ def list_requests(
     status: Annotated[str | None, Query(description="e.g. open,in_progress")] = None,
     supportTopicId: Annotated[str | None, Query()] = None,
     partnerId: Annotated[str | None, Query(description="Provider: one partner's requests")] = None,
-    minAgeDays: Annotated[int | None, Query(description="Filed at least N days ago")] = None,
+    minAgeDays: Annotated[
+        int | None, Query(ge=0, le=36500, description="Filed at least N days ago")
+    ] = None,
     maxAgeDays: Annotated[int | None, Query(description="Filed at most N days ago")] = None,
     assignedTo: Annotated[str | None, Query(description="me, none or a user id")] = None,
     size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
@@ -454,7 +456,8 @@ def download_attachment(
         attachment_id=parse_uuid(attachment_id, "file"),
     )
     storage = get_storage(settings)
-    return StoredObjectResponse(
+    return file_response(
+        settings,
         storage,
         storage.stat(attachment.storage_key),
         filename=attachment.file_name,

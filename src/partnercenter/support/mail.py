@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("partnercenter.support.mail")
 
-CLAIM = timedelta(minutes=5)
+# A sender that died mid-send leaves its claim: the row is tried again once it expires.
+CLAIM = timedelta(minutes=2)
 MAX_ATTEMPTS = 10
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
@@ -148,3 +149,26 @@ def deliver_pending(
                 sent += 1
             session.commit()
     return sent
+
+
+def unsent(session: Session, *, limit: int = 200) -> list[MailOutbox]:
+    """Mail not sent yet, failed first, then the oldest: what the provider should look at."""
+    stmt = (
+        select(MailOutbox)
+        .where(MailOutbox.sent_at.is_(None))
+        .order_by(MailOutbox.failed_at.is_(None), MailOutbox.created_at)
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def retry(session: Session, *, mail_id: uuid.UUID) -> MailOutbox | None:
+    """Give a failed or waiting mail a fresh set of attempts, due now; None if unknown/sent."""
+    row = session.get(MailOutbox, mail_id)
+    if row is None or row.sent_at is not None:
+        return None
+    row.failed_at = None
+    row.next_attempt_at = None
+    row.claimed_until = None
+    row.attempts = 0
+    return row

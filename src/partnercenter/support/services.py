@@ -23,10 +23,11 @@ from sqlalchemy.orm import Session
 
 from partnercenter.audit import services as audit
 from partnercenter.billing import services as billing
+from partnercenter.catalog.models import CreditRule
 from partnercenter.context import Actor, RequestInfo
 from partnercenter.customers import services as customers
 from partnercenter.customers.errors import CustomerNotFound
-from partnercenter.errors import Forbidden, NotFound
+from partnercenter.errors import DomainError, Forbidden, NotFound
 from partnercenter.i18n import N_
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import Tenant
@@ -431,7 +432,8 @@ def _issue_customer_credit(
         net_minor=-(gross_minor - tax),
         tax_minor=-tax,
         gross_minor=-gross_minor,
-        quantity=line.quantity,
+        # What was bought: the line itself goes to quantity 0 once cancelled.
+        quantity=original.quantity if original else line.quantity,
         billing_month=month,
         created_at=now,
         reverses_charge_id=original.id if original else None,
@@ -455,7 +457,12 @@ def _cancel_purchase_for_refund(
     The approved refund is the credit; the cancellation revokes keys and download links and
     is held to neither the window nor the self-service limit (support approved it).
     """
-    active = [line.line_number for line in target.lines if line.status == LineStatus.ACTIVE]
+    # A line that can never be cancelled (a software plan) is refunded without cancelling it.
+    active = [
+        line.line_number
+        for line in target.lines
+        if line.status == LineStatus.ACTIVE and line_can_be_cancelled(line)
+    ]
     if not active:
         return
     cancellation.cancel_order(
@@ -469,6 +476,28 @@ def _cancel_purchase_for_refund(
         support_request_id=str(req.id),
         issue_credit=False,
     )
+
+
+def line_can_be_cancelled(line: OrderLine) -> bool:
+    """False for a line its policy as sold says can never be cancelled (credit rule ``none``
+    or a 0-day window: SUSE and Red Hat software plans); the seed's rule."""
+    rules = cancellation.LinePolicy.from_snapshot(line.cancellation_policy).rules
+    return rules.credit_rule != CreditRule.NONE and rules.window_days != 0
+
+
+def purchase_can_be_cancelled(
+    session: Session, *, partner_id: uuid.UUID, customer: str, order_id: str, subscription_id: str
+) -> bool | None:
+    """Whether any line of the named purchase can be cancelled; None when it is not found.
+
+    The support form offers "cancel the purchase when the refund is approved" only when True.
+    """
+    refund = RefundDetails(customer=customer, order_id=order_id, subscription_id=subscription_id)
+    try:
+        target = _resolve_target(session, partner_id=partner_id, refund=refund)
+    except DomainError:
+        return None
+    return any(line_can_be_cancelled(line) for line in target.lines)
 
 
 # --- filing --------------------------------------------------------------------------------
@@ -606,7 +635,11 @@ def file_request(
         currency=target.order.currency if target else None,
         amount_requested_minor=amount_minor,
         refund_status=RefundStatus.REQUESTED if target else None,
-        cancel_purchase=bool(data.cancel_purchase and target),
+        cancel_purchase=bool(
+            data.cancel_purchase
+            and target
+            and any(line_can_be_cancelled(line) for line in target.lines)
+        ),
         credit_charge_ids=[],
         created_at=now,
         updated_at=now,
@@ -823,13 +856,16 @@ def list_requests(
         query = query.where(SupportRequest.customer_id == filters.customer_id)
     if filters.partner_id is not None:
         query = query.where(SupportRequest.partner_id == filters.partner_id)
+    ages: dict[str, int] = {}
     for name, days in (("minAgeDays", filters.min_age_days), ("maxAgeDays", filters.max_age_days)):
         if days is not None and not 0 <= days <= 36500:
             problems[name] = "A whole number of days from 0 to 36500."
-    if filters.min_age_days is not None:
-        query = query.where(SupportRequest.created_at <= now - timedelta(days=filters.min_age_days))
-    if filters.max_age_days is not None:
-        query = query.where(SupportRequest.created_at >= now - timedelta(days=filters.max_age_days))
+        elif days is not None:
+            ages[name] = days  # only in-range ages: a huge one overflows the date arithmetic
+    if "minAgeDays" in ages:
+        query = query.where(SupportRequest.created_at <= now - timedelta(days=ages["minAgeDays"]))
+    if "maxAgeDays" in ages:
+        query = query.where(SupportRequest.created_at >= now - timedelta(days=ages["maxAgeDays"]))
     if filters.assigned:
         if filters.assigned == "me":
             query = query.where(SupportRequest.assigned_to == actor.user_id)
