@@ -113,6 +113,20 @@ def create_app(
     return app
 
 
+def _strip_api_trailing_slash(scope: Any) -> None:
+    """``PUT /v1/customers/{id}/carts/{cartId}/`` is the route without the slash.
+
+    Partner Center accepts a trailing slash; a redirect (307) would make clients resend, and
+    some drop the body or the method on the way. API paths are served as if it were absent.
+    """
+    path: str = scope.get("path", "")
+    if path.startswith("/v1/") and path.endswith("/") and len(path) > 4:
+        scope["path"] = path.rstrip("/")
+        raw = scope.get("raw_path")
+        if isinstance(raw, bytes) and raw.endswith(b"/"):
+            scope["raw_path"] = raw.rstrip(b"/")
+
+
 class CorrelationAndMetrics:
     """Correlation id, metrics, the access log line and the standard response headers.
 
@@ -176,20 +190,6 @@ class CorrelationAndMetrics:
                 },
             )
             logs.correlation_id.reset(token)
-
-
-def _strip_api_trailing_slash(scope: Any) -> None:
-    """``PUT /v1/customers/{id}/carts/{cartId}/`` is the route without the slash.
-
-    Partner Center accepts a trailing slash; a redirect (307) would make clients resend, and
-    some drop the body or the method on the way. API paths are served as if it were absent.
-    """
-    path: str = scope.get("path", "")
-    if path.startswith("/v1/") and path.endswith("/") and len(path) > 4:
-        scope["path"] = path.rstrip("/")
-        raw = scope.get("raw_path")
-        if isinstance(raw, bytes) and raw.endswith(b"/"):
-            scope["raw_path"] = raw.rstrip(b"/")
 
 
 def _loggable_path(path: str) -> str:

@@ -120,6 +120,21 @@ MIRRORS: dict[tuple[str, str], str | None] = {
     ("PATCH", "/v1/servicerequests/{request_id}"): "Update a service request",
     ("POST", "/v1/servicerequests/{request_id}/attachments"): None,
     ("GET", "/v1/servicerequests/{request_id}/attachments/{attachment_id}"): None,
+    ("GET", "/v1/jobs/mail"): None,
+    ("POST", "/v1/jobs/mail/{mail_id}/retry"): None,
+    ("GET", "/v1/jobs/scheduled"): None,
+    ("GET", "/v1/webhooks/registration/events"): "Get a list of events (webhooks)",
+    ("GET", "/v1/webhooks/registration"): "Get a registration (webhooks)",
+    ("PUT", "/v1/webhooks/registration"): "Update an event registration (webhooks)",
+    ("POST", "/v1/webhooks/registration"): "Register for events (webhooks)",
+    ("DELETE", "/v1/webhooks/registration"): "Unregister an event (webhooks)",
+    ("POST", "/v1/webhooks/registration/validationEvents"): (
+        "Send a test event to validate a registration (webhooks)"
+    ),
+    ("GET", "/v1/webhooks/registration/validationEvents/{correlation_id}"): (
+        "Get the status of a validation event (webhooks)"
+    ),
+    ("GET", "/v1/webhooks/deliveries"): None,
     ("GET", "/v1/customers/{customer_id}/servicerequests"): (
         "Get all service requests for a customer"
     ),

@@ -51,6 +51,7 @@ class ReadOnlyServiceRequestFields(RequestModel):
     lastModifiedDate: Any = None
     lastClosedDate: Any = None
     fileLinks: Any = None
+    newNote: Any = None
     notes: Any = None
     countryCode: Any = None
     supportTopicName: Any = None

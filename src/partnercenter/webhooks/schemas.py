@@ -7,8 +7,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from partnercenter.schemas import RequestModel
 
-class RegistrationIn(BaseModel):
+
+class RegistrationIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     WebhookUrl: str = Field(max_length=2000, description="Absolute http(s) URL to POST to")
