@@ -144,19 +144,6 @@ MIRRORS: dict[tuple[str, str], str | None] = {
     ("PATCH", "/v1/customers/{customer_id}/servicerequests/{request_id}"): (
         "Update a service request (customer)"
     ),
-    ("GET", "/v1/jobs/mail"): None,
-    ("POST", "/v1/jobs/mail/{mail_id}/retry"): None,
-    ("GET", "/v1/jobs/scheduled"): None,
-    ("GET", "/v1/webhooks/registration/events"): "Get a list of webhook events",
-    ("GET", "/v1/webhooks/registration"): "View a webhook registration",
-    ("POST", "/v1/webhooks/registration"): "Register for webhook events",
-    ("PUT", "/v1/webhooks/registration"): "Update a webhook event registration",
-    ("DELETE", "/v1/webhooks/registration"): "Unregister webhook events",
-    ("POST", "/v1/webhooks/registration/validationEvents"): "Send a test event to validate",
-    ("GET", "/v1/webhooks/registration/validationEvents/{correlation_id}"): (
-        "Track the progress of the validation event"
-    ),
-    ("GET", "/v1/webhooks/deliveries"): None,
 }
 
 EXTENSION = "Extension: Partner Center has no such operation."
