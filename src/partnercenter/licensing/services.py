@@ -20,7 +20,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
@@ -128,18 +128,25 @@ class SoftwareItem:
         [{artifactType, dynamicAttributes}]`` and, with ``showExpiry=true``, ``expiryDate``.
         ``referenceOrder.lineItemNumber`` and an artifact's ``type`` are kept beside them.
         """
+        base = f"/v1/customers/{self.order.customer_id}"
         artifacts: list[dict[str, Any]] = []
         if self.has_key:
             artifacts.append(
                 {
                     "artifactType": "Key",
                     "type": "Key",
+                    "link": link(f"{base}/software/{self.id}/key", "POST"),
                     "dynamicAttributes": {"revealedBy": "POST key"},
                 }
             )
         if any(v["languages"] for v in self.versions):
             artifacts.append(
-                {"artifactType": "Download", "type": "Download", "dynamicAttributes": {}}
+                {
+                    "artifactType": "Download",
+                    "type": "Download",
+                    "link": link(f"{base}/software/{self.id}/downloadlink", "POST"),
+                    "dynamicAttributes": {},
+                }
             )
         body: dict[str, Any] = {
             "id": str(self.id),
@@ -277,16 +284,13 @@ def _require_active(item: SoftwareItem, session: Session | None = None) -> None:
     taken before the activity log's chain, in the same order as cancellation takes them.
     """
     if session is not None:
+        # One statement: the entitlement locked, its line and order re-read with it.
         session.execute(
-            select(Entitlement)
-            .where(Entitlement.id == item.entitlement.id)
-            .with_for_update(read=True)
-            .execution_options(populate_existing=True)
-        )
-        session.execute(
-            select(OrderLine, Order)
+            select(Entitlement, OrderLine, Order)
+            .join(OrderLine, OrderLine.id == Entitlement.order_line_id)
             .join(Order, Order.id == OrderLine.order_id)
-            .where(OrderLine.id == item.line.id)
+            .where(Entitlement.id == item.entitlement.id)
+            .with_for_update(read=True, of=Entitlement)
             .execution_options(populate_existing=True)
         )
     if not item.active:
@@ -466,6 +470,12 @@ def hold_for_reveal(
     the redirect's query string; :func:`take_reveal` shows it once.
     """
     assert revealed.key_id is not None
+    # Holds nobody came back for (a closed tab) are dropped; the table stays tiny.
+    session.execute(
+        delete(KeyReveal).where(
+            KeyReveal.created_at < real_now - timedelta(seconds=KEY_REVEAL_SECONDS)
+        )
+    )
     row = KeyReveal(
         web_session_id=web_session_id,
         customer_id=customer.id,
