@@ -44,6 +44,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid version, language, bitness or link lifetime (10010, 16012)"},
     403: {"description": "The caller's roles do not allow this"},
     404: {"description": "Unknown or foreign customer, purchase or file (16020, 13008)"},
+    409: {"description": "Get Key: software sold without keys (16023), or no key left (13005)"},
     410: {"description": "The purchase was cancelled (16021)"},
 }
 

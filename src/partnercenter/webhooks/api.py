@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 
@@ -58,7 +58,12 @@ def list_events(actor: ManageDep) -> list[str]:
     return list(services.EVENT_NAMES)
 
 
-@router.get("/v1/webhooks/registration", response_model=RegistrationOut)
+_NO_REGISTRATION: dict[int | str, dict[str, Any]] = {
+    404: {"description": "The partner has no webhook registration"}
+}
+
+
+@router.get("/v1/webhooks/registration", response_model=RegistrationOut, responses=_NO_REGISTRATION)
 def get_registration(session: SessionDep, actor: ManageDep) -> RegistrationOut:
     """The partner's registration (404 when there is none); the secret is not shown again."""
     return _out(services.get_registration(session, tenant_id=actor.tenant_id))
@@ -87,7 +92,7 @@ def register(
     return out
 
 
-@router.delete("/v1/webhooks/registration", status_code=204)
+@router.delete("/v1/webhooks/registration", status_code=204, responses=_NO_REGISTRATION)
 def delete_registration(session: SessionDep, actor: ManageDep) -> Response:
     """Stop sending events to the partner (its delivery log goes with it)."""
     services.delete_registration(session, tenant_id=actor.tenant_id)
@@ -99,6 +104,7 @@ def delete_registration(session: SessionDep, actor: ManageDep) -> Response:
     "/v1/webhooks/registration/validationEvents",
     response_model=ValidationEventOut,
     status_code=202,
+    responses=_NO_REGISTRATION,
 )
 def send_test_event(
     request: Request,
