@@ -48,18 +48,31 @@ def two_nodes(tmp_path: Path) -> Iterator[tuple[str, list[int], list[subprocess.
             "PARTNERCENTER_KEY_ENCRYPTION_KEY": KEK,
             "PARTNERCENTER_JOBS": "off",
         }
-        nodes = [
-            subprocess.Popen(
-                [sys.executable, "-m", "partnercenter.cli.main", "serve", "--port", str(p)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for p in ports
-        ]
+        nodes = []
+        for p in ports:
+            with (tmp_path / f"node-{p}.log").open("wb") as log:
+                nodes.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "partnercenter.cli.main",
+                            "serve",
+                            "--port",
+                            str(p),
+                            "--workers",
+                            "1",
+                        ],
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
         try:
             for p in ports:
-                assert wait_for(lambda p=p: _up(f"http://127.0.0.1:{p}/readyz"), seconds=60)
+                assert wait_for(lambda p=p: _up(f"http://127.0.0.1:{p}/readyz"), seconds=240), (
+                    tmp_path / f"node-{p}.log"
+                ).read_text()[-3000:]
             yield url, ports, nodes
         finally:
             for n in nodes:
