@@ -20,7 +20,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from partnercenter import logs
+from partnercenter import compat, logs
 from partnercenter.clock import Clock, SandboxClock, SystemClock
 from partnercenter.config import Settings
 from partnercenter.db import make_engine, make_session_factory
@@ -107,6 +107,7 @@ def create_app(
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     _include_routers(app)
     install_openapi(app)
+    compat.install(app)
     static_dir = str(resources.files("partnercenter").joinpath("static"))
     app.mount("/static", StaticFiles(directory=static_dir), name="static")
     return app
@@ -128,6 +129,7 @@ class CorrelationAndMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        _strip_api_trailing_slash(scope)
         headers = Headers(scope=scope)
         given = headers.get("ms-correlationid")
         cid = given if given and _SAFE_ID.match(given) else str(uuid.uuid4())
@@ -174,6 +176,20 @@ class CorrelationAndMetrics:
                 },
             )
             logs.correlation_id.reset(token)
+
+
+def _strip_api_trailing_slash(scope: Any) -> None:
+    """``PUT /v1/customers/{id}/carts/{cartId}/`` is the route without the slash.
+
+    Partner Center accepts a trailing slash; a redirect (307) would make clients resend, and
+    some drop the body or the method on the way. API paths are served as if it were absent.
+    """
+    path: str = scope.get("path", "")
+    if path.startswith("/v1/") and path.endswith("/") and len(path) > 4:
+        scope["path"] = path.rstrip("/")
+        raw = scope.get("raw_path")
+        if isinstance(raw, bytes) and raw.endswith(b"/"):
+            scope["raw_path"] = raw.rstrip(b"/")
 
 
 def _loggable_path(path: str) -> str:

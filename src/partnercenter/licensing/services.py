@@ -128,18 +128,25 @@ class SoftwareItem:
         [{artifactType, dynamicAttributes}]`` and, with ``showExpiry=true``, ``expiryDate``.
         ``referenceOrder.lineItemNumber`` and an artifact's ``type`` are kept beside them.
         """
+        base = f"/v1/customers/{self.order.customer_id}"
         artifacts: list[dict[str, Any]] = []
         if self.has_key:
             artifacts.append(
                 {
                     "artifactType": "Key",
                     "type": "Key",
+                    "link": link(f"{base}/software/{self.id}/key", "POST"),
                     "dynamicAttributes": {"revealedBy": "POST key"},
                 }
             )
         if any(v["languages"] for v in self.versions):
             artifacts.append(
-                {"artifactType": "Download", "type": "Download", "dynamicAttributes": {}}
+                {
+                    "artifactType": "Download",
+                    "type": "Download",
+                    "link": link(f"{base}/software/{self.id}/downloadlink", "POST"),
+                    "dynamicAttributes": {},
+                }
             )
         body: dict[str, Any] = {
             "id": str(self.id),
