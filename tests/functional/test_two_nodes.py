@@ -4,6 +4,7 @@ at once, one node killed mid-way, and nothing lost or doubled afterwards."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -97,16 +98,17 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # a node and its server workers die together
         )
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=15)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -243,8 +245,9 @@ def test_two_nodes_and_a_worker_lose_and_double_nothing(
     with ThreadPoolExecutor(6) as pool:
         first_keys = list(pool.map(get_key, range(6)))
         # One node dies mid-way; the rest goes to the other.
-        deployment["nodes"][1].send_signal(signal.SIGKILL)
+        os.killpg(deployment["nodes"][1].pid, signal.SIGKILL)  # server workers too
         deployment["nodes"][1].wait(timeout=10)
+        assert not _ready(bases[1])
         bases[1] = bases[0]
         more_keys = list(pool.map(get_key, range(6, PURCHASES)))
     keys = first_keys + more_keys

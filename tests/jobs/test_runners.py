@@ -3,6 +3,7 @@ workers on PostgreSQL, sending support mail to a real SMTP server (aiosmtpd) wit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -101,7 +102,8 @@ def _worker(url: str, data_dir: Path, smtp_port: int) -> subprocess.Popen[bytes]
         [sys.executable, "-m", "partnercenter.cli.main", "worker"],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
 
 
@@ -149,7 +151,7 @@ def test_queued_mail_survives_without_a_worker_and_two_workers_send_each_mail_on
                     file_request(client, headers, title)
                 assert wait_for(lambda: len(box.messages) == 7, seconds=120)
                 # One worker dies; the other takes the rest.
-                workers[0].send_signal(signal.SIGKILL)
+                os.killpg(workers[0].pid, signal.SIGKILL)
                 workers[0].wait(timeout=10)
                 for title in titles[6:]:
                     file_request(client, headers, title)
@@ -158,12 +160,12 @@ def test_queued_mail_survives_without_a_worker_and_two_workers_send_each_mail_on
                 assert wait_for(lambda: len(receiver.received) == 14, seconds=120)
         finally:
             for w in workers:
-                if w.poll() is None:
-                    w.send_signal(signal.SIGTERM)
-                    try:
-                        w.wait(timeout=15)
-                    except subprocess.TimeoutExpired:
-                        w.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(w.pid, signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    w.wait(timeout=15)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(w.pid, signal.SIGKILL)
             engine.dispose()
         subjects = sorted(m["Subject"] for m in box.messages)
         expected = sorted(

@@ -3,17 +3,23 @@ warnings once per threshold crossing, clean-up of expired carts and old MS-Reque
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnercenter import idempotency
+from partnercenter.audit.models import AuditRecord
 from partnercenter.billing import services as billing
 from partnercenter.billing.models import Invoice, PeriodState
 from partnercenter.catalog.models import KeyStatus, ProductKey, Sku
 from partnercenter.clock import FrozenClock
 from partnercenter.config import Settings
+from partnercenter.db import make_engine, make_session_factory
 from partnercenter.idempotency import IdempotencyKey
 from partnercenter.identity import services as identity
 from partnercenter.jobs import tasks
@@ -22,8 +28,10 @@ from partnercenter.orders import services as orders
 from partnercenter.orders.models import Cart
 from partnercenter.permissions import Role
 from partnercenter.support.models import MailOutbox
+from tests.conftest import PG_REQUIRED, PG_SKIP_MESSAGE
 from tests.factories import Factory
 from tests.orders import catalog_data
+from tests.orders.live import committed_postgres
 
 
 def _env(
@@ -186,3 +194,39 @@ def test_clean_up_deletes_expired_carts_and_old_request_ids_only(
     assert session.get(Cart, fresh_id) is not None
     left = session.execute(select(IdempotencyKey.request_id)).scalars().all()
     assert left == ["new"]
+
+
+@pytest.mark.postgres_only
+def test_two_schedulers_at_the_same_moment_close_the_month_once(tmp_path: Path) -> None:
+    if not PG_REQUIRED:
+        pytest.skip(PG_SKIP_MESSAGE)
+    with committed_postgres() as url:
+        engine = make_engine(url)
+        sessions = make_session_factory(engine)
+        settings = Settings(
+            data_dir=tmp_path, database_url=url, secret_key="s" * 48, log_json=False
+        )
+        at = FrozenClock(datetime(2026, 12, 1, 2, 0, tzinfo=UTC))
+        envs = [tasks.JobEnv(settings=settings, session_factory=sessions, clock=at)] * 2
+        barrier = threading.Barrier(2)
+
+        def scheduler(env: tasks.JobEnv) -> str | None:
+            barrier.wait()
+            return tasks.close_due_month(env)
+
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(scheduler, envs))
+        try:
+            assert "2026-11" in results  # one of them closed it; neither failed
+            with sessions() as session:
+                period = billing.get_period(session, "2026-11")
+                assert period is not None and period.state == PeriodState.CLOSED
+                closes = session.execute(
+                    select(func.count())
+                    .select_from(AuditRecord)
+                    .where(AuditRecord.operation_type == "close_billing_period")
+                ).scalar_one()
+                assert closes == 1  # November, once
+                assert billing.verify(session).ok
+        finally:
+            engine.dispose()

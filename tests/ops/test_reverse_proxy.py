@@ -3,6 +3,7 @@ on one database; requests and signed-in API calls reach both, and go on when one
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -48,27 +49,41 @@ def two_nodes(tmp_path: Path) -> Iterator[tuple[str, list[int], list[subprocess.
             "PARTNERCENTER_KEY_ENCRYPTION_KEY": KEK,
             "PARTNERCENTER_JOBS": "off",
         }
-        nodes = [
-            subprocess.Popen(
-                [sys.executable, "-m", "partnercenter.cli.main", "serve", "--port", str(p)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for p in ports
-        ]
+        nodes = []
+        for p in ports:
+            with (tmp_path / f"node-{p}.log").open("wb") as log:
+                nodes.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "partnercenter.cli.main",
+                            "serve",
+                            "--port",
+                            str(p),
+                            "--workers",
+                            "1",
+                        ],
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,  # the node and its server workers die together
+                    )
+                )
         try:
             for p in ports:
-                assert wait_for(lambda p=p: _up(f"http://127.0.0.1:{p}/readyz"), seconds=60)
+                assert wait_for(lambda p=p: _up(f"http://127.0.0.1:{p}/readyz"), seconds=240), (
+                    tmp_path / f"node-{p}.log"
+                ).read_text()[-3000:]
             yield url, ports, nodes
         finally:
             for n in nodes:
-                if n.poll() is None:
-                    n.send_signal(signal.SIGTERM)
-                    try:
-                        n.wait(timeout=15)
-                    except subprocess.TimeoutExpired:
-                        n.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(n.pid, signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    n.wait(timeout=15)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(n.pid, signal.SIGKILL)
 
 
 def _nginx_config(tmp_path: Path, ports: list[int], listen: int) -> Path:
@@ -116,8 +131,9 @@ def test_nginx_spreads_requests_over_two_nodes_and_survives_one_dying(
             for p in ports:
                 assert f"upstream=127.0.0.1:{p}" in log
 
-            nodes[0].send_signal(signal.SIGKILL)
+            os.killpg(nodes[0].pid, signal.SIGKILL)  # the whole node, server workers too
             nodes[0].wait(timeout=10)
+            assert not _up(f"http://127.0.0.1:{ports[0]}/healthz")
             for _ in range(8):
                 assert client.get("/v1/servicerequests", headers=headers).status_code == 200
     finally:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -93,15 +93,23 @@ def _close(env: JobEnv, month: str) -> billing.CloseResult:
 
 
 def _record_run(env: JobEnv, month: str, outcome: str | None) -> None:
+    """Record that the month's close started (once, whoever is first) or how it ended."""
     with unit_of_work(env.session_factory) as session:
         now = env.now(session)
-        run = session.get(ScheduledRun, (MONTH_CLOSE, month))
-        if run is None:
-            run = ScheduledRun(job=MONTH_CLOSE, run_key=month, started_at=now)
-            session.add(run)
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        # One statement: a second scheduler starting at the same moment inserts nothing.
+        session.execute(
+            insert(ScheduledRun)
+            .values(job=MONTH_CLOSE, run_key=month, started_at=now)
+            .on_conflict_do_nothing()
+        )
         if outcome is not None:
-            run.finished_at = now
-            run.outcome = outcome[:2000]
+            session.execute(
+                update(ScheduledRun)
+                .where(ScheduledRun.job == MONTH_CLOSE, ScheduledRun.run_key == month)
+                .values(finished_at=now, outcome=outcome[:2000])
+            )
         session.commit()
 
 
