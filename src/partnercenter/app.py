@@ -20,7 +20,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from partnercenter import logs
+from partnercenter import compat, logs
 from partnercenter.clock import Clock, SandboxClock, SystemClock
 from partnercenter.config import Settings
 from partnercenter.db import make_engine, make_session_factory
@@ -46,8 +46,16 @@ def create_app(
     *,
     session_factory: sessionmaker[Session] | None = None,
     clock: Clock | None = None,
+    security_clock: Clock | None = None,
 ) -> FastAPI:
-    """Build the application; tests pass their own session factory and clock."""
+    """Build the application; tests pass their own session factory and clocks.
+
+    ``clock`` is business time (30-day windows, month ends, cart expiry): the sandbox clock
+    in sandbox mode. ``security_clock`` is what tokens, web sessions, copied links and sign-in
+    throttles expire on: real time whenever the business clock is the sandbox's, so moving
+    it signs nobody out; by default the same clock otherwise (a test's frozen clock drives
+    both unless the test passes a second one).
+    """
     settings = settings or Settings()
     if session_factory is None:
         engine = make_engine(settings.resolved_database_url, **settings.engine_options())
@@ -66,21 +74,26 @@ def create_app(
             jobs.stop()
 
     # FastAPIOffline: /docs (Swagger UI) and /redoc served from assets the package ships,
-    # so the API docs work on a machine without internet (no CDN).
-    app = FastAPIOffline(
-        lifespan=lifespan,
-        title="partnercenter",
-        version="0.1.0",
-        description="Partner Center for selling software through a reseller channel. "
+    # so the API docs work on a machine without internet (no CDN). Production serves no docs
+    # and no /openapi.json unless PARTNERCENTER_DOCS_ENABLED=true (docs/dev/security.md);
+    # FastAPIOffline needs an OpenAPI address, so then the plain FastAPI is built.
+    details: dict[str, Any] = {
+        "lifespan": lifespan,
+        "title": "partnercenter",
+        "version": "0.1.0",
+        "description": "Partner Center for selling software through a reseller channel. "
         "Partner Center's own paths, fields and error codes where it has them.",
-        # Off in production unless PARTNERCENTER_DOCS_ENABLED=true (docs/dev/security.md).
-        docs_url="/docs" if settings.docs_visible else None,
-        redoc_url="/redoc" if settings.docs_visible else None,
-        openapi_url="/openapi.json" if settings.docs_visible else None,
-    )
+    }
+    if settings.docs_visible:
+        app = FastAPIOffline(**details)
+    else:
+        app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, **details)
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.clock = clock
+    if security_clock is None:
+        security_clock = SystemClock() if isinstance(clock, SandboxClock) else clock
+    app.state.security_clock = security_clock
     app.state.jobs = jobs
 
     install_error_handlers(app)
@@ -94,6 +107,7 @@ def create_app(
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     _include_routers(app)
     install_openapi(app)
+    compat.install(app)
     static_dir = str(resources.files("partnercenter").joinpath("static"))
     app.mount("/static", StaticFiles(directory=static_dir), name="static")
     return app
@@ -115,6 +129,7 @@ class CorrelationAndMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        _strip_api_trailing_slash(scope)
         headers = Headers(scope=scope)
         given = headers.get("ms-correlationid")
         cid = given if given and _SAFE_ID.match(given) else str(uuid.uuid4())
@@ -163,6 +178,20 @@ class CorrelationAndMetrics:
             logs.correlation_id.reset(token)
 
 
+def _strip_api_trailing_slash(scope: Any) -> None:
+    """``PUT /v1/customers/{id}/carts/{cartId}/`` is the route without the slash.
+
+    Partner Center accepts a trailing slash; a redirect (307) would make clients resend, and
+    some drop the body or the method on the way. API paths are served as if it were absent.
+    """
+    path: str = scope.get("path", "")
+    if path.startswith("/v1/") and path.endswith("/") and len(path) > 4:
+        scope["path"] = path.rstrip("/")
+        raw = scope.get("raw_path")
+        if isinstance(raw, bytes) and raw.endswith(b"/"):
+            scope["raw_path"] = raw.rstrip(b"/")
+
+
 def _loggable_path(path: str) -> str:
     """The request path for the access log, without the secret of a copied download link."""
     if path.startswith("/downloads/"):
@@ -190,6 +219,7 @@ def _include_routers(app: FastAPI) -> None:
     from partnercenter.orders import views as orders_views
     from partnercenter.support import api as support_api
     from partnercenter.support import views as support_views
+    from partnercenter.webhooks import api as webhooks_api
 
     routers: list[Any] = [ops_api.router, identity_api.router, identity_views.router]
     routers += [customers_api.router, customers_views.router]
@@ -200,6 +230,6 @@ def _include_routers(app: FastAPI) -> None:
     routers += [billing_api.router, billing_views.router]
     routers += [licensing_api.router, licensing_api.public_router, licensing_views.router]
     routers += [support_api.router, support_views.router]
-    routers += [jobs_api.router]
+    routers += [jobs_api.router, webhooks_api.router]
     for router in routers:
         app.include_router(router)

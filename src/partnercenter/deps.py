@@ -65,6 +65,15 @@ async def get_now(clock: ClockDep) -> datetime:
 NowDep = Annotated[datetime, Depends(get_now)]
 
 
+async def get_security_now(request: Request) -> datetime:
+    """Real time for tokens, sessions, links and throttles; never the sandbox clock."""
+    clock: Clock = request.app.state.security_clock
+    return clock.now()
+
+
+SecurityNowDep = Annotated[datetime, Depends(get_security_now)]
+
+
 async def get_request_info(request: Request) -> RequestInfo:
     return RequestInfo(
         client_address=request.client.host if request.client else None,
@@ -84,7 +93,7 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
-def get_optional_user(request: Request, session: SessionDep, now: NowDep) -> User | None:
+def get_optional_user(request: Request, session: SessionDep, now: SecurityNowDep) -> User | None:
     """The user of the bearer token, or of the session cookie for pages."""
     cached: User | None = getattr(request.state, "user", None)
     if cached is not None:
