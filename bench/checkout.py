@@ -140,6 +140,8 @@ def seed(engine: Engine, settings: Settings, keys: int) -> dict[str, Any]:
 def serve(url: str, data_dir: Path, extra: list[str]) -> Iterator[str]:
     """``partnercenter serve`` with ``extra`` options, on a free port, until the block ends."""
     port = free_port()
+    # The server's errors go to a file in the data folder, printed if it fails to start.
+    log = (data_dir / f"serve-{port}.log").open("wb")
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -150,7 +152,7 @@ def serve(url: str, data_dir: Path, extra: list[str]) -> Iterator[str]:
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "partnercenter.cli.main", "serve", "--port", str(port), *extra],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
@@ -162,8 +164,13 @@ def serve(url: str, data_dir: Path, extra: list[str]) -> Iterator[str]:
                 raise RuntimeError("the app did not start")
             time.sleep(0.2)
         yield f"http://127.0.0.1:{port}"
+    except BaseException:
+        log.flush()
+        sys.stderr.write((data_dir / f"serve-{port}.log").read_text(errors="replace")[-4000:])
+        raise
     finally:
         stop(proc)
+        log.close()
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
