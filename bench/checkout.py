@@ -46,7 +46,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +149,8 @@ def serve(url: str, data_dir: Path, extra: list[str]) -> Iterator[str]:
         "PARTNERCENTER_SECRET_KEY": SECRET,
         "PARTNERCENTER_KEY_ENCRYPTION_KEY": KEK,
         "PARTNERCENTER_LOG_JSON": "false",
+        # Background jobs off: their clean-up and month close would act on the bench's rows.
+        "PARTNERCENTER_JOBS": "off",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "partnercenter.cli.main", "serve", "--port", str(port), *extra],
@@ -247,7 +249,7 @@ def sql_rate(engine: Engine, ids: dict[str, Any], orders: int, clients: int) -> 
             [
                 {"id": cid, "partner_id": ids["partner"], "customer_id": ids["customer"],
                  "created_by": ids["user"], "status": "active", "line_items": [],
-                 "created_at": now, "updated_at": now, "expires_at": now}
+                 "created_at": now, "updated_at": now, "expires_at": now + timedelta(days=7)}
                 for cid in carts
             ],
         )  # fmt: skip
