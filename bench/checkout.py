@@ -46,7 +46,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +140,8 @@ def seed(engine: Engine, settings: Settings, keys: int) -> dict[str, Any]:
 def serve(url: str, data_dir: Path, extra: list[str]) -> Iterator[str]:
     """``partnercenter serve`` with ``extra`` options, on a free port, until the block ends."""
     port = free_port()
+    # The server's errors go to a file in the data folder, printed if it fails to start.
+    log = (data_dir / f"serve-{port}.log").open("wb")
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -147,10 +149,12 @@ def serve(url: str, data_dir: Path, extra: list[str]) -> Iterator[str]:
         "PARTNERCENTER_SECRET_KEY": SECRET,
         "PARTNERCENTER_KEY_ENCRYPTION_KEY": KEK,
         "PARTNERCENTER_LOG_JSON": "false",
+        # Background jobs off: their clean-up and month close would act on the bench's rows.
+        "PARTNERCENTER_JOBS": "off",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "partnercenter.cli.main", "serve", "--port", str(port), *extra],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
@@ -162,8 +166,13 @@ def serve(url: str, data_dir: Path, extra: list[str]) -> Iterator[str]:
                 raise RuntimeError("the app did not start")
             time.sleep(0.2)
         yield f"http://127.0.0.1:{port}"
+    except BaseException:
+        log.flush()
+        sys.stderr.write((data_dir / f"serve-{port}.log").read_text(errors="replace")[-4000:])
+        raise
     finally:
         stop(proc)
+        log.close()
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -240,7 +249,7 @@ def sql_rate(engine: Engine, ids: dict[str, Any], orders: int, clients: int) -> 
             [
                 {"id": cid, "partner_id": ids["partner"], "customer_id": ids["customer"],
                  "created_by": ids["user"], "status": "active", "line_items": [],
-                 "created_at": now, "updated_at": now, "expires_at": now}
+                 "created_at": now, "updated_at": now, "expires_at": now + timedelta(days=7)}
                 for cid in carts
             ],
         )  # fmt: skip

@@ -1168,23 +1168,42 @@ class PricingCatalog:
 
 
 def load_for_pricing(
-    session: Session, *, product_ids: Iterable[str], country: str
+    session: Session,
+    *,
+    product_ids: Iterable[str],
+    country: str,
+    sku_ids: Iterable[str] | None = None,
 ) -> PricingCatalog:
-    """Read every product of a cart and the market's tax rate in one statement.
+    """Read every product of a cart and the market's tax rate at once.
 
     While the caller holds the result, :func:`quote` finds all of it in the session's
-    identity map and reads nothing more, however many lines the cart has.
+    identity map and reads nothing more, however many lines the cart has: two statements
+    (products with SKUs and availabilities, then their markets).
+
+    With ``sku_ids`` (checkout: nothing else of the catalog is read in that session) it is one
+    statement: a product's ``skus`` hold only those SKUs (each with all its availabilities)
+    and the availabilities' ``markets`` only ``country`` and its currency selector, all that
+    pricing in that market reads. Do not list the catalog from such a session.
     """
     wanted = sorted({p for p in product_ids if p})
     code = normalise_country(country)
+    if sku_ids is None:
+        loads = (
+            joinedload(Product.skus)
+            .joinedload(Sku.availabilities)
+            .selectinload(Availability.market_rows)
+        )
+    else:
+        selectors = _market_selectors(code)
+        loads = (
+            joinedload(Product.skus.and_(Sku.sku_id.in_(sorted(set(sku_ids)) or [""])))
+            .joinedload(Sku.availabilities)
+            .joinedload(Availability.market_rows.and_(AvailabilityMarket.market.in_(selectors)))
+        )
     stmt = (
         select(Product, TaxRate)
         .outerjoin(TaxRate, TaxRate.country == code)
-        .options(
-            joinedload(Product.skus)
-            .joinedload(Sku.availabilities)
-            .joinedload(Availability.market_rows)
-        )
+        .options(loads)
         .where(Product.id.in_(wanted or [""]))
     )
     products: dict[str, Product] = {}

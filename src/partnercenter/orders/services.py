@@ -83,14 +83,28 @@ def _market(customer: Tenant) -> str:
 
 
 def price_lines(
-    session: Session, *, customer: Tenant, lines: Sequence[dict[str, Any]]
+    session: Session,
+    *,
+    customer: Tenant,
+    lines: Sequence[dict[str, Any]],
+    for_checkout: bool = False,
 ) -> list[PricedLine]:
-    """Price every line in the customer's market; the first bad line raises, naming it."""
+    """Price every line in the customer's market; the first bad line raises, naming it.
+
+    ``for_checkout``: read only the cart's SKUs and the market's selectors (one statement);
+    the session must not list the catalog afterwards (see ``catalog.load_for_pricing``).
+    """
     country = _market(customer)
     # One query for every product of the cart; quoting then finds them in the session
     # (held here: the session's identity map only keeps objects someone references).
     product_ids = [str(x.get("catalogItemId", "")).split(":", 1)[0] for x in lines]
-    products = catalog.load_for_pricing(session, product_ids=product_ids, country=country)
+    parts = [str(x.get("catalogItemId", "")).split(":") for x in lines]
+    products = catalog.load_for_pricing(
+        session,
+        product_ids=product_ids,
+        country=country,
+        sku_ids=[p[1] for p in parts if len(p) > 1] if for_checkout else None,
+    )
     priced: list[PricedLine] = []
     seen_ids: set[int] = set()
     for index, line in enumerate(lines):
@@ -367,7 +381,7 @@ def checkout(
         raise CartExpired()
     if not cart.line_items:
         raise InvalidInput("The cart has no line items.", source="lineItems")
-    priced = price_lines(session, customer=customer, lines=cart.line_items)
+    priced = price_lines(session, customer=customer, lines=cart.line_items, for_checkout=True)
     # Partner Center makes one order per billing cycle when a cart mixes them.
     by_cycle: dict[str, list[PricedLine]] = {}
     for p in priced:
