@@ -252,12 +252,20 @@ def _events_from_audit_records(session: Session, _context: Any, _instances: Any)
     if not records:
         return
     with session.no_autoflush:
-        registrations = list(session.execute(select(WebhookRegistration)).scalars())
+        concerned = [(record, _partners_of(session, record)) for record in records]
+        # Only the registrations of the partners these events concern (an invoice run concerns
+        # every partner), so the lookup does not grow with the number of partners.
+        query = select(WebhookRegistration)
+        if all(partners is not None for _, partners in concerned):
+            wanted = set().union(*(p for _, p in concerned if p is not None))
+            if not wanted:
+                return
+            query = query.where(WebhookRegistration.tenant_id.in_(wanted))
+        registrations = list(session.execute(query).scalars())
         if not registrations:
             return
-        for record in records:
+        for record, partners in concerned:
             name = EVENTS_BY_OPERATION[record.operation_type]
-            partners = _partners_of(session, record)
             for reg in registrations:
                 if name not in reg.event_names:
                     continue
