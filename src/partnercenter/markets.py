@@ -84,3 +84,25 @@ def market_label(code: str) -> str:
     """'Andorra (AD)': the market's name and code, as errors and pages show it."""
     country = all_countries().get(code.upper())
     return f"{country.name if country else code} ({code.upper()})"
+
+
+def _collation_key(name: str) -> str:
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(ch for ch in folded if not unicodedata.combining(ch))
+
+
+@cache
+def country_choices(lang: str) -> tuple[Country, ...]:
+    """Every market named in ``lang`` (Babel's CLDR names), sorted by that name.
+
+    The one list every country field uses, so all forms agree; accents do not change the
+    order (Österreich sorts with O, Égypte with E).
+    """
+    from partnercenter.i18n import country_name
+
+    named = [
+        Country(code, country_name(code, lang) or c.name) for code, c in all_countries().items()
+    ]
+    return tuple(sorted(named, key=lambda c: _collation_key(c.name)))

@@ -16,7 +16,6 @@ from partnercenter.catalog.errors import CatalogDocumentInvalid, InvalidTaxRate,
 from partnercenter.catalog.models import KeySource
 from partnercenter.deps import NowDep, RequestInfoDep, SessionDep, SettingsDep
 from partnercenter.errors import DomainError, InvalidInput
-from partnercenter.i18n import N_
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import User
 from partnercenter.identity.views import OptionalUser, portal_user, require_page
@@ -33,33 +32,11 @@ from partnercenter.web import check_csrf, render
 
 router = APIRouter(include_in_schema=False)
 
-_LABELS: dict[tuple[str, str], str] = {
-    ("BillingCycle", "one_time"): N_("One-time"),
-    ("BillingCycle", "monthly"): N_("Monthly"),
-    ("BillingCycle", "annual"): N_("Annual"),
-    ("ProductType", "azure_reservation"): N_("Azure reservation"),
-    ("ProductType", "server_subscription"): N_("Server subscription"),
-    ("ProductType", "perpetual_software"): N_("Perpetual software"),
-    ("ProductType", "software_plan"): N_("Software plan"),
-    ("CreditRule", "full"): N_("full credit"),
-    ("CreditRule", "prorated"): N_("prorated"),
-    ("CreditRule", "prorated_less_fee"): N_("prorated less a fee"),
-    ("CreditRule", "none"): N_("no credit"),
-    ("KeySource", "inventory"): N_("imported inventory"),
-    ("KeySource", "generator"): N_("generator"),
-    ("KeySource", "none"): N_("no keys"),
-}
-
 
 def _render(
     request: Request, template: str, context: dict[str, Any], status: int = 200
 ) -> Response:
-    return render(request, template, {**context, "label": label}, status=status)
-
-
-def label(member: Any) -> str:
-    """The English label of a catalog enum value (templates translate it with _())."""
-    return _LABELS.get((type(member).__name__, str(member.value)), str(member.value))
+    return render(request, template, context, status=status)
 
 
 MAX_FORM_FILE = 20 * 1024 * 1024
