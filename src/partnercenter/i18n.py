@@ -98,6 +98,18 @@ class Country(str):
         return country_name(str(self), lang)
 
 
+class Market(Country):
+    """A market as errors name it: the country's name in the reader's language and its code."""
+
+    def localize(self, lang: str) -> str:
+        code = str(self).upper()
+        if lang == DEFAULT:  # the API's English descriptions keep the ISO 3166 names
+            from partnercenter.markets import market_label
+
+            return market_label(code)
+        return f"{country_name(code, lang)} ({code})"
+
+
 def country_name(code: str, lang: str) -> str:
     """The country's name from Babel's (CLDR) locale data; ``XK`` is Kosovo; unknown: the code."""
     if not code:

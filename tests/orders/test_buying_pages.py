@@ -62,7 +62,7 @@ def test_admin_agent_reviews_totals_and_places_an_order_in_australia(
     assert f"order={order.id}" in r.headers["location"]
     history = client.get(r.headers["location"])
     assert history.status_code == 200
-    assert str(order.id) in history.text and "3500.02 AUD" in history.text
+    assert str(order.id) in history.text and "3,500.02 AUD" in history.text
     assert history.text.count('data-testid="order-line"') == 2
     # Placing the same cart again (a double click) shows the same order, sells nothing more.
     again = client.post(

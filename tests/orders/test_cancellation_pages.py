@@ -68,7 +68,7 @@ def test_admin_agent_sees_days_and_credit_must_acknowledge_then_cancels(
         "20 days remain to cancel this order (until Dec 2, 2026, 10:00 AM UTC)."
     )
     assert _text(page.text, "cancel-credit").startswith(
-        "Credit that will be issued: 972.50 USD (net 972.50, tax 0.00)"
+        "Credit that will be issued: 972.50 USD (net 972.50 USD, tax 0.00 USD)"
     )
     assert "Important" in page.text and 'name="acknowledge"' in page.text
     # Submit without the acknowledgement: refused, with the message next to the checkbox.

@@ -568,9 +568,11 @@ def continue_query(
     ]
     if mismatched:
         raise InvalidContinuationToken(
-            "MS-ContinuationToken belongs to a query with a different "
-            + " and ".join(mismatched)
-            + "; send the same parameters as the first page, or start again without the token.",
+            N_(
+                "MS-ContinuationToken belongs to a query with a different %(fields)s; send the "
+                "same parameters as the first page, or start again without the token.",
+                fields=" and ".join(mismatched),
+            ),
             source="MS-ContinuationToken",
         )
     return token_query

@@ -30,6 +30,7 @@ from partnercenter.billing.credits import Assessment, Refusal, Rules, assess, ca
 from partnercenter.catalog.models import CreditRule
 from partnercenter.context import Actor, RequestInfo
 from partnercenter.errors import DomainError
+from partnercenter.i18n import N_, Money
 from partnercenter.identity.models import Tenant
 from partnercenter.licensing import services as licensing
 from partnercenter.money import Price, from_minor, parse_amount
@@ -394,9 +395,11 @@ def _refusal(
     if any(j.needs_support_request for j in judgements) and not approved_by_support:
         uri = support_request_uri(customer=customer, order=order, amount=total)
         return SupportRequestRequired(
-            "Cancelling this order credits "
-            f"{total.currency} {total.gross}, more than can be cancelled here: file a "
-            "customer support request.",
+            N_(
+                "Cancelling this order credits %(amount)s, more than can be cancelled here: "
+                "file a customer support request.",
+                amount=Money(total.gross, total.currency),
+            ),
             support_request_uri=uri,
             data=[
                 {
