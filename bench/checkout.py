@@ -1,21 +1,32 @@
 """Orders per second through the HTTP API on PostgreSQL, beside the same writes in plain SQL.
 
-    .venv/bin/python -m bench.checkout [--orders 300] [--clients 8]
+    .venv/bin/python -m bench.checkout [--orders 150] [--clients 8] [--runs 3]
+    .venv/bin/python -m bench.checkout --stock 1000,100000,1000000
 
-One run, one throwaway PostgreSQL database (``PARTNERCENTER_TEST_PG_URL``, default
+One throwaway PostgreSQL database (``PARTNERCENTER_TEST_PG_URL``, default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``), the demo catalog, one partner:
 
-1. **HTTP API**: ``partnercenter.app:create_app`` under uvicorn (one worker, a subprocess);
-   ``--clients`` threads each check out their own carts with ``POST .../checkout`` and an
-   ``MS-RequestId``: 2 lines per order (Windows Server 2022 Standard with a product key from
-   inventory, and an Azure reservation). Carts are created over the API beforehand, untimed.
-2. **plain SQL**: the same clients write the same rows per order with SQLAlchemy Core on one
+1. **HTTP API, default server**: ``partnercenter serve`` as it starts by default (granian, one
+   worker per core); ``--clients`` threads each check out their own carts with
+   ``POST .../checkout`` and an ``MS-RequestId``: 2 lines per order (Windows Server 2022
+   Standard with a product key from inventory, and an Azure reservation). Carts are created
+   over the API beforehand, untimed.
+2. **HTTP API, uvicorn 1 worker**: ``partnercenter serve --server uvicorn --workers 1``, the
+   previous default, for comparison.
+3. **plain SQL**: the same clients write the same rows per order with SQLAlchemy Core on one
    connection each, in one transaction: lock the cart, take a key (``FOR UPDATE SKIP
    LOCKED``), insert the order, 2 lines, 2 charges, the entitlement, the activity record
    (chain head locked and moved) and the idempotency row, mark the cart ordered.
 
-Both paths serialise on the partner's activity-log chain head, as the application does.
-Prints orders per second for both and their ratio; nothing is asserted.
+The three are measured in turn in every round (``--runs`` rounds, interleaved, so a change of
+the machine's load hits all of them); the ratios are taken within a round and printed as
+min / median / max with the load average. Both paths serialise on the partner's activity-log
+chain head, as the application does.
+
+``--stock`` instead times one key reservation (``catalog.reserve_key``, rolled back) with that
+many available keys of one SKU, interleaved across the sizes, and prints the plan PostgreSQL
+chose: one probe of the partial index on available keys, flat whatever the stock.
+Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -25,7 +36,9 @@ import contextlib
 import hashlib
 import json
 import os
+import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -124,7 +137,8 @@ def seed(engine: Engine, settings: Settings, keys: int) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def serve(url: str, data_dir: Path) -> Iterator[str]:
+def serve(url: str, data_dir: Path, extra: list[str]) -> Iterator[str]:
+    """``partnercenter serve`` with ``extra`` options, on a free port, until the block ends."""
     port = free_port()
     env = {
         **os.environ,
@@ -132,25 +146,36 @@ def serve(url: str, data_dir: Path) -> Iterator[str]:
         "PARTNERCENTER_DATA_DIR": str(data_dir),
         "PARTNERCENTER_SECRET_KEY": SECRET,
         "PARTNERCENTER_KEY_ENCRYPTION_KEY": KEK,
+        "PARTNERCENTER_LOG_JSON": "false",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "partnercenter.app:create_app",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-         "--no-access-log"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "partnercenter.cli.main", "serve", "--port", str(port), *extra],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("the app did not start")
-            time.sleep(0.1)
+            time.sleep(0.2)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's process group; SIGKILL it when it has not gone in 15 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
         proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def run_clients(clients: int, jobs: list[Any], work: Callable[[list[Any]], None]) -> float:
@@ -162,7 +187,8 @@ def run_clients(clients: int, jobs: list[Any], work: Callable[[list[Any]], None]
     return time.perf_counter() - started
 
 
-def http_rate(base: str, ids: dict[str, Any], orders: int, clients: int) -> float:
+def prepare_carts(base: str, ids: dict[str, Any], orders: int) -> tuple[dict[str, str], list[str]]:
+    """A bearer token and ``orders`` fresh 2-line carts, made over the API (untimed)."""
     with httpx.Client(base_url=base, timeout=60) as c:
         token = c.post(
             "/v1/auth/token",
@@ -180,6 +206,11 @@ def http_rate(base: str, ids: dict[str, Any], orders: int, clients: int) -> floa
             r = c.post(f"/v1/customers/{ids['customer']}/carts", json=body, headers=auth)
             r.raise_for_status()
             carts.append(r.json()["id"])
+    return auth, carts
+
+
+def http_rate(base: str, ids: dict[str, Any], orders: int, clients: int) -> float:
+    auth, carts = prepare_carts(base, ids, orders)
 
     def work(share: list[str]) -> None:
         with httpx.Client(base_url=base, timeout=60) as client:
@@ -301,27 +332,147 @@ def sql_rate(engine: Engine, ids: dict[str, Any], orders: int, clients: int) -> 
     return orders / run_clients(clients, carts, work)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=300)
-    parser.add_argument("--clients", type=int, default=8)
-    args = parser.parse_args()
+def load_average() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def spread(values: list[float]) -> str:
+    """min / median / max."""
+    return " / ".join(f"{v:.2f}" for v in (min(values), statistics.median(values), max(values)))
+
+
+SERVERS = {
+    "HTTP API, default serve (granian, 1 worker per core)": [],
+    "HTTP API, uvicorn, 1 worker": ["--server", "uvicorn", "--workers", "1"],
+}
+
+
+def throughput(args: argparse.Namespace) -> None:
+    rounds: list[dict[str, float]] = []
+    loads: list[str] = [load_average()]
     with tempfile.TemporaryDirectory() as tmp, scratch_database() as url:
         engine = make_engine(url, pool_size=args.clients + 4)
         migrate.upgrade(engine)
         settings = Settings(
             data_dir=Path(tmp), database_url=url, secret_key=SECRET, key_encryption_key=KEK
         )
-        ids = seed(engine, settings, keys=2 * args.orders + 10)
-        with serve(url, Path(tmp)) as base:
-            api = http_rate(base, ids, args.orders, args.clients)
-        plain = sql_rate(engine, ids, args.orders, args.clients)
+        modes = len(SERVERS) + 1
+        ids = seed(engine, settings, keys=modes * args.runs * args.orders + 10)
+        with contextlib.ExitStack() as stack:
+            bases = {
+                name: stack.enter_context(serve(url, Path(tmp), extra))
+                for name, extra in SERVERS.items()
+            }
+            for _ in range(args.runs):
+                figures = {name: http_rate(base, ids, args.orders, args.clients)
+                           for name, base in bases.items()}  # fmt: skip
+                figures["plain SQL (SQLAlchemy Core)"] = sql_rate(
+                    engine, ids, args.orders, args.clients
+                )
+                rounds.append(figures)
+                loads.append(load_average())
         engine.dispose()
-    print(f"| path | orders/s ({args.orders} orders, 2 lines, {args.clients} clients) |")
-    print("|---|---|")
-    print(f"| HTTP API (uvicorn, 1 worker) | {api:.1f} |")
-    print(f"| plain SQL (SQLAlchemy Core) | {plain:.1f} |")
-    print(f"\nratio API / plain SQL: {api / plain:.2f}")
+    plain = "plain SQL (SQLAlchemy Core)"
+    print(f"\n{args.orders} orders per path per round, 2 lines, {args.clients} clients, "
+          f"{args.runs} interleaved rounds; load average (1/5/15 min) before and after each "
+          f"round: {'; '.join(loads)}\n")  # fmt: skip
+    print("| path | orders/s min / median / max | ratio to plain SQL min / median / max |")
+    print("|---|---|---|")
+    for name in rounds[0]:
+        rates = [r[name] for r in rounds]
+        ratios = [r[name] / r[plain] for r in rounds]
+        print(f"| {name} | {spread(rates)} | {spread(ratios)} |")
+    default, uvicorn = list(SERVERS)
+    gains = [r[default] / r[uvicorn] for r in rounds]
+    print(f"\ndefault serve / uvicorn 1 worker: {spread(gains)}")
+
+
+def stock(args: argparse.Namespace) -> None:
+    """Time one key reservation at each stock level, interleaved; print the plan."""
+    from sqlalchemy.orm import Session
+
+    levels = [int(x) for x in args.stock.split(",")]
+    samples: dict[int, list[float]] = {n: [] for n in levels}
+    loads = [load_average()]
+    with tempfile.TemporaryDirectory() as tmp, scratch_database() as url:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        settings = Settings(
+            data_dir=Path(tmp), database_url=url, secret_key=SECRET, key_encryption_key=KEK
+        )
+        now = datetime.now(UTC)
+        with make_session_factory(engine)() as session:
+            catalog_demo.load(session, now=now, settings=settings)
+            session.commit()
+        with engine.begin() as conn:
+            sku_pk = conn.execute(
+                text("SELECT id FROM catalog_skus "
+                     "WHERE product_id = 'DG7GMGF0D7FV' AND sku_id = '0001'")
+            ).scalar_one()  # fmt: skip
+            for n in levels:
+                # One version per level; the keys' ciphertext is filler (never decrypted).
+                conn.execute(
+                    text(
+                        "INSERT INTO catalog_product_keys (id, sku_pk, version, ciphertext, "
+                        "fingerprint, status, generated, imported_at) "
+                        "SELECT gen_random_uuid(), :sku, :version, '\\x00'::bytea, "
+                        "md5(:version || i::text), 'available', false, "
+                        "now() - (i || ' seconds')::interval FROM generate_series(1, :n) i"
+                    ),
+                    {"sku": sku_pk, "version": f"stock-{n}", "n": n},
+                )
+                conn.execute(text(
+                    "UPDATE catalog_skus SET versions = versions || to_jsonb(:v::text) "
+                    "WHERE id = :sku"), {"v": f"stock-{n}", "sku": sku_pk})  # fmt: skip
+            conn.execute(text("ANALYZE catalog_product_keys"))
+        factory = make_session_factory(engine)
+        for _ in range(args.runs):
+            for n in levels:
+                for _ in range(50):
+                    with factory() as session:
+                        started = time.perf_counter()
+                        catalog.reserve_key(
+                            session, settings=settings, product_id="DG7GMGF0D7FV",
+                            sku_id="0001", version=f"stock-{n}", order_line_ref="bench", now=now,
+                        )  # fmt: skip
+                        samples[n].append((time.perf_counter() - started) * 1000)
+                        session.rollback()
+            loads.append(load_average())
+        with Session(engine) as session:
+            plan = session.execute(
+                text("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) "
+                     "UPDATE catalog_product_keys SET status = 'reserved' WHERE id = ("
+                     "SELECT id FROM catalog_product_keys WHERE sku_pk = :sku "
+                     "AND version = :v AND status = 'available' "
+                     "ORDER BY imported_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)"),
+                {"sku": sku_pk, "v": f"stock-{levels[-1]}"},
+            ).scalars().all()  # fmt: skip
+            session.rollback()
+        engine.dispose()
+    print(f"\nkey reservation, {args.runs} interleaved rounds of 50 per level; load average: "
+          f"{'; '.join(loads)}\n")  # fmt: skip
+    print("| available keys | ms per reservation min / median / max | median / smallest's |")
+    print("|---:|---|---:|")
+    base = statistics.median(samples[levels[0]])
+    for n in levels:
+        med = statistics.median(samples[n])
+        print(f"| {n:,} | {spread(samples[n])} | {med / base:.2f} |")
+    print(f"\nplan at {levels[-1]:,} keys:\n")
+    for line in plan:
+        print("    " + line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=150)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--stock", default="", help="e.g. 1000,100000,1000000")
+    args = parser.parse_args()
+    if args.stock:
+        stock(args)
+    else:
+        throughput(args)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Test harness: every database test runs on SQLite and on PostgreSQL.
 
-With CI=true (or PARTNERCENTER_TEST_PG=1) the PostgreSQL half must run and fails if the
-server is unreachable; otherwise it is skipped with a message saying how to enable it.
+The PostgreSQL half runs whenever the server at PARTNERCENTER_TEST_PG_URL (default
+127.0.0.1:5432, user postgres) answers. With CI=true (or PARTNERCENTER_TEST_PG=1) it must run
+and fails if the server is unreachable; PARTNERCENTER_TEST_PG=0 skips it. The run's header
+and its summary say which.
 Each test runs inside a transaction that is rolled back at the end.
 """
 
@@ -12,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -28,13 +31,52 @@ from partnercenter.db import make_engine
 PG_ADMIN_URL = os.environ.get(
     "PARTNERCENTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-PG_REQUIRED = os.environ.get("CI", "").lower() in {"1", "true", "yes"} or os.environ.get(
-    "PARTNERCENTER_TEST_PG", ""
-).lower() in {"1", "true", "yes"}
+_TRUE = {"1", "true", "yes"}
+_PG_SETTING = os.environ.get("PARTNERCENTER_TEST_PG", "").lower()
+PG_MANDATORY = os.environ.get("CI", "").lower() in _TRUE or _PG_SETTING in _TRUE
 PG_SKIP_MESSAGE = (
-    "PostgreSQL tests skipped: set CI=true or PARTNERCENTER_TEST_PG=1 to run them against "
-    "the server at 127.0.0.1:5432 (or PARTNERCENTER_TEST_PG_URL)"
+    f"PostgreSQL tests skipped: no PostgreSQL server answered at "
+    f"{PG_ADMIN_URL.rsplit('@', 1)[-1]} (PARTNERCENTER_TEST_PG_URL names another; "
+    "CI=true or PARTNERCENTER_TEST_PG=1 makes it required)"
 )
+
+
+def _pg_reachable() -> bool:
+    """Whether the test server answers within two seconds."""
+    probe = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 2})
+    try:
+        with probe.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+    finally:
+        probe.dispose()
+
+
+if PG_MANDATORY:
+    PG_ENABLED = True
+elif _PG_SETTING in {"0", "false", "no"}:
+    PG_ENABLED = False
+    PG_SKIP_MESSAGE = "PostgreSQL tests skipped: PARTNERCENTER_TEST_PG=0"
+else:
+    PG_ENABLED = _pg_reachable()
+
+
+# The name the PostgreSQL-only tests import: true when the PostgreSQL half runs.
+PG_REQUIRED = PG_ENABLED
+
+
+def pytest_report_header() -> str:
+    if PG_ENABLED:
+        return f"PostgreSQL half: runs against {PG_ADMIN_URL.rsplit('@', 1)[-1]}"
+    return PG_SKIP_MESSAGE
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not PG_ENABLED:
+        terminalreporter.write_line(PG_SKIP_MESSAGE, yellow=True, bold=True)
+
 
 START = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 
@@ -56,7 +98,7 @@ def create_pg_database() -> tuple[str, Engine]:
     except Exception as exc:
         admin.dispose()
         pytest.fail(
-            f"PostgreSQL is required (CI=true) but unreachable at {PG_ADMIN_URL}: {exc}",
+            f"PostgreSQL did not answer (required with CI=true) at {PG_ADMIN_URL}: {exc}",
             pytrace=False,
         )
     return name, admin
@@ -70,7 +112,7 @@ def drop_pg_database(name: str, admin: Engine) -> None:
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql" and not PG_REQUIRED:
+    if request.param == "postgresql" and not PG_ENABLED:
         pytest.skip(PG_SKIP_MESSAGE)
     return str(request.param)
 

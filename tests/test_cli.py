@@ -46,7 +46,7 @@ def _invoke(cli: tuple[CliRunner, dict[str, str], str], *args: str) -> Any:
 def test_init_creates_the_provider_and_its_admin_once(
     cli: tuple[CliRunner, dict[str, str], str],
 ) -> None:
-    args = ("init", "--email", "Owner@Vendor.example", "--password", "owner-password-1")
+    args = ("init", "--email", "Owner@Vendor.example", "--password", "steady-lantern-41")
     first = _invoke(cli, *args)
     assert first.exit_code == 0, first.output
     assert "Provider admin: owner@vendor.example" in first.output

@@ -168,7 +168,7 @@ def example(schema: dict[str, Any], spec: dict[str, Any], name: str = "") -> Any
     if "currency" in lowered:
         return "USD"
     if "password" in lowered:
-        return "walker-password-1"
+        return "quiet-harbour-walk-7"
     text = "walk-" + lowered if lowered else "walk"
     text = text.ljust(int(schema.get("minLength", 0)), "x")
     return text[: int(schema.get("maxLength", len(text)))] or "w"

@@ -261,6 +261,7 @@ ISO_DURATION = re.compile(r"\bP\d+[YMWD]\b")
 RAW_TIMESTAMP = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 RAW_AMOUNT = re.compile(r"(?<![\d.,])\d{4,}\.\d{2}(?!\d)")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 FILE_NAME = re.compile(r"[\w.-]*\.(?:iso|zip|exe|msi|img|bin|pdf|csv|png|jpe?g|txt|log|yaml)\b")
 WORD = re.compile(r"[A-Za-zÀ-ÿ]+(?:'[a-z]+)?")
 
@@ -338,7 +339,7 @@ ENGLISH, _SPANISH_WORDS = _vocabularies()
 def problems_of(html: str, data_names: list[str]) -> list[str]:
     """English words and internal codes in a page's visible text (data names left out)."""
     text = visible_text(html)
-    text = FILE_NAME.sub(" ", EMAIL.sub(" ", text))
+    text = UUID.sub(" ", FILE_NAME.sub(" ", EMAIL.sub(" ", text)))
     for name in data_names:
         if name:
             text = text.replace(name, " ")
@@ -421,6 +422,11 @@ def world(
         w.names += [product.title, product.description or "", product.publisher or ""]
         w.names += [sku.title for sku in product.skus]
         w.names += [sku.description or "" for sku in product.skus]
+    from partnercenter.support.models import SupportNote, SupportRequest
+
+    for sr in session.execute(select(SupportRequest)).scalars():  # what people wrote
+        w.names += [sr.title, sr.description, sr.refund_reason or ""]
+    w.names += [n.body for n in session.execute(select(SupportNote)).scalars()]
     w.names.sort(key=len, reverse=True)
 
     agent = w.bearer("admin.agent@fabrikam.example")

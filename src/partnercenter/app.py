@@ -6,20 +6,26 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from prometheus_client import Counter, Histogram
 from sqlalchemy.orm import Session, sessionmaker
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from partnercenter import logs
 from partnercenter.clock import Clock, SandboxClock, SystemClock
 from partnercenter.config import Settings
 from partnercenter.db import make_engine, make_session_factory
+from partnercenter.edge import EdgeGuard
 from partnercenter.errors import install_error_handlers
+from partnercenter.jobs import runtime as job_runtime
+from partnercenter.openapi import install_openapi
 
 log = logging.getLogger("partnercenter.http")
 
@@ -42,22 +48,42 @@ def create_app(
     """Build the application; tests pass their own session factory and clock."""
     settings = settings or Settings()
     if session_factory is None:
-        session_factory = make_session_factory(make_engine(settings.resolved_database_url))
+        engine = make_engine(settings.resolved_database_url, **settings.engine_options())
+        session_factory = make_session_factory(engine)
     if clock is None:
         clock = SandboxClock() if settings.sandbox else SystemClock()
-    logs.configure(json_lines=settings.log_json)
+    logs.configure(json_lines=settings.log_json, secrets=settings.configured_secrets)
+    jobs = job_runtime.for_app(settings, session_factory, clock)
 
-    app = FastAPI(
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        jobs.start()
+        try:
+            yield
+        finally:
+            jobs.stop()
+
+    # FastAPIOffline: /docs (Swagger UI) and /redoc served from assets the package ships,
+    # so the API docs work on a machine without internet (no CDN).
+    app = FastAPIOffline(
+        lifespan=lifespan,
         title="partnercenter",
         version="0.1.0",
         description="Partner Center for selling software through a reseller channel. "
         "Partner Center's own paths, fields and error codes where it has them.",
+        # Off in production unless PARTNERCENTER_DOCS_ENABLED=true (docs/dev/security.md).
+        docs_url="/docs" if settings.docs_visible else None,
+        redoc_url="/redoc" if settings.docs_visible else None,
+        openapi_url="/openapi.json" if settings.docs_visible else None,
     )
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.clock = clock
+    app.state.jobs = jobs
 
     install_error_handlers(app)
+    # Inside the correlation middleware below, so its refusals are logged and carry the id.
+    app.add_middleware(EdgeGuard, fastapi_app=app)
 
     @app.middleware("http")
     async def correlation_and_metrics(
@@ -89,10 +115,18 @@ def create_app(
             )
             logs.correlation_id.reset(token)
         response.headers["MS-CorrelationId"] = cid
+        # Partner Center answers with the request's MS-RequestId, as it does MS-CorrelationId.
+        request_id = request.headers.get("ms-requestid")
+        if request_id and _SAFE_ID.match(request_id):
+            response.headers["MS-RequestId"] = request_id
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
 
+    if settings.trusted_proxy_list:
+        # Outermost: everything after it (throttles, activity log) sees the real client.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     _include_routers(app)
+    install_openapi(app)
     static_dir = str(resources.files("partnercenter").joinpath("static"))
     app.mount("/static", StaticFiles(directory=static_dir), name="static")
     return app
@@ -116,6 +150,7 @@ def _include_routers(app: FastAPI) -> None:
     from partnercenter.customers import views as customers_views
     from partnercenter.identity import api as identity_api
     from partnercenter.identity import views as identity_views
+    from partnercenter.jobs import api as jobs_api
     from partnercenter.licensing import api as licensing_api
     from partnercenter.licensing import views as licensing_views
     from partnercenter.ops import api as ops_api
@@ -134,5 +169,6 @@ def _include_routers(app: FastAPI) -> None:
     routers += [billing_api.router, billing_views.router]
     routers += [licensing_api.router, licensing_api.public_router, licensing_views.router]
     routers += [support_api.router, support_views.router]
+    routers += [jobs_api.router]
     for router in routers:
         app.include_router(router)

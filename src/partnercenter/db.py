@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,12 +71,45 @@ def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+class UnstorableText(ValueError):
+    """A text value no database can store: a NUL character or an unpaired surrogate.
+
+    Raised before the statement reaches the database; the error handler answers 400.
+    """
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _refuse_unstorable_text(
+    _conn: Any,
+    _cursor: Any,
+    _statement: str,
+    parameters: Any,
+    _context: Any,
+    _executemany: bool,
+) -> None:
+    # The last line of defence behind the edge checks (partnercenter.edge): PostgreSQL refuses
+    # NUL in text and neither driver can encode a lone surrogate, which would otherwise be a 500.
+    pending: list[Any] = [parameters]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                raise UnstorableText("Text may not contain NUL characters or lone surrogates.")
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_timeout_ms: int = 30000) -> None:
     # Let SQLAlchemy, not the driver, issue BEGIN, so SAVEPOINTs and rollbacks behave.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    # A writer waits this long for the write lock, then the request answers 503 (errors.py).
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     # WAL must be switched on outside a transaction: here, before SQLAlchemy's BEGIN.
     # (In-memory databases answer "memory" and stay as they are.)
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -87,16 +122,28 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets foreign keys, WAL and a busy timeout."""
+def make_engine(url: str, *, sqlite_busy_timeout_ms: int = 30000, **kwargs: Any) -> Engine:
+    """Create an engine; SQLite gets foreign keys, WAL and a busy timeout.
+
+    SQL parameters are left out of error messages unless ``hide_parameters=False`` is given
+    (they can hold password hashes and token hashes). Text parameters with NUL characters or
+    lone surrogates raise :class:`UnstorableText` before reaching the database.
+    """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False})
+        if ":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite+pysqlite:"):
+            for pool_option in ("pool_size", "max_overflow", "pool_timeout"):
+                kwargs.pop(pool_option, None)
         engine = create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        pragmas = functools.partial(_sqlite_pragmas, busy_timeout_ms=sqlite_busy_timeout_ms)
+        event.listen(engine, "connect", pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = create_engine(url, **kwargs)
+    event.listen(engine, "before_cursor_execute", _refuse_unstorable_text)
+    return engine
 
 
 def make_session_factory(bind: Any, **kwargs: Any) -> sessionmaker[Session]:

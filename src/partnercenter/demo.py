@@ -145,6 +145,9 @@ def load(session: Session, *, now: datetime) -> list[DemoUser]:
     if provider is not None:
         by_name[PROVIDER_NAME] = provider
     result: list[DemoUser] = []
+    # Every demo user has the same published password: hash it once (argon2 takes a
+    # noticeable fraction of a second per hash, most of a first run's wait).
+    shared_hash: str | None = None
     for spec in TENANTS:
         tenant = by_name.get(spec.name)
         if tenant is None:
@@ -163,7 +166,7 @@ def load(session: Session, *, now: datetime) -> list[DemoUser]:
         for role, email in spec.users:
             exists = session.execute(select(User.id).where(User.email == email)).first()
             if exists is None:
-                identity.create_user(
+                user = identity.create_user(
                     session,
                     tenant=tenant,
                     email=email,
@@ -171,7 +174,9 @@ def load(session: Session, *, now: datetime) -> list[DemoUser]:
                     password=DEMO_PASSWORD,
                     roles=[role.value],
                     now=now,
+                    password_hash=shared_hash,
                 )
+                shared_hash = user.password_hash
             result.append(DemoUser(PORTAL[spec.kind], spec.name, role, email))
     session.flush()  # make the demo visible to later loaders in the same transaction
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -13,7 +14,8 @@ from sqlalchemy.orm import Session
 from partnercenter.clock import Clock, SandboxClock
 from partnercenter.config import Settings
 from partnercenter.context import Actor, RequestInfo
-from partnercenter.errors import Forbidden, Unauthenticated
+from partnercenter.errors import CsrfFailed, Forbidden, Unauthenticated
+from partnercenter.i18n import N_
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import SandboxClockState, User, WebSession
 from partnercenter.permissions import Action
@@ -93,13 +95,36 @@ def get_optional_user(request: Request, session: SessionDep, now: NowDep) -> Use
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             ws = identity.resolve_web_session(session, token=cookie, now=now)
+            request.state.session_expired = ws is None
             if ws is not None:
+                _check_api_csrf(request, ws)
                 user = session.get(User, ws.user_id)
                 if user is not None and not user.is_active:
                     user = None
                 request.state.web_session = ws
     request.state.user = user
     return user
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "x-csrf-token"
+
+
+def _check_api_csrf(request: Request, ws: WebSession) -> None:
+    """An API write carried by the browser's session cookie needs the session's CSRF token.
+
+    The token goes in the ``X-CSRF-Token`` header, which another site cannot set on a
+    cross-site request; a foreign ``Origin`` is refused as well. Bearer tokens are not
+    affected (a browser never sends them by itself); pages check their forms' tokens.
+    """
+    if request.method in SAFE_METHODS or not request.url.path.startswith("/v1/"):
+        return
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and origin.split("://", 1)[-1] != request.headers.get("host"):
+        raise CsrfFailed()
+    given = request.headers.get(CSRF_HEADER, "")
+    if not given or not hmac.compare_digest(given.encode(), ws.csrf_token.encode()):
+        raise CsrfFailed(N_("An API write with the session cookie needs the X-CSRF-Token header."))
 
 
 def get_current_user(user: Annotated[User | None, Depends(get_optional_user)]) -> User:
@@ -130,7 +155,7 @@ def require(action: Action) -> Callable[[Actor], Actor]:
 
     def _check(actor: ActorDep) -> Actor:
         if not actor.can(action):
-            raise Forbidden(f"Your roles do not allow this action ({action.value}).")
+            raise Forbidden(data=[{"action": action.value}])
         return actor
 
     _check.__name__ = f"require_{action.name.lower()}"

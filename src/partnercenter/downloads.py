@@ -40,9 +40,10 @@ import anyio
 import anyio.to_thread
 from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
+from partnercenter.config import Settings
 from partnercenter.storage import Storage, StoredObject
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
@@ -152,6 +153,8 @@ class StoredObjectResponse(Response):
             media_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
         )
         self.background = background
+        # True when a front proxy sends the bytes (X-Accel-Redirect / X-Sendfile).
+        self.offloaded = False
         base = {
             "accept-ranges": "bytes",
             "etag": obj.etag,
@@ -175,6 +178,12 @@ class StoredObjectResponse(Response):
             request_headers.get("if-none-match"), self.obj
         ):
             await self._start(send, 304, headers)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+
+        if self.offloaded and method == "GET":
+            # The front proxy sends the body, and answers any Range, from the header we set.
+            await self._start(send, 200, headers)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
 
@@ -261,3 +270,51 @@ class StoredObjectResponse(Response):
             assert isinstance(chunk, bytes)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def file_response(
+    settings: Settings,
+    storage: Storage,
+    obj: StoredObject,
+    *,
+    filename: str,
+    media_type: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """The response that delivers a stored file once every check has passed.
+
+    Call it after the audit record is committed. By ``settings``:
+
+    - ``download_offload = "x-accel-redirect"``: an empty answer whose ``X-Accel-Redirect``
+      names the file under ``download_offload_prefix``; nginx then sends it (sendfile, Range,
+      HEAD) from an ``internal`` location aliased to the storage folder;
+    - ``"x-sendfile"``: the same hand-off with the file's absolute path (Apache, lighttpd);
+    - ``download_redirect_seconds > 0`` and a store that can presign (S3): a 302 to a URL
+      that lives that many seconds;
+    - otherwise :class:`StoredObjectResponse` (pathsend under granian; Range; HEAD).
+    """
+    if settings.download_offload != "app":
+        path = storage.local_path(obj.key)
+        if path is not None:
+            response = StoredObjectResponse(
+                storage, obj, filename=filename, media_type=media_type, headers=headers
+            )
+            if settings.download_offload == "x-accel-redirect":
+                prefix = "/" + settings.download_offload_prefix.strip("/") + "/"
+                target = prefix + quote(obj.key)
+                response.headers["x-accel-redirect"] = target
+            else:
+                response.headers["x-sendfile"] = str(path)
+            response.offloaded = True
+            return response
+    if settings.download_redirect_seconds > 0:
+        url = storage.presigned_url(
+            obj.key, filename=filename, seconds=settings.download_redirect_seconds
+        )
+        if url is not None:
+            return RedirectResponse(
+                url, status_code=302, headers={"cache-control": "private, no-store"}
+            )
+    return StoredObjectResponse(
+        storage, obj, filename=filename, media_type=media_type, headers=headers
+    )

@@ -8,6 +8,7 @@ The table of codes is in ``docs/dev/errors.md``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -92,6 +93,50 @@ class TooManyRequests(DomainError):
         self.retry_after = retry_after
 
 
+class PayloadTooLarge(DomainError):
+    code = 10413
+    name = "payload_too_large"
+    status = 413
+    default_description = N_("The request body is larger than this service accepts.")
+
+
+class UriTooLong(DomainError):
+    code = 10414
+    name = "uri_too_long"
+    status = 414
+    default_description = N_("The address (path and query) is longer than this service accepts.")
+
+
+class UnsupportedMediaType(DomainError):
+    code = 10415
+    name = "unsupported_media_type"
+    status = 415
+    default_description = N_(
+        "The request body's Content-Type is not one this operation accepts "
+        "(application/json, or a form where the operation takes one)."
+    )
+
+
+class MethodNotAllowed(DomainError):
+    code = 10405
+    name = "method_not_allowed"
+    status = 405
+    default_description = N_(
+        "This method is not allowed here; the Allow header lists those that are."
+    )
+
+
+class ServiceBusy(DomainError):
+    code = 10503
+    name = "service_busy"
+    status = 503
+    default_description = N_("The service is busy. Try again in a moment.")
+
+    def __init__(self, description: str | None = None, *, retry_after: int = 2) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after
+
+
 class CsrfFailed(DomainError):
     code = 10419
     name = "csrf_failed"
@@ -112,7 +157,8 @@ def wants_html(request: Request) -> bool:
     return "application/json" not in accept and (accept == "" or "*/*" in accept)
 
 
-def _error_response(request: Request, status: int, body: dict[str, Any]) -> Response:
+def error_response(request: Request, status: int, body: dict[str, Any]) -> Response:
+    """Our error body as JSON, or as a page for a browser."""
     headers: dict[str, str] = {}
     if wants_html(request):
         from partnercenter.web import render_error_page
@@ -130,8 +176,8 @@ def install_error_handlers(app: FastAPI) -> None:
             from partnercenter.identity.views import signin_redirect
 
             return signin_redirect(request)
-        response = _error_response(request, exc.status, exc.body())
-        if isinstance(exc, TooManyRequests):
+        response = error_response(request, exc.status, exc.body())
+        if isinstance(exc, TooManyRequests | ServiceBusy):
             response.headers["Retry-After"] = str(exc.retry_after)
         if isinstance(exc, Unauthenticated) and not wants_html(request):
             response.headers["WWW-Authenticate"] = "Bearer"
@@ -146,7 +192,7 @@ def install_error_handlers(app: FastAPI) -> None:
         first = data[0] if data else {"field": "", "message": "invalid"}
         description = f"Invalid input: {first['field']}: {first['message']}".replace(": : ", ": ")
         body = InvalidInput(description, data=data).body()
-        return _error_response(request, 400, body)
+        return error_response(request, 400, body)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -155,6 +201,10 @@ def install_error_handlers(app: FastAPI) -> None:
             401: Unauthenticated,
             403: Forbidden,
             409: Conflict,
+            405: MethodNotAllowed,
+            413: PayloadTooLarge,
+            414: UriTooLong,
+            415: UnsupportedMediaType,
         }
         error_cls = mapping.get(exc.status_code)
         if error_cls is not None:
@@ -167,10 +217,12 @@ def install_error_handlers(app: FastAPI) -> None:
                 "source": "PartnerCenter",
                 "errorName": "http_error",
             }
-        response = _error_response(request, exc.status_code, body)
+        response = error_response(request, exc.status_code, body)
         for key, value in (exc.headers or {}).items():
             response.headers[key] = value
         return response
+
+    _install_input_and_capacity_handlers(app, _domain)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -187,6 +239,71 @@ def install_error_handlers(app: FastAPI) -> None:
 
             return render_error_page(request, 500, body)
         return JSONResponse(body, status_code=500)
+
+
+def _install_input_and_capacity_handlers(
+    app: FastAPI, render: Callable[[Request, DomainError], Awaitable[Response]]
+) -> None:
+    """Errors that hostile input or a burst can provoke below the routes, answered as 4xx/503.
+
+    Each is handled here (not re-raised), so the connection stays open: out-of-range numbers,
+    text no database can store, a pool with no free connection, a SQLite write lock held too
+    long. The log line names the error class only: driver messages can quote values.
+    """
+    from sqlalchemy import exc as sa
+
+    from partnercenter.db import UnstorableText
+
+    def bad_input(description: str) -> DomainError:
+        return InvalidInput(description)
+
+    async def overflow(request: Request, exc: Exception) -> Response:
+        log.warning("input out of range", extra={"error": type(exc).__name__})
+        return await render(request, bad_input(N_("A number in the request is out of range.")))
+
+    async def unstorable(request: Request, exc: Exception) -> Response:
+        log.warning("unstorable text refused", extra={"error": type(exc).__name__})
+        return await render(
+            request,
+            bad_input(
+                N_("Text may not contain NUL characters, control characters or lone surrogates.")
+            ),
+        )
+
+    async def busy(request: Request, exc: Exception) -> Response:
+        message = str(getattr(exc, "orig", "")).lower()
+        if isinstance(exc, sa.OperationalError) and any(
+            fault in message for fault in ("no such", "syntax error", "has no column")
+        ):
+            raise exc  # a fault of ours, not load: the generic 500 handler logs it
+        log.warning("database busy", extra={"error": type(exc).__name__})
+        return await render(request, ServiceBusy())
+
+    async def data_error(request: Request, exc: Exception) -> Response:
+        log.warning("database refused a value", extra={"error": type(exc).__name__})
+        message = N_("A value in the request is out of range or too long.")
+        return await render(request, bad_input(message))
+
+    async def integrity(request: Request, exc: Exception) -> Response:
+        log.warning("database integrity conflict", extra={"error": type(exc).__name__})
+        return await render(request, Conflict())
+
+    async def statement(request: Request, exc: Exception) -> Response:
+        orig = getattr(exc, "orig", None)
+        if isinstance(orig, UnstorableText | UnicodeError):
+            return await unstorable(request, exc)
+        if isinstance(orig, OverflowError | ValueError):
+            return await overflow(request, exc)
+        raise exc  # a fault of ours: the generic 500 handler logs it
+
+    app.add_exception_handler(OverflowError, overflow)
+    app.add_exception_handler(UnstorableText, unstorable)
+    app.add_exception_handler(UnicodeError, unstorable)
+    app.add_exception_handler(sa.TimeoutError, busy)
+    app.add_exception_handler(sa.OperationalError, busy)
+    app.add_exception_handler(sa.DataError, data_error)
+    app.add_exception_handler(sa.IntegrityError, integrity)
+    app.add_exception_handler(sa.StatementError, statement)
 
 
 def html_error(status: int, body: dict[str, Any]) -> HTMLResponse:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, select
+from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -145,3 +145,12 @@ def remember(
             raise RequestIdReused()
         return stored
     return StoredResponse(status_code, body)
+
+
+def delete_older_than(session: Session, *, before: datetime) -> int:
+    """Delete stored responses created before ``before`` (UTC); returns how many.
+
+    A client retrying with the same MS-RequestId after that is treated as a new request.
+    """
+    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -162,6 +162,7 @@ OPERATION: dict[str, str] = {
     "sign_in_succeeded": N_("Sign-in"),
     "sign_in_failed": N_("Failed sign-in"),
     "sign_in_throttled": N_("Throttled sign-in"),
+    "sign_in_unlocked": N_("Failed sign-ins cleared"),
     "create_user": N_("Add user"),
     "update_user_roles": N_("Change user roles"),
     "create_api_token": N_("Create API token"),
@@ -404,7 +405,12 @@ def activity_details(operation: str, details: dict[str, Any] | None) -> Message 
         return N_("Token “%(name)s”.", name=str(d.get("name") or ""))
     if operation == "create_partner":
         return N_("Partner %(name)s.", name=str(d.get("companyName") or ""))
-    if operation in ("sign_in_succeeded", "sign_in_failed", "sign_in_throttled"):
+    if operation in (
+        "sign_in_succeeded",
+        "sign_in_failed",
+        "sign_in_throttled",
+        "sign_in_unlocked",
+    ):
         if d.get("channel") == "api":
             return Message(N_("Through the API."), {})
         return Message(N_("Through the sign-in page."), {})

@@ -86,23 +86,33 @@ def market_label(code: str) -> str:
     return f"{country.name if country else code} ({code.upper()})"
 
 
-def _collation_key(name: str) -> str:
+def _collation_key(name: str) -> tuple[str, str]:
+    """Sort key for names: accents and case ignored first ("Åland" beside "Aland")."""
     import unicodedata
 
-    folded = unicodedata.normalize("NFKD", name.casefold())
-    return "".join(ch for ch in folded if not unicodedata.combining(ch))
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    return plain.casefold(), name
 
 
 @cache
-def country_choices(lang: str) -> tuple[Country, ...]:
-    """Every market named in ``lang`` (Babel's CLDR names), sorted by that name.
+def country_options(lang: str) -> tuple[tuple[str, str], ...]:
+    """Every market as ``(code, name in lang)``, sorted by that name: the one country list
+    every form shows. Names come from CLDR through Babel; pycountry's English name where
+    CLDR has none."""
+    from partnercenter.i18n import babel_locale
 
-    The one list every country field uses, so all forms agree; accents do not change the
-    order (Österreich sorts with O, Égypte with E).
-    """
-    from partnercenter.i18n import country_name
+    territories = babel_locale(lang).territories
+    pairs = [(code, territories.get(code, c.name)) for code, c in all_countries().items()]
+    return tuple(sorted(pairs, key=lambda pair: _collation_key(pair[1])))
 
-    named = [
-        Country(code, country_name(code, lang) or c.name) for code, c in all_countries().items()
-    ]
-    return tuple(sorted(named, key=lambda c: _collation_key(c.name)))
+
+def country_name(code: str | None, lang: str) -> str:
+    """The market's name in ``lang`` (CLDR via Babel), or the code itself when unknown."""
+    if not code:
+        return ""
+    return _country_names(lang).get(code.upper(), code)
+
+
+@cache
+def _country_names(lang: str) -> dict[str, str]:
+    return dict(country_options(lang))

@@ -9,7 +9,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
 from partnercenter.models import Base
 
@@ -22,10 +22,32 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate to ``revision``; on PostgreSQL also create the job queue's tables once."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+        if conn.dialect.name == "postgresql":
+            _apply_job_queue_schema(conn)
+
+
+def _apply_job_queue_schema(conn: Connection) -> None:
+    """Create procrastinate's tables and functions from the library's own schema, once.
+
+    The library owns that schema (``procrastinate_*``); our migrations and drift check leave
+    it alone. Upgrading procrastinate across a schema change means applying its migration
+    files (``procrastinate schema --migrations-path``), as docs/dev/jobs.md says.
+    """
+    if conn.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is not None:
+        return
+    from procrastinate.schema import SchemaManager
+
+    conn.exec_driver_sql(SchemaManager.get_schema().replace("%", "%%"))
+
+
+def _ours(name: str | None, type_: str, _parent: Any) -> bool:
+    """Whether a database object is ours to compare (the job queue's tables are not)."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
 
 
 def revision(engine: Engine, message: str) -> None:
@@ -40,7 +62,11 @@ def drift(engine: Engine) -> list[Any]:
     with engine.connect() as conn:
         ctx = MigrationContext.configure(
             conn,
-            opts={"compare_type": True, "render_as_batch": conn.dialect.name == "sqlite"},
+            opts={
+                "compare_type": True,
+                "render_as_batch": conn.dialect.name == "sqlite",
+                "include_name": _ours,
+            },
         )
         diffs: list[Any] = compare_metadata(ctx, Base.metadata)
     return diffs

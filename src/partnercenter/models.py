@@ -6,6 +6,7 @@ from partnercenter.catalog import models as catalog_models
 from partnercenter.db import Base
 from partnercenter.idempotency import IdempotencyKey
 from partnercenter.identity import models as identity_models
+from partnercenter.jobs import models as jobs_models
 from partnercenter.licensing import models as licensing_models
 from partnercenter.orders import models as orders_models
 from partnercenter.support import models as support_models
@@ -17,6 +18,7 @@ __all__ = [
     "billing_models",
     "catalog_models",
     "identity_models",
+    "jobs_models",
     "licensing_models",
     "orders_models",
     "support_models",

@@ -75,6 +75,8 @@ class Action(StrEnum):
     WORK_SUPPORT_QUEUE = "support_queue:work"
     READ_ALL_ACTIVITY = "activity_log:read_all"
     MOVE_SANDBOX_CLOCK = "sandbox_clock:move"
+    VIEW_BACKGROUND_JOBS = "background_jobs:view"
+    RETRY_MAIL = "mail_outbox:retry"
     # partner
     MANAGE_PARTNER_USERS = "partner_users:manage"
     VIEW_CUSTOMERS = "customers:view"
@@ -132,6 +134,8 @@ PERMISSIONS: dict[Action, frozenset[tuple[TenantKind, Role]]] = {
     Action.WORK_SUPPORT_QUEUE: _grants(P, Role.PROVIDER_ADMIN, Role.SUPPORT_AGENT),
     Action.READ_ALL_ACTIVITY: _grants(P, Role.PROVIDER_ADMIN),
     Action.MOVE_SANDBOX_CLOCK: _grants(P, Role.PROVIDER_ADMIN),
+    Action.VIEW_BACKGROUND_JOBS: _grants(P, Role.PROVIDER_ADMIN, Role.SUPPORT_AGENT),
+    Action.RETRY_MAIL: _grants(P, Role.PROVIDER_ADMIN, Role.SUPPORT_AGENT),
     # A partner's Global admin manages the partner's users (provider admins do too, see API).
     Action.MANAGE_PARTNER_USERS: _grants(R, Role.GLOBAL_ADMIN),
     Action.VIEW_CUSTOMERS: _grants(R, *_PARTNER_STAFF),

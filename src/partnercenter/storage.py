@@ -113,6 +113,10 @@ class Storage(Protocol):
         """The file on this machine's disk, when the server may send it itself."""
         ...
 
+    def presigned_url(self, key: str, *, filename: str, seconds: int) -> str | None:
+        """A URL that fetches the file without credentials for ``seconds``, or None."""
+        ...
+
 
 def validate_key(key: str) -> str:
     """Return ``key`` if it is a safe relative key, else raise :class:`InvalidStorageKey`."""
@@ -247,6 +251,11 @@ class LocalStorage:
     def local_path(self, key: str) -> Path | None:
         path = self._path(key)
         return path if path.is_file() else None
+
+    def presigned_url(self, key: str, *, filename: str, seconds: int) -> str | None:
+        """None: a local file is sent by the server (pathsend) or the front proxy."""
+        validate_key(key)
+        return None
 
 
 def _read_file_range(f: IO[bytes], start: int, end: int) -> Iterator[bytes]:
@@ -424,6 +433,25 @@ class S3Storage:
     def local_path(self, key: str) -> Path | None:
         validate_key(key)
         return None
+
+    def presigned_url(self, key: str, *, filename: str, seconds: int) -> str | None:
+        """A presigned ``GetObject`` URL valid ``seconds``, naming the file for the browser.
+
+        Pinned to nothing but the key: the caller has just checked the purchase and written
+        the audit record, and the URL lives only for ``seconds``.
+        """
+        from partnercenter.downloads import content_disposition
+
+        url: str = self.client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self._key(key),
+                "ResponseContentDisposition": content_disposition(filename),
+            },
+            ExpiresIn=seconds,
+        )
+        return url
 
 
 class _SeekableCopy:

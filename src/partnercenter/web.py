@@ -11,9 +11,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from partnercenter import i18n, labels
-from partnercenter.errors import CsrfFailed
-from partnercenter.markets import country_choices
+from partnercenter import i18n, labels, markets
+from partnercenter.errors import CsrfFailed, Unauthenticated
 from partnercenter.permissions import ROLE_LABELS, Action, allowed
 
 PRE_SESSION_CSRF_COOKIE = "pc_csrf"
@@ -86,7 +85,11 @@ def csrf_token(request: Request) -> str:
 
 
 def check_csrf(request: Request, submitted: str | None) -> None:
-    """Refuse a form unless it carries this browser's token and comes from this site."""
+    """Refuse a form unless it carries this browser's token and comes from this site.
+
+    Raises :class:`CsrfFailed` (403); when the browser still sends a session cookie whose
+    session has expired, :class:`Unauthenticated` instead, which pages turn into sign-in.
+    """
     origin = request.headers.get("origin")
     if origin and origin != "null":
         host = request.headers.get("host", "")
@@ -95,6 +98,10 @@ def check_csrf(request: Request, submitted: str | None) -> None:
     ws = getattr(request.state, "web_session", None)
     expected = ws.csrf_token if ws is not None else request.cookies.get(PRE_SESSION_CSRF_COOKIE)
     if not expected or not submitted or not hmac.compare_digest(expected, submitted):
+        if ws is None and getattr(request.state, "session_expired", False):
+            # The form was filled in a session that has since expired: sign in again and
+            # come back to the form's page rather than a bare "form has expired".
+            raise Unauthenticated()
         raise CsrfFailed()
 
 
@@ -144,10 +151,11 @@ def render(
             value, lang, seconds=seconds
         ),
         "fmt_month": lambda value, short=False: i18n.format_month(value, lang, short=short),
-        "fmt_country": lambda code: i18n.country_name(str(code or ""), lang),
+        "fmt_country": lambda code: markets.country_name(code, lang),
         "label": lambda kind, value: gettext(labels.label(kind, value)),
         "line_no": labels.line_number,
-        "country_choices": lambda: country_choices(lang),
+        "country_options": markets.country_options(lang),
+        "country_name": lambda code: markets.country_name(code, lang),
     }
     ctx.update(context or {})
     html = env.get_template(template).render(ctx)
@@ -184,10 +192,66 @@ def _minor_money(minor: int | None, currency: str, lang: str) -> str:
     return i18n.format_money(from_minor(minor, currency), currency, lang)
 
 
-def render_error_page(request: Request, status: int, body: dict[str, Any]) -> Response:
+_PORTAL_PREFIXES = {"partner": "/partner", "customer": "/admin", "provider": "/provider"}
+
+
+def _reload_signed_in(request: Request) -> str | None:
+    """Load the signed-in user and web session afresh for an error page; return its portal.
+
+    By the time an error is rendered the request's database session has been rolled back
+    and closed, so ``request.state.user`` is detached and its roles and tenant cannot load.
+    This reads them again in a short session of their own (closed without expiring them), so
+    the error page keeps the portal's layout and menu. Returns ``"partner"``, ``"admin"`` or
+    ``"provider"`` when the path is inside the user's own portal, else None.
+    """
+    from sqlalchemy import inspect
+
+    from partnercenter.identity.models import User, WebSession
+
+    user = getattr(request.state, "user", None)
+    if user is None:
+        return None
+    ws = getattr(request.state, "web_session", None)
+    user_id = inspect(user).identity
+    ws_id = inspect(ws).identity if ws is not None else None
+    session = request.app.state.session_factory()
     try:
-        return render(request, "error.html", {"status": status, "error": body}, status=status)
+        fresh = session.get(User, user_id[0]) if user_id else None
+        fresh_ws = session.get(WebSession, ws_id[0]) if ws_id else None
+        if fresh is not None:
+            _ = (fresh.roles, fresh.tenant.kind, fresh.tenant.name, fresh.display_name)
+        if fresh_ws is not None:
+            _ = fresh_ws.csrf_token
+    finally:
+        session.close()
+    request.state.user = fresh
+    request.state.web_session = fresh_ws
+    if fresh is None:
+        return None
+    kind = str(getattr(fresh.tenant.kind, "value", fresh.tenant.kind))
+    prefix = _PORTAL_PREFIXES.get(kind)
+    path = request.url.path
+    if prefix and (path == prefix or path.startswith(prefix + "/") or path == "/account/tokens"):
+        return {"customer": "admin"}.get(kind, kind)
+    return None
+
+
+def render_error_page(request: Request, status: int, body: dict[str, Any]) -> Response:
+    """The error page, inside the signed-in user's portal layout and in the reader's language.
+
+    Falls back to a minimal page only if rendering itself fails (that failure is logged).
+    """
+    try:
+        portal = _reload_signed_in(request)
+        context: dict[str, Any] = {"status": status, "error": body}
+        if portal:
+            context["portal"] = portal
+        return render(request, "error.html", context, status=status)
     except Exception:  # the error page must never fail itself
+        import logging
+
         from partnercenter.errors import html_error
+
+        logging.getLogger("partnercenter.errors").exception("the error page failed")
 
         return html_error(status, body)

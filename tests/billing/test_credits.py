@@ -13,9 +13,12 @@ from partnercenter.billing.credits import (
     Rules,
     add_months,
     assess,
+    billing_period,
     cap_credit,
+    cycle_months,
     days_remaining,
     monthly_period,
+    period_count,
 )
 from partnercenter.catalog.models import CreditRule
 from partnercenter.money import Price, line_price
@@ -230,3 +233,67 @@ def test_days_remaining_rounds_a_part_day_up() -> None:
     assert days_remaining(deadline, deadline - timedelta(hours=1)) == 1
     assert days_remaining(deadline, deadline) == 0
     assert days_remaining(None, BOUGHT) == 0
+
+
+def test_a_three_year_term_billed_annually_credits_only_the_year_in_progress() -> None:
+    bought = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
+    # Day 10 of the first year (365 days): 355/365 of the first year's 2 x 57.85.
+    first_year = assess(
+        rules=SUBSCRIPTION,
+        purchased_at=bought,
+        now=bought + timedelta(days=10),
+        billing_cycle="annual",
+        term_duration="P3Y",
+        charged=usd("115.70", "11.57"),
+    )
+    assert first_year.credit == usd("112.53", "11.25")
+    # 19 May 2027 is day 60 of the second year, 20 Mar 2027 - 20 Mar 2028 (366 days, it holds
+    # 29 Feb 2028): 306/366 of that year's charge, not of the three years'.
+    now = datetime(2027, 5, 19, 9, 0, tzinfo=UTC)
+    start, end = billing_period(bought, now, cycle_months("annual", "P3Y") or 0, periods=3)
+    assert (start.date().isoformat(), end.date().isoformat()) == ("2027-03-20", "2028-03-20")
+    second_year = assess(
+        rules=Rules(window_days=None, credit_rule=CreditRule.PRORATED),
+        purchased_at=bought,
+        now=now,
+        billing_cycle="annual",
+        term_duration="P3Y",
+        charged=usd("115.70", "11.57"),
+    )
+    assert second_year.credit == usd("96.73", "9.67")
+    # Upfront (one-time) billing of the same term prorates over all three years (1,096 days).
+    upfront = assess(
+        rules=SUBSCRIPTION,
+        purchased_at=bought,
+        now=bought + timedelta(days=10),
+        billing_cycle="one_time",
+        term_duration="P3Y",
+        charged=usd("347.10", "34.71"),
+    )
+    # 347.10 x 1086/1096 = 343.933 -> 343.93; 34.71 x 1086/1096 = 34.393 -> 34.39
+    assert upfront.credit == usd("343.93", "34.39")
+
+
+def test_periods_per_term_and_cycle() -> None:
+    assert [
+        (term, cycle, cycle_months(cycle, term), period_count(cycle, term))
+        for term, cycle in [
+            ("P1M", "monthly"),
+            ("P1Y", "monthly"),
+            ("P1Y", "annual"),
+            ("P1Y", "one_time"),
+            ("P3Y", "monthly"),
+            ("P3Y", "annual"),
+            ("P3Y", "one_time"),
+            (None, "one_time"),
+        ]
+    ] == [
+        ("P1M", "monthly", 1, 1),
+        ("P1Y", "monthly", 1, 12),
+        ("P1Y", "annual", 12, 1),
+        ("P1Y", "one_time", 12, 1),
+        ("P3Y", "monthly", 1, 36),
+        ("P3Y", "annual", 12, 3),
+        ("P3Y", "one_time", 36, 1),
+        (None, "one_time", None, 1),
+    ]

@@ -118,28 +118,44 @@ def test_billing_admin_reads_invoices_with_lines(
     client: TestClient, books: Books, clock: FrozenClock
 ) -> None:
     _close(client, books, clock)
-    listed = client.get("/v1/invoices", headers=books.headers).json()
+    listed = client.get("/v1/invoices", headers=books.headers).json(parse_float=Decimal)
     assert listed["totalCount"] == 1
     (inv,) = listed["items"]
     # 2 x 249.00 + 10 % = 547.80, a 50 % credit of -273.90, and 12.50 + 19 % = 14.88
-    assert inv["totalAmount"] == "288.78" and inv["subtotal"] == "261.50"
+    assert inv["totalAmount"] == Decimal("288.78") and inv["subtotal"] == Decimal("261.50")
+    # Partner Center's invoice: the id is the number, amounts are numbers
+    assert inv["id"] == inv["invoiceNumber"] and inv["totalCharges"] == Decimal("288.78")
+    assert inv["paidAmount"] == 0 and inv["currencySymbol"] == "$"
+    assert inv["pdfDownloadLink"] == f"/invoices/{inv['id']}/documents/statement"
+    assert (
+        client.get(f"/v1/invoices/{inv['invoiceId']}", headers=books.headers).json()["id"]
+        == (inv["id"])
+    )
     assert inv["documentType"] == "invoice" and inv["currencyCode"] == "USD"
     assert inv["billingPeriodStartDate"] == "2026-11-01T00:00:00Z"
     detail = client.get(f"/v1/invoices/{inv['id']}", headers=books.headers).json()
     assert detail["invoiceNumber"] == inv["invoiceNumber"]
-    lines = client.get(f"/v1/invoices/{inv['id']}/lineitems", headers=books.headers).json()
+    lines = client.get(f"/v1/invoices/{inv['id']}/lineitems", headers=books.headers).json(
+        parse_float=Decimal
+    )
     items = lines["items"]
     assert [(i["customerName"], i["chargeType"], i["totalForCustomer"]) for i in items] == [
-        ("Contoso", "new", "547.80"),
-        ("Contoso", "cancel", "-273.90"),
-        ("Fourth Coffee", "new", "14.88"),
+        ("Contoso", "new", Decimal("547.80")),
+        ("Contoso", "cancelImmediate", Decimal("-273.90")),
+        ("Fourth Coffee", "new", Decimal("14.88")),
     ]
+    documented = client.get(
+        f"/v1/invoices/{inv['id']}/lineitems/OneTime/BillingLineItems?size=2&offset=1",
+        headers=books.headers,
+    ).json(parse_float=Decimal)
+    assert documented["totalCount"] == 3
+    assert [i["lineItemId"] for i in documented["items"]] == [i["lineItemId"] for i in items[1:]]
     credit = items[1]
     assert credit["creditReasonCode"] == "cancel_within_window"
     assert credit["reversedLineItemId"] == str(books.bought.charge.id)
     assert credit["orderId"] == str(books.bought.order.id) and credit["quantity"] == 2
     assert (
-        credit["unitPrice"] == "249.00"
+        credit["unitPrice"] == Decimal("-124.50")  # times 2: its subtotal
         and credit["customerDomainName"] == "contoso.onmicrosoft.com"
     )
     monthly = items[2]
@@ -185,7 +201,7 @@ def test_reconciliation_csv_has_partner_centers_columns_and_every_line(
         assert column in rows[0], column
     assert len(rows) == 3
     assert {row["InvoiceNumber"] for row in rows} == {inv["invoiceNumber"]}
-    assert sum(Decimal(row["TotalForCustomer"]) for row in rows) == Decimal(inv["totalAmount"])
+    assert sum(Decimal(row["TotalForCustomer"]) for row in rows) == Decimal(str(inv["totalAmount"]))
     assert [row["ChargeType"] for row in rows] == ["new", "cancel", "new"]
     assert rows[1]["CreditReasonCode"] == "cancel_within_window"
     assert rows[2]["CustomerCountry"] == "DE" and rows[2]["ProductId"] == "CFQ7TTC0LH18"
@@ -239,8 +255,10 @@ def test_unbilled_line_items_are_the_charges_not_yet_invoiced(
     )
     ledger.purchase(books.partner, books.contoso, unit_net="1.00", at=DEC_1)
     session.commit()
-    (item,) = client.get("/v1/invoices/unbilled/lineitems", headers=books.headers).json()["items"]
-    assert item["billingMonth"] == "2026-12" and item["totalForCustomer"] == "1.10"
+    (item,) = client.get("/v1/invoices/unbilled/lineitems", headers=books.headers).json(
+        parse_float=Decimal
+    )["items"]
+    assert item["billingMonth"] == "2026-12" and item["totalForCustomer"] == Decimal("1.10")
 
 
 def test_invoices_of_another_partner_answer_404_and_other_roles_403(
@@ -277,9 +295,9 @@ def test_next_month_charges_cycle_and_credit_land_on_the_next_invoice(
     clock.set(datetime(2027, 1, 1, 0, 30, tzinfo=UTC))
     r = client.post("/v1/billing/periods/2026-12/close", headers=books.provider_headers)
     assert r.status_code == 200 and r.json()["cycleChargesCreated"] == 1
-    invoices = client.get("/v1/invoices", headers=books.headers).json()["items"]
+    invoices = client.get("/v1/invoices", headers=books.headers).json(parse_float=Decimal)["items"]
     dec = invoices[0]
     assert dec["billingMonth"] == "2026-12"
     items = client.get(f"/v1/invoices/{dec['id']}/lineitems", headers=books.headers).json()["items"]
-    assert sorted(i["chargeType"] for i in items) == ["cancel", "cycleCharge"]
-    assert dec["totalAmount"] == str(Decimal("14.88") - Decimal("3.72"))
+    assert sorted(i["chargeType"] for i in items) == ["cancelImmediate", "cycleCharge"]
+    assert dec["totalAmount"] == Decimal("14.88") - Decimal("3.72")

@@ -10,16 +10,25 @@ afterwards), with the demo data loaded exactly as ``partnercenter demo`` loads i
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    Response,
+    sync_playwright,
+)
 from sqlalchemy import Engine
 
 from partnercenter import demo, migrate
@@ -28,7 +37,7 @@ from partnercenter.cli.main import _extra_demo_loaders
 from partnercenter.clock import SystemClock
 from partnercenter.config import Settings
 from partnercenter.db import make_engine, make_session_factory, unit_of_work
-from tests.conftest import PG_REQUIRED, _pg_database_url, create_pg_database, drop_pg_database
+from tests.conftest import PG_MANDATORY, _pg_database_url, create_pg_database, drop_pg_database
 
 CHROMIUM = os.environ.get("PARTNERCENTER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -137,7 +146,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     """One headless Chromium for the browser tests."""
     if not Path(CHROMIUM).exists():
         message = f"Chromium not found at {CHROMIUM}: run ./scripts/test (it installs chromium)"
-        if PG_REQUIRED:
+        if PG_MANDATORY:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -145,25 +154,169 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     b.close()
 
 
+DESKTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+SCREENSHOTS = ARTIFACTS / "screenshots"
+# axe-core's impacts that fail a test (moderate and minor are reported, not fatal).
+FATAL_IMPACTS = ("serious", "critical")
+# Pages that are not ours to fix (Swagger UI's own markup) are photographed, not audited.
+NOT_AUDITED = ("/docs", "/redoc")
+
+
+def audit_accessibility(page: Page, where: str = "") -> list[str]:
+    """Run axe-core (axe-playwright-python's bundled axe.min.js) on the page as it is now.
+
+    Returns one line per serious or critical violation: rule id, impact, the first nodes.
+    """
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    problems = []
+    for violation in results.response["violations"]:
+        if violation.get("impact") in FATAL_IMPACTS:
+            targets = [", ".join(n.get("target", [])) for n in violation["nodes"][:3]]
+            problems.append(
+                f"{where or page.url}: {violation['id']} ({violation['impact']}): "
+                f"{violation['help']} at {targets}"
+            )
+    return problems
+
+
+def assert_accessible(page: Page, where: str = "") -> None:
+    """Fail on any serious or critical axe-core violation of the page as it is now."""
+    problems = audit_accessibility(page, where)
+    assert not problems, "Accessibility violations:\n" + "\n".join(problems)
+
+
+def _slug(text: str, limit: int = 80) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:limit] or "root"
+
+
+def snap(page: Page, name: str) -> None:
+    """Photograph the page as it is now (an open dialog, a toast) and audit it with axe-core.
+
+    Saved as ``test-artifacts/screenshots/<test>/states/<name>-<width>.png``.
+    """
+    test = os.environ.get("PYTEST_CURRENT_TEST", "test").split(" ", 1)[0].rsplit("::", 1)[-1]
+    folder = SCREENSHOTS / _slug(test, 120) / "states"
+    folder.mkdir(parents=True, exist_ok=True)
+    width = (page.viewport_size or DESKTOP)["width"]
+    page.screenshot(path=str(folder / f"{_slug(name)}-{width}.png"), full_page=True)
+    assert_accessible(page, name)
+
+
+class PageVisits:
+    """The pages a test's browsers opened (GET, HTML, 200), in order, without repeats."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def watch(self, page: Page) -> None:
+        def seen(response: Response) -> None:
+            request = response.request
+            if (
+                request.resource_type == "document"
+                and request.method == "GET"
+                and response.status == 200
+                and request.frame == page.main_frame
+                and "text/html" in (response.headers.get("content-type") or "")
+            ):
+                url = response.url.split("#", 1)[0]
+                if "/downloads/" not in url and url not in self.urls:
+                    self.urls.append(url)
+
+        page.on("response", seen)
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+# Page templates (path with ids replaced) already photographed in every variant this run.
+_DONE_IN_FULL: set[str] = set()
+
+
+def photograph_and_audit(context: BrowserContext, urls: list[str], folder: Path) -> list[str]:
+    """Open each URL again in the test's own browser (same cookies): a full-page screenshot
+    and axe-core in English at 1366x900; the first time a page (its path with ids replaced)
+    is seen in the run, also in Spanish and both languages at 390 px.
+
+    Returns the problems found: serious or critical accessibility violations, and pages
+    wider than the window. Reopening is a GET, so a key that was shown once is not shown
+    again (the page says so instead).
+    """
+    problems: list[str] = []
+    folder.mkdir(parents=True, exist_ok=True)
+    page = context.new_page()
+    original = context.cookies()
+    language = next((c for c in original if c["name"] == "pc_lang"), None)
+    try:
+        for n, url in enumerate(urls):
+            parsed = urlsplit(url)
+            name = f"{n:02d}-{_slug(parsed.path + ('-' + parsed.query if parsed.query else ''))}"
+            template = f"{parsed.netloc}{_UUID.sub('{id}', parsed.path)}"
+            full = template not in _DONE_IN_FULL
+            _DONE_IN_FULL.add(template)
+            variants = [
+                (lang, label, size)
+                for lang in ("en", "es")
+                for label, size in (("desktop", DESKTOP), ("phone", PHONE))
+                if full or (lang, label) == ("en", "desktop")
+            ]
+            for lang, label, size in variants:
+                context.add_cookies(
+                    [{"name": "pc_lang", "value": lang, "domain": parsed.hostname, "path": "/"}]
+                )
+                page.set_viewport_size(size)
+                response = page.goto(url)
+                if response is None or response.status != 200:
+                    break
+                page.screenshot(path=str(folder / f"{name}-{lang}-{label}.png"), full_page=True)
+                if parsed.path in NOT_AUDITED:
+                    continue
+                width = page.evaluate("document.documentElement.scrollWidth")
+                if width > size["width"]:
+                    problems.append(f"{url} ({lang}, {label}): page is {width}px wide")
+                if label == "desktop":
+                    problems += audit_accessibility(page, f"{url} ({lang})")
+    finally:
+        page.close()
+        context.clear_cookies(name="pc_lang")
+        if language is not None:
+            context.add_cookies([language])  # type: ignore[list-item]
+    return problems
+
+
 @pytest.fixture
 def open_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Callable[..., Page]]:
-    """Open a page in a fresh browser profile (no cookies) with the given language."""
-    contexts: list[BrowserContext] = []
+    """Open a page in a fresh browser profile (no cookies) with the given language, 1366x900.
+
+    At the end of the test every page the test's browsers opened is photographed under
+    ``test-artifacts/screenshots/<test>/`` and audited with axe-core (see
+    :func:`photograph_and_audit`): a serious or critical violation, or a page wider than
+    the window, fails the test.
+    """
+    contexts: list[tuple[BrowserContext, PageVisits]] = []
 
     def open_(locale: str = "en-US") -> Page:
-        ctx = browser.new_context(locale=locale)
+        ctx = browser.new_context(locale=locale, viewport=DESKTOP)
         ctx.set_default_timeout(10_000)
-        contexts.append(ctx)
-        return ctx.new_page()
+        visits = PageVisits()
+        contexts.append((ctx, visits))
+        page = ctx.new_page()
+        visits.watch(page)
+        return page
 
     yield open_
     report = getattr(request.node, "rep_call", None)
-    for n, ctx in enumerate(contexts):
+    problems: list[str] = []
+    for n, (ctx, visits) in enumerate(contexts):
         if report is not None and report.failed:  # keep what the browser showed
             ARTIFACTS.mkdir(exist_ok=True)
             for i, pg in enumerate(ctx.pages):
                 pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{n}-{i}.png"))
+        elif report is not None:
+            folder = SCREENSHOTS / _slug(request.node.name, 120) / f"browser{n}"
+            problems += photograph_and_audit(ctx, visits.urls, folder)
         ctx.close()
+    assert not problems, "Pages with problems:\n" + "\n".join(problems)
 
 
 @pytest.fixture

@@ -101,7 +101,7 @@ def _sign_in(page: Page, url: str, email: str, portal: str) -> None:
 
 
 def test_billing_admin_reads_novembers_invoice_as_page_pdf_and_csv(
-    open_page: Callable[..., Page], server: Live, clock: FrozenClock, tmp_path: Path
+    server: Live, clock: FrozenClock, tmp_path: Path, open_page: Callable[..., Page]
 ) -> None:
     _buy_and_cancel(server, clock)
     clock.set(DEC_1)

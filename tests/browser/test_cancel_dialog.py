@@ -92,7 +92,7 @@ def _sign_in(page: Page, url: str) -> None:
 
 
 def test_admin_agent_cancels_on_day_10_and_sees_the_window_passed_on_day_31(
-    open_page: Callable[..., Page], server: Live, clock: FrozenClock
+    server: Live, clock: FrozenClock, open_page: Callable[..., Page]
 ) -> None:
     cid, [(order_id, item_id), (later_order, _)] = _buy(server)
     clock.advance(days=10)

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from partnercenter import demo
 from partnercenter.catalog import services as catalog
 from partnercenter.db import make_session_factory
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, snap
 
 pytestmark = pytest.mark.browser
 
@@ -88,27 +88,44 @@ def test_admin_agent_key_download_link_and_the_customers_admin_center(
     expect(page.locator(f"tr[data-item='{item_id}']")).to_contain_text("Active")
     _choose(page, item_id, choice)
 
-    # Get Key: a dialog with the key and a copy button.
+    # Get Key: a centred modal dialog with the key; Copy copies it and says so.
     page.get_by_test_id("get-key").click()
     dialog = page.get_by_test_id("key-dialog")
     expect(dialog).to_be_visible()
+    assert page.evaluate("document.querySelector('[data-testid=key-dialog]').matches(':modal')")
+    box = dialog.bounding_box()
+    assert box is not None
+    assert abs((box["x"] + box["width"] / 2) - 1366 / 2) < 2  # centred in the window
+    assert box["y"] > 0 and box["y"] + box["height"] < 900  # above the fold
+    assert "reveal=" not in page.url  # the one-time id is gone from the address bar
     key = page.get_by_test_id("product-key").inner_text().strip()
     assert len(key) >= 5
     page.get_by_test_id("copy-key").click()
+    expect(page.get_by_test_id("toast")).to_contain_text("Copied")
+    snap(page, "get-key-dialog-copied")
     assert page.evaluate("navigator.clipboard.readText()") == key
+    page.keyboard.press("Escape")  # keyboard-closable
+    expect(dialog).to_be_hidden()
 
-    # Download: the file's SHA-256 is the one the catalog recorded.
+    # Reloading never reveals the key again.
+    page.reload()
+    expect(page.get_by_test_id("key-dialog")).to_have_count(0)
+    assert key not in page.content()
+
+    # Download is a button; the file's SHA-256 is the one the catalog recorded.
+    _choose(page, item_id, choice)
+    download_button = page.get_by_test_id("download")
+    assert download_button.evaluate("el => getComputedStyle(el).borderTopStyle") == "solid"
     with page.expect_download() as info:
-        page.get_by_test_id("download").click()
+        download_button.click()
     saved = tmp_path / info.value.suggested_filename
     info.value.save_as(saved)
     assert hashlib.sha256(saved.read_bytes()).hexdigest() == expected_sha
 
-    # Copy Link: a signed link on the clipboard that works signed out.
+    # Copy Link: one click makes a signed link, copies it and says so.
     page.get_by_test_id("copy-link").click()
-    expect(page.get_by_test_id("link-box")).to_be_visible()
-    expect(page.get_by_test_id("link-sha256")).to_have_text(expected_sha)
-    page.get_by_test_id("copy-link-button").click()
+    expect(page.get_by_test_id("toast").last).to_contain_text("Link copied")
+    snap(page, "copy-link-copied")
     link = page.evaluate("navigator.clipboard.readText()")
     assert link.startswith(live_server.url + "/downloads/")
 

@@ -98,7 +98,7 @@ def _sign_in(page: Page, url: str, email: str, home: str) -> None:
 
 
 def test_refund_from_the_cancel_dialog_to_a_credit_on_the_next_invoice(
-    open_page: Callable[..., Page], server: Live, mailbox: Mailbox
+    server: Live, mailbox: Mailbox, open_page: Callable[..., Page]
 ) -> None:
     cid, order_id, gross = _buy_above_the_limit(server)
 

@@ -30,6 +30,32 @@ def test_search_box_finds_a_customer_by_name_guid_or_domain(
     assert "Contoso Foreign" not in client.get("/partner/customers", params={"q": "cf."}).text
 
 
+def test_search_finds_a_guid_prefix_and_a_domain_fragment(
+    client: TestClient, factory: Factory, session: Session
+) -> None:
+    partner = factory.partner()
+    contoso = factory.customer(partner, name="Contoso Ltd", domain="contoso.onmicrosoft.com")
+    wingtip = factory.customer(partner, name="Wingtip Toys", domain="wingtip.onmicrosoft.com")
+    foreign = factory.customer(factory.partner(), name="Contoso Foreign", domain="cf.example")
+    sign_in(client, session, factory.user(partner, Role.ADMIN_AGENT))
+    guid = str(contoso.id)
+    prefixes = [guid[:8], guid[:13], guid[:13].upper(), guid.replace("-", "")[:10]]
+    if str(wingtip.id)[:8] != guid[:8]:
+        for q in prefixes:
+            found = client.get("/partner/customers", params={"q": q}).text
+            assert "Contoso Ltd" in found and "Wingtip Toys" not in found, q
+    for q in ("toso.onmicro", "SOFT.COM"):  # a fragment from the middle, any case
+        found = client.get("/partner/customers", params={"q": q}).text
+        assert "Contoso Ltd" in found, q
+    # Another partner's customer is never found, not even by its own GUID prefix.
+    assert (
+        "Contoso Foreign"
+        not in client.get("/partner/customers", params={"q": str(foreign.id)[:8]}).text
+    )
+    # Wildcards in the search are text, not patterns.
+    assert "Contoso Ltd" not in client.get("/partner/customers", params={"q": "%_"}).text
+
+
 def test_add_customer_form_creates_the_customer_and_shows_its_page(
     client: TestClient, factory: Factory, session: Session
 ) -> None:

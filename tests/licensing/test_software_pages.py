@@ -201,3 +201,72 @@ def test_spanish_page(client: TestClient, session: Session, purchase: Purchase) 
     )
     assert "Obtener claves y descargas" in page.text
     assert "Copiar vínculo" in page.text
+
+
+def test_get_key_redirects_and_shows_the_key_once(
+    client: TestClient, session: Session, settings: Settings, purchase: Purchase
+) -> None:
+    """POST → redirect → GET: reloading the page never reveals the key again."""
+    sign_in(client, session, purchase.agent)
+    chosen = client.get(base(purchase), params={"item": purchase.item_id, **CHOICE})
+    posted = client.post(
+        f"{base(purchase)}/{purchase.item_id}/key",
+        data={**CHOICE, "csrf_token": csrf_of(chosen.text)},
+        follow_redirects=False,
+    )
+    assert posted.status_code == 303
+    target = posted.headers["location"]
+    assert target.startswith(base(purchase) + "?") and "reveal=" in target
+    assert purchase.entitlement.product_key_id is not None
+    key = catalog.reveal_key(session, settings=settings, key_id=purchase.entitlement.product_key_id)
+    assert key not in target
+
+    shown = client.get(target)
+    assert shown.status_code == 200
+    assert shown.headers["cache-control"] == "no-store"
+    assert 'data-testid="key-dialog"' in shown.text and f'data-value="{key}"' in shown.text
+
+    reloaded = client.get(target)
+    assert reloaded.status_code == 200
+    assert key not in reloaded.text and 'data-testid="key-dialog"' not in reloaded.text
+    assert 'data-testid="key-shown-once"' in reloaded.text
+    assert count(session, "get_software_key") == 1
+
+
+def test_a_reveal_id_is_good_only_for_the_browser_that_asked(
+    client: TestClient, session: Session, settings: Settings, purchase: Purchase
+) -> None:
+    sign_in(client, session, purchase.agent)
+    chosen = client.get(base(purchase), params={"item": purchase.item_id, **CHOICE})
+    target = client.post(
+        f"{base(purchase)}/{purchase.item_id}/key",
+        data={**CHOICE, "csrf_token": csrf_of(chosen.text)},
+        follow_redirects=False,
+    ).headers["location"]
+    assert purchase.entitlement.product_key_id is not None
+    key = catalog.reveal_key(session, settings=settings, key_id=purchase.entitlement.product_key_id)
+    other = TestClient(client.app)
+    sign_in(other, session, purchase.agent)  # the same user, another browser session
+    assert key not in other.get(target).text
+    assert f'data-value="{key}"' in client.get(target).text
+    for bad in ("not-a-uuid", "00000000-0000-0000-0000-000000000000"):
+        page = client.get(
+            base(purchase), params={"item": purchase.item_id, **CHOICE, "reveal": bad}
+        )
+        assert page.status_code == 200 and key not in page.text
+
+
+def test_copy_link_answers_the_page_script_with_the_link(
+    client: TestClient, session: Session, purchase: Purchase
+) -> None:
+    sign_in(client, session, purchase.agent)
+    chosen = client.get(base(purchase), params={"item": purchase.item_id, **CHOICE})
+    r = client.post(
+        f"{base(purchase)}/{purchase.item_id}/link",
+        data={**CHOICE, "csrf_token": csrf_of(chosen.text)},
+        headers={"Accept": "application/json"},
+    )
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    body = r.json()
+    assert "/downloads/" in body["uri"] and body["fileName"]
+    assert count(session, "get_software_download_link") == 1

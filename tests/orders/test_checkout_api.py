@@ -137,9 +137,12 @@ def test_admin_agent_buys_two_products_for_a_us_customer(
 
 def test_prices_include_tax_in_australia_and_brazil(client: TestClient, shop: Shop) -> None:
     au_cart = new_cart(client, shop, shop.au.id, line(WINDOWS_AU), line(SUSE_AU, 2))
-    [order] = checkout(client, shop, shop.au.id, au_cart).json()["orders"]
-    assert order["currencyCode"] == "AUD"
-    windows, suse = (x["pricing"] for x in order["lineItems"])
+    # One order per billing cycle (Partner Center's rule): the one-time licence, the plan.
+    one_time, annual = checkout(client, shop, shop.au.id, au_cart).json()["orders"]
+    assert (one_time["billingCycle"], annual["billingCycle"]) == ("one_time", "annual")
+    assert one_time["currencyCode"] == annual["currencyCode"] == "AUD"
+    [windows] = (x["pricing"] for x in one_time["lineItems"])
+    [suse] = (x["pricing"] for x in annual["lineItems"])
     assert windows["taxIncluded"] is True
     assert (windows["net"], windows["tax"], windows["gross"]) == ("1000.00", "100.00", "1100.00")
     # 2 x 1200.01 = 2400.02 gross, of which 10/110 is tax: 218.18.
@@ -149,7 +152,8 @@ def test_prices_include_tax_in_australia_and_brazil(client: TestClient, shop: Sh
         "218.18",
         "2181.84",
     )
-    assert order["totals"]["gross"] == "3500.02" and order["totals"]["tax"] == "318.18"
+    assert one_time["totals"]["gross"] == "1100.00" and one_time["totals"]["tax"] == "100.00"
+    assert annual["totals"]["gross"] == "2400.02" and annual["totals"]["tax"] == "218.18"
     br_cart = new_cart(client, shop, shop.br.id, line(WINDOWS_BR))
     [br] = checkout(client, shop, shop.br.id, br_cart).json()["orders"]
     p = br["lineItems"][0]["pricing"]

@@ -26,7 +26,8 @@ def file(client: TestClient, desk: Desk, who: str = "admin_agent", **changes: An
 def test_topics_list_the_refund_topic_and_the_others(client: TestClient, desk: Desk) -> None:
     r = client.get("/v1/servicerequests/supporttopics", headers=desk.h("helpdesk"))
     assert r.status_code == 200
-    names = {t["id"]: t["name"] for t in r.json()["items"]}
+    names = {t["code"]: t["name"] for t in r.json()["items"]}
+    assert all(isinstance(t["id"], int) for t in r.json()["items"])
     assert names["csp_refund"] == "CSP Purchase/Refund on behalf of customers"
     assert {"orders", "keys_downloads", "billing", "account"} <= set(names)
 
@@ -38,7 +39,8 @@ def test_admin_agent_files_a_refund_request_and_the_contact_gets_mail(
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["status"] == "open"
-    assert body["supportTopicId"] == "csp_refund"
+    assert body["supportTopicId"] == "32000001"
+    assert body["supportTopicCode"] == "csp_refund"
     assert body["refund"]["customerTenantId"] == str(desk.customer.id)
     assert body["refund"]["orderId"] == desk.order["id"]
     assert body["refund"]["amountRequested"] == "500.00"

@@ -39,6 +39,10 @@ def test_mail_waits_in_the_outbox_while_smtp_is_down_then_goes_once(
     controller = Controller(box, hostname="127.0.0.1", port=settings.smtp_port)
     controller.start()
     try:
+        # The failed attempt backs off 30 seconds before the next one.
+        assert row.next_attempt_at == clock.now() + mail.retry_delay(1)
+        assert mail.deliver_pending(session_factory, settings, now=clock.now()) == 0
+        clock.advance(seconds=30)
         assert mail.deliver_pending(session_factory, settings, now=clock.now()) == 1
         assert mail.deliver_pending(session_factory, settings, now=clock.now()) == 0
     finally:

@@ -229,3 +229,29 @@ def test_spanish_form(browser: Browser, desk: Desk) -> None:
     assert "Tipo de problema" in r.text
     assert "Compra/reembolso de CSP en nombre de clientes" in r.text
     assert "Impacto" in r.text
+
+
+def test_a_product_that_can_never_be_cancelled_is_never_offered_for_cancellation(
+    browser: Browser, desk: Desk, client: TestClient
+) -> None:
+    from tests.orders import catalog_data
+
+    r = client.post(
+        f"/v1/customers/{desk.customer.id}/carts",
+        json={"lineItems": [{"catalogItemId": catalog_data.SUSE, "quantity": 1}]},
+        headers=desk.h("admin_agent"),
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(
+        f"/v1/customers/{desk.customer.id}/carts/{r.json()['id']}/checkout",
+        headers=desk.h("admin_agent"),
+    )
+    suse = r.json()["orders"][0]["id"]
+    c = browser("admin_agent")
+    params = {"topic": "csp_refund", "customer": "contoso.onmicrosoft.com", "currency": "USD"}
+    html = c.get("/partner/support/new", params={**params, "order": suse}).text
+    assert 'name="cancel_purchase"' not in html
+    assert 'data-testid="not-cancellable"' in html
+    # A cancellable purchase still comes with the box ticked.
+    html = c.get("/partner/support/new", params={**params, "order": desk.order["id"]}).text
+    assert 'name="cancel_purchase" value="1" checked' in html

@@ -122,3 +122,52 @@ def test_without_the_cancel_box_the_purchase_stays_active(
         f"/v1/customers/{desk.customer.id}/orders/{desk.order['id']}", headers=desk.h("admin_agent")
     )
     assert order.json()["status"] == "completed"
+
+
+def test_a_software_plan_refund_is_approved_without_cancelling_it(
+    client: TestClient, desk: Desk, session: Session
+) -> None:
+    from partnercenter.support.models import SupportRequest
+    from tests.orders import catalog_data
+
+    r = client.post(
+        f"/v1/customers/{desk.customer.id}/carts",
+        json={"lineItems": [{"catalogItemId": catalog_data.SUSE, "quantity": 3}]},
+        headers=desk.h("admin_agent"),
+    )
+    r = client.post(
+        f"/v1/customers/{desk.customer.id}/carts/{r.json()['id']}/checkout",
+        headers=desk.h("admin_agent"),
+    )
+    suse = r.json()["orders"][0]["id"]
+    body = refund_body(
+        desk, refund={"orderId": suse, "amountRequested": "100.00", "cancelPurchase": True}
+    )
+    r = client.post("/v1/servicerequests", json=body, headers=desk.h("admin_agent"))
+    assert r.status_code == 201, r.text
+    assert r.json()["refund"]["cancelPurchase"] is False  # never for a software plan
+    # A request filed before this rule, with the box ticked, is approvable all the same.
+    req = session.get(SupportRequest, uuid.UUID(r.json()["id"]))
+    assert req is not None
+    session.execute(
+        SupportRequest.__table__.update()
+        .where(SupportRequest.__table__.c.id == req.id)
+        .values(cancel_purchase=True)
+    )
+    session.commit()
+    r = client.patch(
+        f"/v1/servicerequests/{req.id}",
+        json={"refund": {"decision": "approve"}},
+        headers=desk.h("support"),
+    )
+    assert r.status_code == 200, r.text
+    order = client.get(
+        f"/v1/customers/{desk.customer.id}/orders/{suse}", headers=desk.h("admin_agent")
+    )
+    assert order.json()["status"] == "completed"
+    credit = session.execute(
+        select(Charge).where(
+            Charge.order_id == uuid.UUID(suse), Charge.charge_type == ChargeType.CUSTOMER_CREDIT
+        )
+    ).scalar_one()
+    assert credit.gross_minor == -10_000 and credit.quantity == 3

@@ -26,7 +26,7 @@ from partnercenter.audit.services import (
 )
 from partnercenter.config import Settings
 from partnercenter.deps import ActorDep, NowDep, SessionDep, SettingsDep
-from partnercenter.envelopes import collection
+from partnercenter.envelopes import collection, continuation_or_none
 
 router = APIRouter(prefix="/v1", tags=["activity log"])
 
@@ -173,8 +173,17 @@ def list_audit_records(
             description="The token of links.next of the previous page.",
         ),
     ] = None,
+    seek_operation: Annotated[
+        str | None,
+        Query(alias="seekOperation", description="Next, with MS-ContinuationToken"),
+    ] = None,
 ) -> JSONResponse:
-    """The activity log, newest first; the next page comes with ``MS-ContinuationToken``."""
+    """The activity log, newest first; the next page comes with ``MS-ContinuationToken``.
+
+    Partner Center: "Get a partner's activity log" (``startDate=6/1/2017 12:00:00 AM``
+    works; ``continuationToken`` at the top level and ``links.next`` for the next page).
+    """
+    continuation = continuation_or_none(seek_operation, continuation)
     visibility = services.visibility_for(session, actor=actor)
     page_size = services.parse_size(size)
     query, cursor = resolve_query(
@@ -227,7 +236,7 @@ def _cell(value: str | None) -> str:
     """A CSV cell a spreadsheet will not run as a formula (user-typed text lands here)."""
     if not value:
         return ""
-    return "'" + value if value[0] in "=+-@\t\r" else value
+    return "'" + value if value[0] in "=+-@\t\r\uff1d\uff0b\uff0d\uff20" else value
 
 
 def csv_row(entry: LogEntry) -> list[str]:
@@ -241,6 +250,8 @@ def csv_stream(
 ) -> Iterator[str]:
     """The selection as CSV text, produced batch by batch (constant memory)."""
     buf = io.StringIO()
+    # A byte-order mark: spreadsheets then read the file as UTF-8 (accented names intact).
+    buf.write("\ufeff")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     count = 0

@@ -12,14 +12,15 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select
+from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -68,24 +69,32 @@ def compute_hash(record: AuditRecord) -> str:
     return hashlib.sha256(_canonical(record)).hexdigest()
 
 
-def _lock_chain_head(session: Session, chain_key: str) -> AuditChainHead:
-    """Return the chain head row locked for this transaction, creating it if needed."""
+def _advance_chain_head(session: Session, chain_key: str) -> tuple[int, str]:
+    """Advance the chain's head by one and lock it; returns (new seq, previous record's hash).
+
+    One statement: an upsert that creates the head at seq 1 or adds one to it, holding the
+    row lock to the end of the transaction so appends to one chain are serialised. On
+    PostgreSQL the conflict branch works on the newest committed head even when this
+    transaction waited for another writer, so no append reads a stale head.
+    """
     dialect = session.get_bind().dialect.name
-    values = {"chain_key": chain_key, "seq": 0, "last_hash": GENESIS}
+    table = cast(Table, AuditChainHead.__table__)
     if dialect == "postgresql":
-        session.execute(postgresql.insert(AuditChainHead).values(values).on_conflict_do_nothing())
+        stmt: Any = postgresql.insert(table)
     elif dialect == "sqlite":
-        session.execute(sqlite.insert(AuditChainHead).values(values).on_conflict_do_nothing())
+        stmt = sqlite.insert(table)
     else:  # pragma: no cover - only the two supported databases
-        if session.get(AuditChainHead, chain_key) is None:
-            session.execute(insert(AuditChainHead).values(values))
-    head = session.execute(
-        select(AuditChainHead)
-        .where(AuditChainHead.chain_key == chain_key)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
-    return head
+        raise NotImplementedError(dialect)
+    stmt = stmt.values(chain_key=chain_key, seq=1, last_hash=GENESIS)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.chain_key], set_={"seq": table.c.seq + 1}
+    ).returning(table.c.seq, table.c.last_hash)
+    seq, last_hash = session.execute(stmt).one()
+    # The head row may be in the identity map from an earlier append in this transaction.
+    head = session.identity_map.get(session.identity_key(AuditChainHead, chain_key))
+    if head is not None:
+        session.expunge(head)
+    return int(seq), str(last_hash)
 
 
 def record(
@@ -106,12 +115,12 @@ def record(
     """Append one record to the tenant's activity log in the caller's transaction."""
     request = request or RequestInfo()
     chain_key = str(tenant_id) if tenant_id else SYSTEM_CHAIN
-    head = _lock_chain_head(session, chain_key)
+    seq, prev_hash = _advance_chain_head(session, chain_key)
     entry = AuditRecord(
         id=uuid.uuid4(),
         tenant_id=tenant_id,
         chain_key=chain_key,
-        seq=head.seq + 1,
+        seq=seq,
         occurred_at=at,
         user_id=actor.user_id if actor else None,
         user_principal_name=actor.email if actor else user_principal_name,
@@ -124,12 +133,16 @@ def record(
         user_agent=(request.user_agent or "")[:500] or None,
         correlation_id=request.correlation_id,
         details=details or {},
-        prev_hash=head.last_hash,
+        prev_hash=prev_hash,
     )
     entry.hash = compute_hash(entry)
-    head.seq = entry.seq
-    head.last_hash = entry.hash
     session.add(entry)
+    # The head's hash is written with the record (a flush: the next append reads it back).
+    session.execute(
+        update(AuditChainHead)
+        .where(AuditChainHead.chain_key == chain_key)
+        .values(last_hash=entry.hash)
+    )
     return entry
 
 
@@ -222,6 +235,7 @@ KNOWN_OPERATIONS: tuple[str, ...] = (
     "sign_in_succeeded",
     "sign_in_failed",
     "sign_in_throttled",
+    "sign_in_unlocked",
     "create_user",
     "update_user_roles",
     "create_api_token",
@@ -322,12 +336,17 @@ class ActivityQuery:
 def parse_date(text: str, *, source: str, end: bool) -> datetime:
     """A date or ISO 8601 date-time; a bare date as an end means the whole of that day.
 
-    Returns the inclusive start, or the exclusive end, of the range it names (UTC; a
-    date-time without an offset is taken as UTC).
+    Partner Center's documented form ``6/1/2017 12:00:00 AM`` (month/day/year, 12-hour
+    clock) and ``6/1/2017`` are read too. Returns the inclusive start, or the exclusive end,
+    of the range it names (UTC; a date-time without an offset is taken as UTC).
     """
     value = text.strip()
     if not value:
         raise InvalidDate(f"{source} is empty: give a date such as 2026-11-01.", source=source)
+    us = _us_date(value, source)
+    if us is not None:
+        at, has_time = us
+        return at + timedelta(days=1) if end and not has_time else at
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
@@ -341,6 +360,34 @@ def parse_date(text: str, *, source: str, end: bool) -> datetime:
             source=source,
         ) from None
     return moment + timedelta(microseconds=1) if end else moment
+
+
+_US_FORMATS = (
+    ("%m/%d/%Y %I:%M:%S %p", True),
+    ("%m/%d/%Y %I:%M %p", True),
+    ("%m/%d/%Y %H:%M:%S", True),
+    ("%m/%d/%Y", False),
+)
+
+
+def _us_date(value: str, source: str) -> tuple[datetime, bool] | None:
+    """``6/1/2017 12:00:00 AM`` as UTC, and whether it named a time; None if not that form."""
+    if "/" not in value:
+        return None
+    for pattern, has_time in _US_FORMATS:
+        try:
+            return datetime.strptime(value, pattern).replace(tzinfo=UTC), has_time
+        except ValueError:
+            continue
+    raise InvalidDate(
+        N_(
+            "%(field)s “%(value)s” is not a date: use M/D/YYYY h:mm:ss AM "
+            "(6/1/2017 12:00:00 AM), YYYY-MM-DD or an ISO 8601 date-time.",
+            field=source,
+            value=value[:40],
+        ),
+        source=source,
+    )
 
 
 def date_range(
@@ -414,6 +461,12 @@ def make_filter(field: FilterField, operator: str, raw: Any, *, where: str = "fi
                 source="filter",
             ) from None
     elif field == FilterField.USER_PRINCIPAL_NAME:
+        value = value.lower()
+    elif field in (FilterField.RESOURCE_TYPE, FilterField.OPERATION_TYPE):
+        # Values are matched without regard to case: "Order" and "order" name one type, and
+        # "SoftwareKey" names software_key.
+        if "_" not in value and not value.islower():
+            value = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", value)
         value = value.lower()
     return Filter(field, operator, value)
 

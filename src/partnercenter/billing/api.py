@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from babel.numbers import get_currency_symbol
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -19,7 +23,8 @@ from partnercenter.billing.schemas import (
 )
 from partnercenter.context import Actor, RequestInfo
 from partnercenter.deps import NowDep, RequestInfoDep, SessionDep, parse_uuid, require
-from partnercenter.envelopes import collection
+from partnercenter.envelopes import collection, exact_json, link, relative_uri
+from partnercenter.errors import InvalidInput
 from partnercenter.identity import services as identity
 from partnercenter.permissions import Action
 from partnercenter.web import gettext_for
@@ -50,30 +55,172 @@ PeriodViewer = Annotated[Actor, Depends(require(Action.VIEW_BILLING_PERIODS))]
 
 
 def _invoice(session: Session, actor: Actor, invoice_id: str) -> Invoice:
-    return services.get_invoice(
-        session, partner_id=actor.tenant_id, invoice_id=parse_uuid(invoice_id, "invoice")
+    """The invoice named by its number (Partner Center's id, ``G000000001``) or its GUID."""
+    if _UUID.match(invoice_id.strip()):
+        return services.get_invoice(
+            session, partner_id=actor.tenant_id, invoice_id=parse_uuid(invoice_id, "invoice")
+        )
+    return services.get_invoice_by_number(session, partner_id=actor.tenant_id, number=invoice_id)
+
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
+ONE_TIME = "one_time"
+BILLING_LINE_ITEMS = "billing_line_items"
+# Partner Center's reconciliation charge types for ours (a cancellation is cancelImmediate).
+CHARGE_TYPES = {
+    "new": "new",
+    "cancel": "cancelImmediate",
+    "cycleCharge": "cycleCharge",
+    "customerCredit": "customerCredit",
+}
+_PROVIDERS = {
+    "onetime": ONE_TIME,
+    "office": "office",
+    "azure": "azure",
+    "marketplace": "marketplace",
+}
+_LINE_ITEM_TYPES = {"billinglineitems": BILLING_LINE_ITEMS, "usagelineitems": "usage_line_items"}
+
+SizeParam = Annotated[
+    int | None, Query(ge=0, le=2000, description="Items per page (0 or absent: all)")
+]
+OffsetParam = Annotated[int, Query(ge=0, description="Items to skip")]
+
+
+def _number(text: str) -> Decimal:
+    """One of our exact amount strings as the Decimal it is (written as a JSON number)."""
+    return Decimal(text)
+
+
+def invoice_out(invoice: Invoice) -> dict[str, Any]:
+    """Partner Center's Invoice: the id is the invoice number, amounts are numbers.
+
+    Partner Center: "Invoice resources" (``id``, ``invoiceDate``, ``paidAmount``,
+    ``totalCharges``, ``currencyCode``, ``currencySymbol``, ``pdfDownloadLink``,
+    ``invoiceDetails``, ``documentType``, ``links``). Ours beside them: ``invoiceNumber``,
+    ``subtotal``, ``taxTotal``, ``totalAmount``, billing month and period, partner.
+    """
+    body = services.invoice_json(invoice)
+    number = invoice.number
+    base = f"/v1/invoices/{number}"
+    for name in ("subtotal", "taxTotal", "totalCharges", "totalAmount"):
+        body[name] = _number(body[name])
+    body.update(
+        {
+            "id": number,
+            "invoiceId": str(invoice.id),
+            "paidAmount": Decimal(0),
+            "currencySymbol": get_currency_symbol(invoice.currency, locale="en_US"),
+            "pdfDownloadLink": relative_uri(f"{base}/documents/statement"),
+            "invoiceType": "OneTime",
+            "invoiceDetails": [
+                {
+                    "invoiceLineItemType": BILLING_LINE_ITEMS,
+                    "billingProvider": ONE_TIME,
+                    "links": {"self": link(f"{base}/lineitems/OneTime/BillingLineItems")},
+                    "attributes": {"objectType": "InvoiceDetail"},
+                }
+            ],
+            "links": {
+                "self": link(base),
+                "lineItems": link(f"{base}/lineitems"),
+                "lineItemsCsv": link(f"{base}/lineitems.csv"),
+                "statement": link(f"{base}/documents/statement"),
+            },
+        }
     )
+    return body
+
+
+def line_item_out(line: Any, *, invoice_number: str = "") -> dict[str, Any]:
+    """Partner Center's OneTimeInvoiceLineItem: amounts as numbers, documented charge types.
+
+    Partner Center: "Invoice line item resources" / reconciliation file fields. The raw
+    charge type stays beside it as ``chargeTypeCode``.
+    """
+    body = services.line_item_json(line, invoice_number=invoice_number)
+    for name in ("unitPrice", "unitPriceInclTax", "subtotal", "taxTotal", "totalForCustomer"):
+        if body[name] is not None:
+            body[name] = _number(body[name])
+    code = body["chargeType"]
+    body.update(
+        {
+            "chargeType": CHARGE_TYPES.get(code, code),
+            "chargeTypeCode": code,
+            "subscriptionId": str(line.order_line_id),
+            "subscriptionDescription": f"{line.product_name} {line.sku_name}".strip(),
+            "alternateId": line.order_id.hex[:12],
+            "effectiveUnitPrice": body["unitPrice"],
+            "unitType": "Licenses",
+            "billableQuantity": line.quantity,
+            "pricingCurrency": line.currency,
+            "billingProvider": ONE_TIME,
+            "invoiceLineItemType": BILLING_LINE_ITEMS,
+        }
+    )
+    return body
+
+
+def _page(
+    items: Sequence[Any], *, offset: int, size: int | None, render: Any, path: str
+) -> Response:
+    chosen = list(items[offset : offset + size] if size else items[offset:])
+    body = collection([render(x) for x in chosen], total=len(items))
+    following = offset + len(chosen)
+    if size and following < len(items):
+        body["links"]["next"] = link(f"{path}?size={size}&offset={following}")
+    return exact_json(body)
 
 
 @router.get("/invoices", response_model=InvoiceCollectionOut, responses=_READ_ERRORS)
-def list_invoices(session: SessionDep, actor: Reader) -> dict[str, Any]:
-    """The partner's invoices and credit notes, newest month first."""
+def list_invoices(
+    session: SessionDep, actor: Reader, size: SizeParam = None, offset: OffsetParam = 0
+) -> Response:
+    """The partner's invoices and credit notes, newest month first.
+
+    Partner Center: "Get a collection of invoices" (``size``, ``offset``).
+    """
     invoices = services.list_invoices(session, partner_id=actor.tenant_id)
-    return collection([services.invoice_json(i) for i in invoices])
+    return _page(invoices, offset=offset, size=size, render=invoice_out, path="/v1/invoices")
 
 
 @router.get(
     "/invoices/unbilled/lineitems", response_model=LineItemCollectionOut, responses=_READ_ERRORS
 )
-def unbilled_line_items(session: SessionDep, actor: Reader) -> dict[str, Any]:
-    """Charges and credits recorded but not yet on an invoice (the current month's)."""
+def unbilled_line_items(
+    session: SessionDep,
+    actor: Reader,
+    provider: Annotated[str | None, Query(description="OneTime")] = None,
+    invoiceLineItemType: Annotated[str | None, Query(description="BillingLineItems")] = None,
+    currencyCode: Annotated[str | None, Query(max_length=3)] = None,
+    period: Annotated[str | None, Query(description="current")] = None,
+    size: SizeParam = None,
+    offset: OffsetParam = 0,
+) -> Response:
+    """Charges and credits recorded but not yet on an invoice (the current month's).
+
+    Partner Center: "Get invoice unbilled reconciliation line items" (``provider=onetime``,
+    ``invoiceLineItemType=billinglineitems``, ``currencyCode``, ``period=current``).
+    """
+    named = provider is not None or invoiceLineItemType is not None
+    if named and _kind(provider or "onetime", invoiceLineItemType or "billinglineitems") is None:
+        return _page([], offset=0, size=None, render=line_item_out, path="")
     lines = services.unbilled_lines(session, partner_id=actor.tenant_id)
-    return collection([services.line_item_json(li) for li in lines])
+    if currencyCode:
+        lines = [li for li in lines if li.currency == currencyCode.strip().upper()]
+    return _page(
+        lines,
+        offset=offset,
+        size=size,
+        render=line_item_out,
+        path="/v1/invoices/unbilled/lineitems",
+    )
 
 
 @router.get("/invoices/{invoice_id}", response_model=InvoiceOut, responses=_INVOICE_ERRORS)
-def get_invoice(invoice_id: str, session: SessionDep, actor: Reader) -> dict[str, Any]:
-    return services.invoice_json(_invoice(session, actor, invoice_id))
+def get_invoice(invoice_id: str, session: SessionDep, actor: Reader) -> Response:
+    """One invoice, by number (``G000000001``) or GUID. Partner Center: "Get invoice by ID"."""
+    return exact_json(invoice_out(_invoice(session, actor, invoice_id)))
 
 
 @router.get(
@@ -81,11 +228,68 @@ def get_invoice(invoice_id: str, session: SessionDep, actor: Reader) -> dict[str
     response_model=LineItemCollectionOut,
     responses=_INVOICE_ERRORS,
 )
-def invoice_line_items(invoice_id: str, session: SessionDep, actor: Reader) -> dict[str, Any]:
+def invoice_line_items(
+    invoice_id: str,
+    session: SessionDep,
+    actor: Reader,
+    size: SizeParam = None,
+    offset: OffsetParam = 0,
+) -> Response:
     """The invoice's lines: charges and credits with Partner Center's line item fields."""
     invoice = _invoice(session, actor, invoice_id)
     lines = services.invoice_lines(session, invoice=invoice)
-    return collection([services.line_item_json(li, invoice_number=invoice.number) for li in lines])
+    return _page(
+        lines,
+        offset=offset,
+        size=size,
+        render=lambda li: line_item_out(li, invoice_number=invoice.number),
+        path=f"/v1/invoices/{invoice.number}/lineitems",
+    )
+
+
+def _kind(provider: str, line_item_type: str) -> str | None:
+    """Which of Partner Center's (provider, line item type) lists this is: ours is one-time
+    billing lines; the other documented ones are empty; anything else is refused."""
+    p = _PROVIDERS.get(provider.replace("_", "").strip().lower())
+    t = _LINE_ITEM_TYPES.get(line_item_type.replace("_", "").strip().lower())
+    if p is None or t is None:
+        raise InvalidInput(
+            f"Unknown line items {provider}/{line_item_type}: use OneTime/BillingLineItems "
+            "(Office, Azure and Marketplace are empty here).",
+            source="invoiceLineItemType" if p else "provider",
+        )
+    return "ours" if (p, t) == (ONE_TIME, BILLING_LINE_ITEMS) else None
+
+
+@router.get(
+    "/invoices/{invoice_id}/lineitems/{provider}/{invoice_line_item_type}",
+    response_model=LineItemCollectionOut,
+    responses=_INVOICE_ERRORS,
+)
+def invoice_line_items_by_kind(
+    invoice_id: str,
+    provider: str,
+    invoice_line_item_type: str,
+    session: SessionDep,
+    actor: Reader,
+    size: SizeParam = None,
+    offset: OffsetParam = 0,
+) -> Response:
+    """The invoice's line items of one provider and type, as Partner Center pages them.
+
+    Partner Center: "Get invoice billed reconciliation line items"
+    (``/invoices/{id}/lineitems/OneTime/BillingLineItems?size=&offset=``).
+    """
+    invoice = _invoice(session, actor, invoice_id)
+    kind = _kind(provider, invoice_line_item_type)
+    lines = services.invoice_lines(session, invoice=invoice) if kind else []
+    return _page(
+        lines,
+        offset=offset,
+        size=size,
+        render=lambda li: line_item_out(li, invoice_number=invoice.number),
+        path=f"/v1/invoices/{invoice.number}/lineitems/{provider}/{invoice_line_item_type}",
+    )
 
 
 @router.get(

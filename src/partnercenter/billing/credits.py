@@ -71,17 +71,54 @@ def term_months(term_duration: str | None) -> int | None:
     raise ValueError(f"unsupported term duration {term_duration!r}")
 
 
+def cycle_months(billing_cycle: str, term_duration: str | None) -> int | None:
+    """Months one billing period covers: 1 monthly, 12 annual, the whole term otherwise.
+
+    None for perpetual software (one charge, no period). An annual cycle on a term shorter
+    than a year (the catalog does not offer one) covers the term.
+    """
+    term = term_months(term_duration)
+    if term is None:
+        return None
+    if billing_cycle == "monthly":
+        return 1
+    if billing_cycle == "annual":
+        return min(12, term)
+    return term
+
+
+def period_count(billing_cycle: str, term_duration: str | None) -> int:
+    """How many periods a term is billed in: 36 for P3Y monthly, 3 for P3Y annual, else 1."""
+    term = term_months(term_duration)
+    months = cycle_months(billing_cycle, term_duration)
+    if term is None or months is None:
+        return 1
+    return -(-term // months)
+
+
+def billing_period(
+    purchased_at: datetime, now: datetime, months: int = 1, *, periods: int | None = None
+) -> tuple[datetime, datetime]:
+    """The billing period of ``months`` months, anchored on the purchase, containing ``now``.
+
+    Periods run purchase + k*months to purchase + (k+1)*months (20 Jan -> 20 Feb; 31 Jan ->
+    28/29 Feb; a yearly period from 29 Feb 2028 ends 28 Feb 2029). Before the purchase, the
+    first period; after the last of ``periods`` (when given), the last.
+    """
+    elapsed = (now.year - purchased_at.year) * 12 + now.month - purchased_at.month
+    k = max(elapsed // months, 0)
+    if k > 0 and add_months(purchased_at, k * months) > now:
+        k -= 1
+    while add_months(purchased_at, (k + 1) * months) <= now:
+        k += 1
+    if periods is not None:
+        k = min(k, periods - 1)
+    return add_months(purchased_at, k * months), add_months(purchased_at, (k + 1) * months)
+
+
 def monthly_period(purchased_at: datetime, now: datetime) -> tuple[datetime, datetime]:
     """The monthly billing period (anchored on the purchase date) that contains ``now``."""
-    k = max((now.year - purchased_at.year) * 12 + now.month - purchased_at.month, 0)
-    start = add_months(purchased_at, k)
-    if start > now:
-        k -= 1
-        start = add_months(purchased_at, k)
-    while add_months(purchased_at, k + 1) <= now:
-        k += 1
-        start = add_months(purchased_at, k)
-    return start, add_months(purchased_at, k + 1)
+    return billing_period(purchased_at, now, 1)
 
 
 def unused_fraction(start: datetime, end: datetime, now: datetime) -> Decimal:
@@ -130,8 +167,9 @@ def assess(
     """Whether a line can be cancelled at ``now`` and the credit it gives.
 
     ``charged`` is what the line was charged for the period the credit refers to: the whole
-    charge for one-time and upfront (term) billing, the current month's charge for monthly
-    billing.
+    charge for one-time (upfront) billing, the current period's charge for monthly and annual
+    billing (a 3-year term billed annually credits only the year in progress: the years after
+    it are never billed once the line is cancelled).
     """
     deadline = deadline_for(purchased_at, rules)
     remaining = days_remaining(deadline, now)
@@ -149,13 +187,12 @@ def assess(
     if rules.credit_rule == CreditRule.FULL or in_full_credit:
         fraction = Decimal(1)
     else:
-        months = term_months(term_duration)
-        if billing_cycle == "monthly":
-            start, end = monthly_period(purchased_at, now)
-        elif months is None:
+        months = cycle_months(billing_cycle, term_duration)
+        if months is None:
             start, end = purchased_at, purchased_at  # perpetual: nothing to prorate over
         else:
-            start, end = purchased_at, add_months(purchased_at, months)
+            periods = period_count(billing_cycle, term_duration)
+            start, end = billing_period(purchased_at, now, months, periods=periods)
         fraction = unused_fraction(start, end, now) if end > start else Decimal(1)
         if rules.credit_rule == CreditRule.PRORATED_LESS_FEE:
             fraction = fraction * (Decimal(100) - rules.fee_percent) / Decimal(100)

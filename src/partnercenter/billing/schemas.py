@@ -1,33 +1,53 @@
 """Response shapes of the invoices and billing periods API (Partner Center's field names).
 
-Amounts are decimal strings in the currency's minor unit (exact, never floats).
+Invoice and line item amounts are JSON numbers as Partner Center documents them, written
+exactly from ``Decimal`` (never through a binary float); the close and period summaries keep
+decimal strings.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema
+
+# An amount: a JSON number written exactly from a Decimal (envelopes.exact_json).
+Amount = Annotated[Decimal, WithJsonSchema({"type": "number", "example": 243.6})]
 
 
 class LinkOut(BaseModel):
     uri: str
     method: str = "GET"
+    headers: list[dict[str, str]] = []
+
+
+class InvoiceDetailOut(BaseModel):
+    invoiceLineItemType: str
+    billingProvider: str
+    links: dict[str, LinkOut]
+    attributes: dict[str, str] = {"objectType": "InvoiceDetail"}
 
 
 class InvoiceOut(BaseModel):
-    id: str
+    id: str  # the invoice number, e.g. G000000001 (Partner Center's invoice id)
+    invoiceId: str
     invoiceNumber: str
+    invoiceType: str
+    paidAmount: Amount
+    currencySymbol: str
+    pdfDownloadLink: str
+    invoiceDetails: list[InvoiceDetailOut]
     documentType: str
     invoiceDate: str
     billingMonth: str
     billingPeriodStartDate: str
     billingPeriodEndDate: str
     currencyCode: str
-    subtotal: str
-    taxTotal: str
-    totalCharges: str
-    totalAmount: str
+    subtotal: Amount
+    taxTotal: Amount
+    totalCharges: Amount
+    totalAmount: Amount
     lineItemCount: int
     partnerId: str
     partnerName: str
@@ -53,12 +73,24 @@ class LineItemOut(BaseModel):
     skuName: str
     productName: str
     chargeType: str
-    unitPrice: str
+    chargeTypeCode: str
+    # Null when the unit times quantity would not land on the row's amount (docs/dev/billing.md).
+    unitPrice: Amount | None
+    unitPriceInclTax: Amount | None = None
+    effectiveUnitPrice: Amount | None
+    unitType: str
     quantity: int
-    subtotal: str
-    taxTotal: str
-    totalForCustomer: str
+    billableQuantity: int
+    subtotal: Amount
+    taxTotal: Amount
+    totalForCustomer: Amount
     currency: str
+    pricingCurrency: str
+    subscriptionId: str
+    subscriptionDescription: str
+    alternateId: str
+    billingProvider: str
+    invoiceLineItemType: str
     chargeStartDate: str
     chargeEndDate: str
     creditReasonCode: str

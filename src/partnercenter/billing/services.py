@@ -16,7 +16,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +24,13 @@ from sqlalchemy import Select, and_, case, exists, func, insert, literal, or_, s
 from sqlalchemy.orm import Session, aliased
 
 from partnercenter.audit import services as audit
-from partnercenter.billing.credits import add_months, monthly_period, term_months
+from partnercenter.billing.credits import (
+    add_months,
+    billing_period,
+    cycle_months,
+    period_count,
+    term_months,
+)
 from partnercenter.billing.errors import (
     EarlierPeriodOpen,
     InvalidBillingMonth,
@@ -134,12 +140,14 @@ def open_billing_month(session: Session, *, now: datetime) -> str:
     """
     month = month_of(now)
     for _ in range(24):
-        state = _period_state(session, month)
-        if state is None or state == PeriodState.OPEN:
+        # One round trip on the common path: the period exists and is read under the share
+        # lock at once (a close holding it makes this wait, then see the closing state).
+        state = _period_state(session, month, lock="share")
+        if state is None:
             _ensure_period(session, month, now)
             state = _period_state(session, month, lock="share")
-            if state == PeriodState.OPEN:
-                return month
+        if state == PeriodState.OPEN:
+            return month
         month = shift_month(month, 1)
     raise NoOpenBillingMonth()
 
@@ -274,26 +282,41 @@ class CloseResult:
         }
 
 
+RECURRING_CYCLES = ("monthly", "annual")
+"""Billing cycles whose later periods are charged at month close (one_time: all at purchase)."""
+
+
 def _cycle_charge_starts(line: OrderLine, month: str) -> datetime | None:
-    """Start of the monthly period of ``line`` that begins in ``month`` after the first."""
-    months = term_months(line.term_duration)
-    if months is None:
+    """Start of the billing period of ``line`` that begins in ``month``, after the first.
+
+    Periods are anchored on the purchase: a P3Y line billed annually and bought 2026-03-20
+    starts periods on 2027-03-20 and 2028-03-20; one billed monthly, on the 20th of each of
+    the 35 months after the purchase month. None when no later period starts in ``month``,
+    or when it starts at or after the line's cancellation.
+    """
+    months = cycle_months(line.billing_cycle, line.term_duration)
+    if months is None or line.billing_cycle not in RECURRING_CYCLES:
         return None
-    k = months_between(month_of(line.purchased_at), month)
-    if k < 1 or k >= months:
+    elapsed = months_between(month_of(line.purchased_at), month)
+    if elapsed < 1 or elapsed % months:
         return None
-    start = add_months(line.purchased_at, k)
+    k = elapsed // months
+    if k >= period_count(line.billing_cycle, line.term_duration):
+        return None
+    start = add_months(line.purchased_at, elapsed)
     if line.cancelled_at is not None and start >= line.cancelled_at:
-        return None  # never a month after the cancellation
+        return None  # never a period after the cancellation
     return start
 
 
 def generate_cycle_charges(session: Session, *, month: str, now: datetime) -> int:
-    """Record the month's charge of each monthly-billed subscription (idempotent).
+    """Record the charge of each recurring period that starts in ``month`` (idempotent).
 
-    A subscription bought in month P with an N-month term is charged at purchase for its first
-    month and here for months P+1 .. P+N-1, each once (unique per line, type and month), and
-    not for a period that starts after the line was cancelled.
+    A line bought in month P is charged at purchase for its first period and here for each
+    later one, in the month that period starts: a P1Y/P3Y term billed monthly for months
+    P+1 .. P+11/35, one billed annually in P+12 and P+24 (P3Y). Each is written once (unique
+    per line, type and month) with the amounts of the purchase charge (the price is per
+    period), and never for a period that starts at or after the line's cancellation.
     """
     earliest = month_start(shift_month(month, -120))
     new = aliased(Charge)
@@ -301,7 +324,7 @@ def generate_cycle_charges(session: Session, *, month: str, now: datetime) -> in
         select(OrderLine, new)
         .join(new, and_(new.order_line_id == OrderLine.id, new.charge_type == ChargeType.NEW))
         .where(
-            OrderLine.billing_cycle == "monthly",
+            OrderLine.billing_cycle.in_(RECURRING_CYCLES),
             OrderLine.term_duration.is_not(None),
             OrderLine.purchased_at >= earliest,
             OrderLine.purchased_at < month_start(month),
@@ -626,24 +649,92 @@ class Mismatch:
     detail: str = ""
 
 
+CLOSE_GRACE = timedelta(minutes=15)
+"""How long a month may stay ``closing`` before it is reported stuck when no lock tells
+(SQLite); on PostgreSQL a close in progress holds the period row, so a free row left
+``closing`` for more than :data:`CLOSE_START_GRACE` is stuck whatever its age."""
+
+CLOSE_START_GRACE = timedelta(minutes=1)
+"""The time between :func:`start_close`'s commit and :func:`close_period` taking the row."""
+
+
+@dataclass(frozen=True)
+class StuckClose:
+    """A month left ``closing`` by a close that stopped (killed, crashed, lost connection)."""
+
+    month: str
+    closing_started_at: datetime | None
+
+    def describe(self) -> str:
+        since = f" since {self.closing_started_at.isoformat()}" if self.closing_started_at else ""
+        return (
+            f"{self.month} is stuck in 'closing'{since}: its close stopped before it "
+            f"finished. Run `partnercenter billing close {self.month}` to finish it."
+        )
+
+
+def stuck_closes(
+    session: Session, *, now: datetime, grace: timedelta = CLOSE_GRACE
+) -> list[StuckClose]:
+    """Months in ``closing`` that no close is finishing, oldest first.
+
+    :func:`close_period` issues a month in one transaction holding the period row ``FOR
+    UPDATE``, so a close killed midway leaves no invoice, only the ``closing`` state that
+    :func:`start_close` committed; closing the month again resumes it. On PostgreSQL a row
+    that can be locked at once (``SKIP LOCKED``) has no close running; on SQLite, where one
+    writer holds the whole database, a month ``closing`` for longer than ``grace`` is
+    reported. ``now`` is the business clock the close itself stamped the start with.
+    """
+    rows = session.execute(
+        select(BillingPeriod.month, BillingPeriod.closing_started_at)
+        .where(BillingPeriod.state == PeriodState.CLOSING)
+        .order_by(BillingPeriod.month)
+    ).all()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    stuck = []
+    for month, started in rows:
+        started_at = started.astimezone(UTC) if started is not None else None
+        age = now - started_at if started_at is not None else None
+        if postgres:
+            free = session.execute(
+                select(BillingPeriod.month)
+                .where(BillingPeriod.month == month)
+                .with_for_update(skip_locked=True)
+            ).scalar_one_or_none()
+            if free is None or (age is not None and age < CLOSE_START_GRACE):
+                continue  # a close holds the row, or is about to take it
+        elif age is not None and age < grace:
+            continue
+        stuck.append(StuckClose(month, started_at))
+    return stuck
+
+
 @dataclass
 class VerifyReport:
     months: list[str]
     groups_checked: int = 0
     mismatches: list[Mismatch] = field(default_factory=list)
+    stuck: list[StuckClose] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches
+        return not self.mismatches and not self.stuck
 
 
-def verify(session: Session) -> VerifyReport:
+def verify(session: Session, *, now: datetime | None = None) -> VerifyReport:
     """Check every closed month: invoices equal the charges and credits recorded for it.
 
     Per closed month, partner and currency, three sums computed independently must agree:
     the charges stamped with the month (plus earlier ones billed late in it), the lines on its
     invoice, and the invoice's own totals. Each line must also equal the charge it bills.
+    With ``now`` (the business clock), months left ``closing`` by a stopped close are
+    reported too (:func:`stuck_closes`); the report is then not ``ok``.
     """
+    if now is not None:
+        stuck = stuck_closes(session, now=now)
+        report = verify(session)
+        report.stuck = stuck
+        return report
     closed = list(
         session.execute(
             select(BillingPeriod.month)
@@ -931,24 +1022,27 @@ def monthly_totals(
 
 
 def charge_period(line: InvoiceLine) -> tuple[datetime, datetime]:
-    """The service period a line bills (ChargeStartDate, ChargeEndDate)."""
+    """The service period a line bills (ChargeStartDate, ChargeEndDate), UTC.
+
+    A charge covers its billing period (the purchase month's for ``new``, the one starting in
+    its month for ``cycleCharge``); a credit runs from when it was issued to the end of the
+    period in progress then. Perpetual software: the purchase instant.
+    """
     purchased = line.order_date
-    months = term_months(line.term_duration)
+    months = cycle_months(line.billing_cycle, line.term_duration)
+    periods = period_count(line.billing_cycle, line.term_duration)
     charge_type = line.charge_type
-    if charge_type in (ChargeType.CANCEL.value, ChargeType.CUSTOMER_CREDIT.value):
-        if line.billing_cycle == "monthly":
-            return line.charged_at, monthly_period(purchased, line.charged_at)[1]
-        if months is None:
-            return line.charged_at, line.charged_at
-        return line.charged_at, add_months(purchased, months)
-    if line.billing_cycle == "monthly":
-        k = max(months_between(month_of(purchased), line.charge_month), 0)
-        if charge_type == ChargeType.NEW.value:
-            k = 0
-        return add_months(purchased, k), add_months(purchased, k + 1)
     if months is None:
+        if charge_type in (ChargeType.CANCEL.value, ChargeType.CUSTOMER_CREDIT.value):
+            return line.charged_at, line.charged_at
         return purchased, purchased
-    return purchased, add_months(purchased, months)
+    if charge_type in (ChargeType.CANCEL.value, ChargeType.CUSTOMER_CREDIT.value):
+        end = billing_period(purchased, line.charged_at, months, periods=periods)[1]
+        return min(line.charged_at, end), end
+    k = 0
+    if charge_type != ChargeType.NEW.value:
+        k = min(max(months_between(month_of(purchased), line.charge_month), 0) // months, periods)
+    return add_months(purchased, k * months), add_months(purchased, (k + 1) * months)
 
 
 # --- documents -----------------------------------------------------------------------------
@@ -1005,10 +1099,43 @@ def term_and_billing_cycle(line: InvoiceLine) -> str:
     return f"{term} - {cycle} Payment"
 
 
+BILLING_FREQUENCY = {"monthly": "Monthly", "annual": "Annual", "one_time": "OneTime"}
+
+
+@dataclass(frozen=True)
+class UnitPrices:
+    """A line's price per unit, each shown only when it times the quantity is the row's amount.
+
+    ``net``: per unit before tax, ``net x quantity == subtotal`` exactly (always so for a
+    charge in a market whose prices exclude tax: the list price is the net). ``gross``: per
+    unit with tax, ``gross x quantity == total`` exactly (always so for a charge in AU and BR,
+    whose list prices include tax). A prorated credit usually has neither: its quantity is
+    real, but no per-unit amount multiplies to it, so none is claimed. Minor units.
+    """
+
+    net: int | None
+    gross: int | None
+
+
+def unit_prices(line: InvoiceLine) -> UnitPrices:
+    """The per-unit amounts of ``line`` that reconcile in its row (see :class:`UnitPrices`)."""
+    quantity = line.quantity
+    if quantity <= 0:
+        return UnitPrices(None, None)
+    net = line.net_minor // quantity if line.net_minor % quantity == 0 else None
+    gross = line.gross_minor // quantity if line.gross_minor % quantity == 0 else None
+    return UnitPrices(net, gross)
+
+
+def _unit_amount(minor: int | None, currency: str) -> str | None:
+    return None if minor is None else _amount(minor, currency)
+
+
 def line_item_json(line: InvoiceLine, *, invoice_number: str = "") -> dict[str, Any]:
     """One line as Partner Center's one-time line item (camelCase)."""
     start, end = charge_period(line)
     currency = line.currency
+    units = unit_prices(line)
     return {
         "lineItemId": str(line.charge_id),
         "partnerId": str(line.partner_id),
@@ -1025,7 +1152,10 @@ def line_item_json(line: InvoiceLine, *, invoice_number: str = "") -> dict[str, 
         "skuName": line.sku_name,
         "productName": line.product_name,
         "chargeType": line.charge_type,
-        "unitPrice": _amount(line.unit_price_minor, currency),
+        # Each unit price only when it times quantity is the row's subtotal (net) or total
+        # (with tax): null otherwise (a tax-inclusive market's net, a prorated credit).
+        "unitPrice": _unit_amount(units.net, currency),
+        "unitPriceInclTax": _unit_amount(units.gross, currency),
         "quantity": line.quantity,
         "subtotal": _amount(line.net_minor, currency),
         "taxTotal": _amount(line.tax_minor, currency),
@@ -1035,7 +1165,7 @@ def line_item_json(line: InvoiceLine, *, invoice_number: str = "") -> dict[str, 
         "chargeEndDate": iso_utc(end),
         "creditReasonCode": line.credit_reason_code or "",
         "reversedLineItemId": str(line.reverses_charge_id) if line.reverses_charge_id else "",
-        "billingFrequency": "Monthly" if line.billing_cycle == "monthly" else "OneTime",
+        "billingFrequency": BILLING_FREQUENCY.get(line.billing_cycle, "OneTime"),
         "termAndBillingCycle": term_and_billing_cycle(line),
         "billingMonth": line.charge_month,
         "attributes": {"objectType": "OneTimeInvoiceLineItem"},
@@ -1059,6 +1189,7 @@ CSV_FIELDS = [
     "ProductName",
     "ChargeType",
     "UnitPrice",
+    "UnitPriceInclTax",
     "Quantity",
     "Subtotal",
     "TaxTotal",
@@ -1075,9 +1206,13 @@ CSV_FIELDS = [
 
 
 def _csv_cell(value: Any) -> str:
-    text = str(value)
+    text = "" if value is None else str(value)
     # A cell a spreadsheet would run as a formula is written as text.
-    if text[:1] in ("=", "+", "@", "\t", "\r") or (text[:1] == "-" and not _is_number(text)):
+    # (Full-width = + - @ too: some spreadsheets read them as their ASCII twins.)
+    first = text[:1]
+    if first in ("=", "+", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20") or (
+        first == "-" and not _is_number(text)
+    ):
         return "'" + text
     return text
 
@@ -1103,3 +1238,14 @@ def lineitems_csv(invoice: Invoice, lines: Sequence[InvoiceLine]) -> str:
         item["partnerName"] = invoice.partner_name
         writer.writerow([_csv_cell(item[name[0].lower() + name[1:]]) for name in CSV_FIELDS])
     return out.getvalue()
+
+
+def get_invoice_by_number(session: Session, *, partner_id: uuid.UUID, number: str) -> Invoice:
+    """The partner's invoice by its number (``G000000001``, Partner Center's invoice id);
+    another partner's answers exactly like a missing one (12904)."""
+    inv = session.execute(
+        select(Invoice).where(Invoice.number == number.strip().upper())
+    ).scalar_one_or_none()
+    if inv is None or inv.partner_id != partner_id:
+        raise InvoiceNotFound()
+    return inv

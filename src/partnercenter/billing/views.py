@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from partnercenter.billing import services
 from partnercenter.billing.api import close_month, statement_response
 from partnercenter.billing.models import InvoiceLine
-from partnercenter.billing.pdf import CHARGE_TYPE_LABELS
+from partnercenter.billing.pdf import charge_label
 from partnercenter.deps import NowDep, RequestInfoDep, SessionDep, parse_uuid
 from partnercenter.errors import DomainError
 from partnercenter.identity import services as identity
@@ -101,7 +101,8 @@ def _line_context() -> dict[str, Any]:
     return {
         "money": _money,
         "charge_period": services.charge_period,
-        "charge_labels": CHARGE_TYPE_LABELS,
+        "charge_label": charge_label,
+        "unit_prices": services.unit_prices,
     }
 
 

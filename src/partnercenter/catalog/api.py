@@ -27,7 +27,7 @@ from partnercenter.catalog.schemas import (
 from partnercenter.context import Actor
 from partnercenter.customers import services as customers
 from partnercenter.deps import NowDep, RequestInfoDep, SessionDep, SettingsDep, require
-from partnercenter.envelopes import collection
+from partnercenter.envelopes import collection, link
 from partnercenter.errors import InvalidInput
 from partnercenter.identity.models import Tenant
 from partnercenter.markets import normalise_country
@@ -203,7 +203,16 @@ async def validate_catalog(request: Request, actor: CatalogManager) -> dict[str,
     return {"valid": True, "products": len(doc.products or [])}
 
 
-@router.get("/catalog/export")
+@router.get(
+    "/catalog/export",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/json": {}, "application/yaml": {}},
+            "description": "The catalog document (`format=json` or `yaml`)",
+        }
+    },
+)
 def export_catalog(
     session: SessionDep,
     actor: CatalogManager,
@@ -355,3 +364,107 @@ def list_artifacts(
     """The SKU's files: version, language, bitness, size and SHA-256."""
     artifacts = catalog.list_artifacts(session, product_id=product_id, sku_id=sku_id)
     return collection([artifact_out(a).model_dump(mode="json") for a in artifacts])
+
+
+# --- Partner Center's legacy offers: one offer per availability --------------------------
+
+
+def offer_json(item: catalog.ResolvedAvailability) -> dict[str, Any]:
+    """Partner Center's (legacy) Offer for one availability; its id is the catalog item id.
+
+    Partner Center: "Offer resources". ``billing`` is ``license`` (software is sold per
+    licence); prices are not part of a legacy offer (the availability carries them).
+    """
+    product, sku, availability = item.product, item.sku, item.availability
+    offer_id = catalog.catalog_item_id(product.id, sku.sku_id, availability.availability_id)
+    category = product.product_type.value
+    return {
+        "id": offer_id,
+        "name": f"{product.title} {sku.title}",
+        "description": sku.description or product.description,
+        "minimumQuantity": sku.min_quantity,
+        "maximumQuantity": sku.max_quantity,
+        "rank": availability.position,
+        "uri": f"/offers/{offer_id}",
+        "locale": "en-US",
+        "country": item.country,
+        "category": {
+            "id": category,
+            "name": category,
+            "rank": 0,
+            "locale": "en-US",
+            "country": item.country,
+            "attributes": {"objectType": "OfferCategory"},
+        },
+        "prerequisiteOffers": [],
+        "isAddOn": False,
+        "hasAddOns": False,
+        "isAvailableForPurchase": True,
+        "billing": "license",
+        "supportedBillingCycles": [availability.billing_cycle.value],
+        "isAutoRenewable": False,
+        "isTrial": False,
+        "acquisitionType": "Purchase",
+        "product": {"id": product.id, "name": product.title, "unit": sku.unit or "Licenses"},
+        "unitType": sku.unit or "Licenses",
+        "termDuration": availability.term_duration,
+        "links": {"self": link(f"/v1/offers/{offer_id}")},
+        "attributes": {"objectType": "Offer"},
+    }
+
+
+def _offers_in(session: Session, country: str) -> list[dict[str, Any]]:
+    offers: list[dict[str, Any]] = []
+    for product in catalog.list_products(session, country=country, target_view=None):
+        for sku in catalog.list_skus(session, product_id=product.id, country=country):
+            items = catalog.list_availabilities(
+                session, product_id=product.id, sku_id=sku.sku_id, country=country
+            )
+            offers += [offer_json(i) for i in items]
+    return offers
+
+
+def _offer_page(offers: list[dict[str, Any]], offset: int, size: int | None) -> dict[str, Any]:
+    page = offers[offset : offset + size] if size else offers[offset:]
+    return collection(page, total=len(offers))
+
+
+@router.get("/offers")
+def list_offers(
+    session: SessionDep,
+    actor: Browser,
+    country: Annotated[str | None, Query(description="The market: US")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    size: Annotated[int | None, Query(ge=0, le=1000)] = None,
+) -> dict[str, Any]:
+    """Every availability on sale in the market, as Partner Center's legacy offers.
+
+    Partner Center: "Get a list of offers for a market".
+    """
+    return _offer_page(_offers_in(session, _country(session, actor, country)), offset, size)
+
+
+@router.get("/offers/{offer_id}")
+def get_offer(
+    offer_id: str,
+    session: SessionDep,
+    actor: Browser,
+    country: Annotated[str | None, Query(description="The market: US")] = None,
+) -> dict[str, Any]:
+    """One offer (a catalog item id) in the market. Partner Center: "Get an offer by ID"."""
+    code = _country(session, actor, country)
+    return offer_json(catalog.resolve_availability(session, catalog_item_id=offer_id, country=code))
+
+
+@router.get("/customers/{customer_id}/offers")
+def list_customer_offers(
+    customer_id: str,
+    session: SessionDep,
+    actor: Browser,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    size: Annotated[int | None, Query(ge=0, le=1000)] = None,
+) -> dict[str, Any]:
+    """The offers of the customer's market. Partner Center: "Get offers for a customer"."""
+    customer = customers.resolve_customer(session, partner_id=actor.tenant_id, ref=customer_id)
+    code = normalise_country(customer.country or "")
+    return _offer_page(_offers_in(session, code), offset, size)

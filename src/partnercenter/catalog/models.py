@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -225,4 +226,14 @@ class ProductKey(Base):
 
     __table_args__ = (
         Index("ix_catalog_product_keys_sku_pk_version_status", "sku_pk", "version", "status"),
+        # Reservation takes the oldest available key: one probe of this index (0018).
+        Index(
+            "ix_catalog_product_keys_available",
+            "sku_pk",
+            "version",
+            "imported_at",
+            "id",
+            postgresql_where=text("status = 'available'"),
+            sqlite_where=text("status = 'available'"),
+        ),
     )

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from partnercenter.catalog import services as catalog
 from partnercenter.catalog.models import Artifact, Product, Sku
 from partnercenter.money import currency_symbol
+from partnercenter.schemas import RequestModel
 
 TERM_DESCRIPTIONS = {"P1M": "One-Month commitment", "P1Y": "One-Year commitment",
                      "P3Y": "Three-Year commitment", None: "Perpetual"}  # fmt: skip
@@ -105,7 +106,7 @@ class ArtifactOut(BaseModel):
     uploadedAt: datetime
 
 
-class TaxRateIn(BaseModel):
+class TaxRateIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     percent: Decimal
 

@@ -21,11 +21,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from partnercenter import labels
 from partnercenter.audit import services as audit
@@ -246,7 +246,12 @@ def percent_to_ppm(percent: Decimal) -> int:
 
 
 def ppm_to_percent(ppm: int) -> Decimal:
-    return (Decimal(ppm) / 10_000).normalize() if ppm else Decimal(0)
+    """A rate in parts per million as a percentage without trailing zeros (``20``, not ``2E+1``)."""
+    if not ppm:
+        return Decimal(0)
+    percent = (Decimal(ppm) / 10_000).normalize()
+    # normalize() writes whole tens as 2E+1, which documents and pages would show as is.
+    return percent.quantize(Decimal(1)) if percent == percent.to_integral_value() else percent
 
 
 def tax_rate(session: Session, *, country: str) -> Decimal:
@@ -493,12 +498,14 @@ def _resolved(
 
 
 def resolve_availability(
-    session: Session, *, catalog_item_id: str, country: str
+    session: Session, *, catalog_item_id: str, country: str, rate: Decimal | None = None
 ) -> ResolvedAvailability:
     """The catalog item as offered in the customer's market, priced there.
 
-    Raises 400013 (product), 400018 (SKU), 400019 (availability) when an id is unknown and
-    800070 naming the market when the item is not offered there.
+    ``rate`` is the market's tax rate when the caller read it already (see
+    :func:`load_for_pricing`); None reads it. Raises 400013 (product), 400018 (SKU), 400019
+    (availability) when an id is unknown and 800070 naming the market when the item is not
+    offered there.
     """
     product_id, sku_id, availability_id = parse_catalog_item_id(catalog_item_id)
     country = normalise_country(country)
@@ -527,7 +534,9 @@ def resolve_availability(
             data=[{"country": country, "catalogItemId": catalog_item_id}],
             source="catalogItemId",
         )
-    return _resolved(product, sku, availability, country, tax_rate(session, country=country))
+    if rate is None:
+        rate = tax_rate(session, country=country)
+    return _resolved(product, sku, availability, country, rate)
 
 
 def quote(
@@ -538,9 +547,15 @@ def quote(
     quantity: int,
     term_duration: str | None = None,
     billing_cycle: str | BillingCycle | None = None,
+    rate: Decimal | None = None,
 ) -> LineQuote:
-    """Price one cart line in the customer's market, checking quantity, term and cycle."""
-    item = resolve_availability(session, catalog_item_id=catalog_item_id, country=country)
+    """Price one cart line in the customer's market, checking quantity, term and cycle.
+
+    ``rate``: the market's tax rate when already read (:func:`load_for_pricing`).
+    """
+    item = resolve_availability(
+        session, catalog_item_id=catalog_item_id, country=country, rate=rate
+    )
     sku = item.sku
     if isinstance(quantity, bool) or not isinstance(quantity, int):
         raise InvalidQuantity("The quantity must be a whole number.", source="quantity")
@@ -864,30 +879,34 @@ def reserve_key(
             order_line_ref=order_line_ref,
             now=now,
         )
-    stmt = (
-        select(ProductKey)
+    # One statement, one index probe: the oldest available key through the partial index
+    # on available keys (migration 0018), skipping keys other checkouts hold, taken at once.
+    keys = cast(Table, ProductKey.__table__)
+    oldest = (
+        select(keys.c.id)
         .where(
-            ProductKey.sku_pk == sku.id,
-            ProductKey.version == chosen,
-            ProductKey.status == KeyStatus.AVAILABLE,
+            keys.c.sku_pk == sku.id,
+            keys.c.version == chosen,
+            keys.c.status == KeyStatus.AVAILABLE,
         )
-        .order_by(ProductKey.imported_at, ProductKey.id)
+        .order_by(keys.c.imported_at, keys.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)
+        .scalar_subquery()
     )
-    key = session.execute(stmt).scalar_one_or_none()
-    if key is None:
+    key_id = session.execute(
+        update(keys)
+        .where(keys.c.id == oldest)
+        .values(status=KeyStatus.RESERVED, reserved_at=now, order_line_ref=order_line_ref)
+        .returning(keys.c.id)
+    ).scalar_one_or_none()
+    if key_id is None:
         raise OutOfKeys(
             f"No product key is left in inventory for {product_id}:{sku_id} version {chosen}.",
             data=[{"productId": product_id, "skuId": sku_id, "version": chosen}],
         )
-    key.status = KeyStatus.RESERVED
-    key.reserved_at = now
-    key.order_line_ref = order_line_ref
-    # Flush now so the row lock (PostgreSQL) and the status change are in place before
-    # anything else in this transaction reads the inventory.
-    session.flush()
-    return key.id
+    reserved: uuid.UUID = key_id
+    return reserved
 
 
 def _generate_key(
@@ -1145,3 +1164,47 @@ def products_by_ids(session: Session, ids: Iterable[str]) -> dict[str, Product]:
         return {}
     rows = session.execute(select(Product).where(Product.id.in_(wanted))).scalars()
     return {p.id: p for p in rows}
+
+
+@dataclass(frozen=True)
+class PricingCatalog:
+    """What pricing a cart reads, loaded once: products (with SKUs, availabilities, markets)
+    and the market's tax row (None: the market has no rate, 0 %)."""
+
+    products: dict[str, Product]
+    tax: TaxRate | None
+
+    @property
+    def rate(self) -> Decimal:
+        """The market's tax rate as a fraction (0.2 for 20 %)."""
+        return Decimal(self.tax.rate_ppm) / PPM if self.tax else Decimal(0)
+
+
+def load_for_pricing(
+    session: Session, *, product_ids: Iterable[str], country: str
+) -> PricingCatalog:
+    """Read every product of a cart and the market's tax rate in one statement.
+
+    While the caller holds the result, :func:`quote` finds all of it in the session's
+    identity map and reads nothing more, however many lines the cart has.
+    """
+    wanted = sorted({p for p in product_ids if p})
+    code = normalise_country(country)
+    stmt = (
+        select(Product, TaxRate)
+        .outerjoin(TaxRate, TaxRate.country == code)
+        .options(
+            joinedload(Product.skus)
+            .joinedload(Sku.availabilities)
+            .joinedload(Availability.market_rows)
+        )
+        .where(Product.id.in_(wanted or [""]))
+    )
+    products: dict[str, Product] = {}
+    tax: TaxRate | None = None
+    for product, rate in session.execute(stmt).unique().all():
+        products[product.id] = product
+        tax = rate
+    if not products:
+        tax = session.get(TaxRate, code)
+    return PricingCatalog(products, tax)

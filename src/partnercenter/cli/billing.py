@@ -100,13 +100,17 @@ def verify() -> None:
     from partnercenter.db import unit_of_work
 
     with unit_of_work(_session_factory(_settings())) as session:
-        report = services.verify(session)
+        report = services.verify(session, now=_now(session))
+    for stuck in report.stuck:
+        err.print(stuck.describe(), style="red", markup=False, highlight=False)
     if report.ok:
         console.print(
             f"OK: {len(report.months)} closed month(s), {report.groups_checked} invoice(s) "
             "by partner and currency match their charges and credits."
         )
         return
+    if not report.mismatches:
+        raise typer.Exit(1)
     err.print(f"[red]{len(report.mismatches)} mismatch(es):[/red]")
     for m in report.mismatches[:200]:
         err.print(

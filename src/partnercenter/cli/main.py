@@ -150,35 +150,58 @@ def demo_cmd() -> None:
 
 def _extra_demo_loaders() -> list[Callable[..., Any]]:
     """Demo loaders of other areas (catalog, customers, ...), run after tenants and users."""
+    from partnercenter.billing import demo as billing_demo
     from partnercenter.catalog import demo as catalog_demo
     from partnercenter.customers import demo as customers_demo
 
-    return [catalog_demo.load, customers_demo.load]
+    return [catalog_demo.load, customers_demo.load, billing_demo.load]
 
 
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
-    workers: int = typer.Option(1, help="Worker processes."),
+    workers: int = typer.Option(0, help="Worker processes (0: one per core)."),
+    server: str = typer.Option("granian", help="HTTP server: granian or uvicorn."),
 ) -> None:
     """Serve the web portals and the API."""
     import os
 
-    import uvicorn
+    from partnercenter import serving
 
-    settings = _settings()
+    if server not in serving.SERVERS:
+        raise typer.BadParameter(
+            f"choose one of {', '.join(serving.SERVERS)}", param_hint="--server"
+        )
+    _settings()  # refuse bad settings before the workers start
     os.environ.setdefault("PARTNERCENTER_BASE_URL", f"http://{host}:{port}")
+    # Background jobs run in the server unless workers are said to run them (docs/dev/jobs.md).
+    os.environ.setdefault("PARTNERCENTER_JOBS", "in-process")
+    n_workers = workers or serving.default_workers()
+    # Each worker sizes its connection pool from the worker count (config.engine_options).
+    os.environ["PARTNERCENTER_WORKERS"] = str(n_workers)
     console.print(f"Partner Center is at [bold]http://{host}:{port}/[/bold]  (API docs: /docs)")
-    uvicorn.run(
-        "partnercenter.app:create_app",
-        factory=True,
+    serving.run(
+        server=server,
         host=host,
         port=port,
-        workers=workers,
-        log_level="warning",
-        proxy_headers=settings.env == "production",
+        workers=n_workers,
     )
+
+
+@app.command()
+def worker() -> None:
+    """Run background jobs (support mail, month close, low-stock warnings, clean-up)."""
+    from partnercenter.clock import SandboxClock, SystemClock
+    from partnercenter.jobs import runtime
+
+    settings = _settings()
+    clock = SandboxClock() if settings.sandbox else SystemClock()
+    engine = _engine(settings)
+    console.print(f"Worker on {engine.url.render_as_string(hide_password=True)}")
+    from partnercenter.db import make_session_factory
+
+    runtime.run_worker(settings, make_session_factory(engine), clock)
 
 
 @app.command()
@@ -282,6 +305,34 @@ def users_set_roles(
             raise typer.Exit(2) from exc
         session.commit()
         console.print(f"{u.email}: {', '.join(r.value for r in u.roles)}")
+
+
+@users_app.command("unlock")
+def users_unlock(email: str = typer.Option(..., help="The account's email address.")) -> None:
+    """Forget an account's failed sign-ins, so its owner can sign in at once (audited)."""
+    from sqlalchemy import select
+
+    from partnercenter.audit import services as audit
+    from partnercenter.db import unit_of_work
+    from partnercenter.identity import services
+    from partnercenter.identity.models import User
+
+    with unit_of_work(_session_factory(_settings())) as session:
+        cleared = services.clear_sign_in_failures(session, email=email)
+        owner = session.execute(
+            select(User).where(User.email == email.strip().lower())
+        ).scalar_one_or_none()
+        audit.record(
+            session,
+            at=_now(),
+            resource_type="sign_in",
+            operation_type="sign_in_unlocked",
+            tenant_id=owner.tenant_id if owner else None,
+            user_principal_name=email.strip().lower(),
+            details={"channel": "cli", "failuresCleared": cleared},
+        )
+        session.commit()
+    console.print(f"{email}: {cleared} failed sign-in(s) forgotten; the account can sign in.")
 
 
 @audit_app.command("verify")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 from typing import Annotated, Any
 
@@ -17,15 +18,15 @@ from partnercenter.customers.schemas import (
     CustomerIn,
     CustomerOut,
     CustomerUserIn,
+    CustomerUserOut,
     DirectoryRoleIn,
     DirectoryRoleOut,
+    UserCredentialsOut,
 )
 from partnercenter.deps import NowDep, RequestInfoDep, SessionDep, parse_uuid, require
-from partnercenter.envelopes import collection
+from partnercenter.envelopes import collection, continuation_or_none
 from partnercenter.errors import InvalidInput
-from partnercenter.identity.api import user_out
 from partnercenter.identity.models import Tenant, User
-from partnercenter.identity.schemas import UserOut
 from partnercenter.permissions import ROLE_LABELS, Action, Role
 
 router = APIRouter(prefix="/v1", tags=["customers"])
@@ -40,6 +41,7 @@ MAX_PAGE = 500
 def customer_out(tenant: Tenant) -> CustomerOut:
     return CustomerOut(
         id=tenant.id,
+        commerceId=uuid.uuid5(tenant.id, "commerce"),
         companyProfile=CompanyProfileOut(
             tenantId=tenant.id, domain=tenant.domain, companyName=tenant.name
         ),
@@ -84,8 +86,24 @@ def create_customer(
         now=now,
         request=info,
     )
+    # Partner Center answers a new customer with its tenant's first Global admin; the
+    # password is generated here, shown once in this answer and stored only as a hash.
+    password = secrets.token_urlsafe(18)
+    services.create_customer_user(
+        session,
+        actor=actor,
+        customer=tenant,
+        email=f"admin@{tenant.domain}",
+        display_name="admin",
+        password=password,
+        roles=[Role.GLOBAL_ADMIN.value],
+        now=now,
+        request=info,
+    )
     session.commit()
-    return customer_out(tenant)
+    out = customer_out(tenant)
+    out.userCredentials = UserCredentialsOut(userName="admin", password=password)
+    return out
 
 
 @router.get("/customers")
@@ -100,10 +118,21 @@ def list_customers(
     domain: Annotated[str | None, Query(description="Exact primary domain")] = None,
     tenantId: Annotated[str | None, Query(description="Exact tenant GUID")] = None,
     q: Annotated[str | None, Query(description="Name, tenant GUID or domain")] = None,
-    size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    size: Annotated[
+        int, Query(ge=0, le=MAX_PAGE, description="Page size; 0 means the default, 100")
+    ] = 100,
     continuation: Annotated[str | None, Header(alias="MS-ContinuationToken")] = None,
+    seek_operation: Annotated[
+        str | None, Query(alias="seekOperation", description="Next, with MS-ContinuationToken")
+    ] = None,
 ) -> dict[str, Any]:
-    """The partner's customers; filter by domain or company name prefix, or look one up."""
+    """The partner's customers; filter by domain or company name prefix, or look one up.
+
+    Partner Center: "Get a list of customers" and "Get a list of customers using a filter"
+    (``size=0`` with a filter, as documented, means the default page size).
+    """
+    continuation = continuation_or_none(seek_operation, continuation)
+    size = size or 100
     if domain is not None or tenantId is not None:
         try:
             found = [
@@ -156,7 +185,26 @@ def _role_out(role: Role) -> DirectoryRoleOut:
     return DirectoryRoleOut(id=role.value, name=ROLE_LABELS[role])
 
 
-@router.post("/customers/{customer_id}/users", status_code=201, response_model=UserOut)
+def customer_user_out(user: User) -> CustomerUserOut:
+    """Partner Center's CustomerUser for one of the customer's users."""
+    first, _, last = user.display_name.strip().partition(" ")
+    return CustomerUserOut(
+        id=user.id,
+        userPrincipalName=user.email,
+        email=user.email,
+        firstName=first,
+        lastName=last,
+        displayName=user.display_name,
+        usageLocation=user.tenant.country if user.tenant else None,
+        state="active" if user.is_active else "inactive",
+        roles=sorted(r.value for r in user.roles),
+        isActive=user.is_active,
+        tenantId=user.tenant_id,
+        createdAt=user.created_at,
+    )
+
+
+@router.post("/customers/{customer_id}/users", status_code=201, response_model=CustomerUserOut)
 def create_customer_user(
     customer_id: str,
     body: CustomerUserIn,
@@ -164,22 +212,34 @@ def create_customer_user(
     now: NowDep,
     info: RequestInfoDep,
     actor: UserManager,
-) -> UserOut:
-    """Add a user to the customer's tenant (roles: global_admin, billing_admin, user)."""
+) -> CustomerUserOut:
+    """Add a user to the customer's tenant (roles: global_admin, billing_admin, user).
+
+    Partner Center: "Create user accounts for a customer".
+    """
     customer = customer_for(session, actor, customer_id)
+    email = body.userPrincipalName or body.email
+    password = body.passwordProfile.password if body.passwordProfile else body.password
+    if not email:
+        raise InvalidInput("userPrincipalName is required.", source="userPrincipalName")
+    if not password:
+        raise InvalidInput(
+            "passwordProfile.password is required.", source="passwordProfile.password"
+        )
+    display = body.displayName or " ".join(p for p in (body.firstName, body.lastName) if p)
     user = services.create_customer_user(
         session,
         actor=actor,
         customer=customer,
-        email=body.email,
-        display_name=body.displayName,
-        password=body.password,
+        email=email,
+        display_name=display,
+        password=password,
         roles=body.roles or [Role.USER.value],
         now=now,
         request=info,
     )
     session.commit()
-    return user_out(user)
+    return customer_user_out(user)
 
 
 @router.get("/customers/{customer_id}/users")
@@ -187,7 +247,7 @@ def list_customer_users(customer_id: str, session: SessionDep, actor: Viewer) ->
     """The customer's users."""
     customer = customer_for(session, actor, customer_id)
     users = services.list_customer_users(session, customer=customer)
-    return collection([user_out(u).model_dump(mode="json") for u in users])
+    return collection([customer_user_out(u).model_dump(mode="json") for u in users])
 
 
 def _customer_user(session: Session, actor: Actor, customer_id: str, user_id: str) -> User:
@@ -197,12 +257,12 @@ def _customer_user(session: Session, actor: Actor, customer_id: str, user_id: st
     )
 
 
-@router.get("/customers/{customer_id}/users/{user_id}", response_model=UserOut)
+@router.get("/customers/{customer_id}/users/{user_id}", response_model=CustomerUserOut)
 def get_customer_user(
     customer_id: str, user_id: str, session: SessionDep, actor: Viewer
-) -> UserOut:
+) -> CustomerUserOut:
     """One user of the customer."""
-    return user_out(_customer_user(session, actor, customer_id, user_id))
+    return customer_user_out(_customer_user(session, actor, customer_id, user_id))
 
 
 @router.get("/customers/{customer_id}/users/{user_id}/directoryroles")

@@ -8,12 +8,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from partnercenter.schemas import RequestModel
 
-class Model(BaseModel):
+
+class Model(RequestModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
 
-class AddressIn(BaseModel):
+class AddressIn(RequestModel):
     model_config = ConfigDict(extra="ignore")
 
     country: str | None = Field(default=None, max_length=2)
@@ -27,7 +29,7 @@ class AddressIn(BaseModel):
     phoneNumber: str | None = Field(default=None, max_length=40)
 
 
-class BillingProfileIn(BaseModel):
+class BillingProfileIn(RequestModel):
     model_config = ConfigDict(extra="ignore")
 
     email: str | None = Field(default=None, max_length=320)
@@ -37,7 +39,7 @@ class BillingProfileIn(BaseModel):
     defaultAddress: AddressIn | None = None
 
 
-class CompanyProfileIn(BaseModel):
+class CompanyProfileIn(RequestModel):
     model_config = ConfigDict(extra="ignore")
 
     tenantId: uuid.UUID | None = None
@@ -45,7 +47,7 @@ class CompanyProfileIn(BaseModel):
     companyName: str | None = Field(default=None, max_length=200)
 
 
-class CustomerIn(BaseModel):
+class CustomerIn(RequestModel):
     """Partner Center's create-customer body; the market is ``defaultAddress.country``."""
 
     model_config = ConfigDict(extra="ignore")
@@ -60,21 +62,68 @@ class CompanyProfileOut(BaseModel):
     companyName: str
 
 
+class UserCredentialsOut(BaseModel):
+    """The new customer tenant's first Global admin, shown once (Partner Center's shape)."""
+
+    userName: str
+    password: str
+
+
 class CustomerOut(BaseModel):
     id: uuid.UUID
+    commerceId: uuid.UUID = Field(description="The customer's id in commerce (stable)")
     companyProfile: CompanyProfileOut
     billingProfile: dict[str, Any]
     market: str | None
     relationshipToPartner: str = "reseller"
     createdAt: datetime
+    userCredentials: UserCredentialsOut | None = Field(
+        default=None, description="Only in the answer to create: the tenant's Global admin"
+    )
     attributes: dict[str, str] = {"objectType": "Customer"}
 
 
-class CustomerUserIn(Model):
-    email: str = Field(min_length=3, max_length=320)
-    displayName: str = Field(default="", max_length=200)
+class PasswordProfileIn(RequestModel):
+    model_config = ConfigDict(extra="ignore")
+
     password: str = Field(min_length=1, max_length=500)
+    forceChangePassword: bool | None = None
+
+
+class CustomerUserIn(RequestModel):
+    """Partner Center's CustomerUser (``userPrincipalName``, ``passwordProfile.password``);
+    ``email`` and ``password`` are accepted for them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    userPrincipalName: str | None = Field(default=None, min_length=3, max_length=320)
+    email: str | None = Field(default=None, min_length=3, max_length=320)
+    firstName: str | None = Field(default=None, max_length=100)
+    lastName: str | None = Field(default=None, max_length=100)
+    displayName: str = Field(default="", max_length=200)
+    usageLocation: str | None = Field(default=None, max_length=2)
+    passwordProfile: PasswordProfileIn | None = None
+    password: str | None = Field(default=None, min_length=1, max_length=500)
     roles: list[str] = Field(default_factory=list)
+
+
+class CustomerUserOut(BaseModel):
+    """Partner Center's CustomerUser, with our roles and state beside it."""
+
+    id: uuid.UUID
+    userPrincipalName: str
+    email: str
+    firstName: str
+    lastName: str
+    displayName: str
+    usageLocation: str | None
+    userDomainType: str = "none"
+    state: str
+    roles: list[str]
+    isActive: bool
+    tenantId: uuid.UUID
+    createdAt: datetime
+    attributes: dict[str, str] = {"objectType": "CustomerUser"}
 
 
 class DirectoryRoleOut(BaseModel):

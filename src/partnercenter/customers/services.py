@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, String, cast, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -206,16 +206,25 @@ def list_customers(
     return session.execute(stmt).scalars().all(), total
 
 
+_GUID_PREFIX = re.compile(r"^[0-9a-fA-F-]{4,36}$")
+
+
 def _text_match(text: str) -> Any:
-    """Name contains the text, domain starts with it, or the tenant GUID equals it."""
+    """Name or domain contains the text (case-insensitive), or the tenant GUID starts with it
+    (at least 4 hex digits, dashes optional) or equals it."""
     lowered = text.lower()
     escaped = lowered.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     conditions: list[ColumnElement[bool]] = [
         func.lower(Tenant.name).like(f"%{escaped}%", escape="\\"),
-        func.lower(Tenant.domain).like(f"{escaped}%", escape="\\"),
+        func.lower(Tenant.domain).like(f"%{escaped}%", escape="\\"),
     ]
     with contextlib.suppress(ValueError):
         conditions.append(Tenant.id == uuid.UUID(text))
+    if _GUID_PREFIX.match(text):
+        # PostgreSQL renders a uuid with dashes, SQLite stores 32 hex digits: compare both
+        # without dashes.
+        hex_id = func.replace(func.lower(cast(Tenant.id, String)), "-", "")
+        conditions.append(hex_id.like(lowered.replace("-", "") + "%"))
     return or_(*conditions)
 
 

@@ -148,7 +148,6 @@ def customer_page(
             "me": me,
             "customer": customer,
             "tab": "account",
-            "country_name": all_countries().get(customer.country or "", None),
         },
     )
 

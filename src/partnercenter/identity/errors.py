@@ -37,6 +37,32 @@ class WeakPassword(InvalidInput):
     default_description = N_("The password must have at least 10 characters.")
 
 
+class PasswordTooLong(WeakPassword):
+    code = 10417
+    name = "password_too_long"
+    default_description = N_("The password may have at most 128 characters.")
+
+
+class PasswordTooCommon(WeakPassword):
+    code = 10418
+    name = "password_too_common"
+    default_description = N_("This password is among the most commonly used ones. Choose another.")
+
+
+class PasswordTooGuessable(WeakPassword):
+    code = 10420
+    name = "password_too_guessable"
+    default_description = N_(
+        "This password is too easy to guess. Use a longer phrase of unrelated words."
+    )
+
+
+class PasswordContainsEmail(WeakPassword):
+    code = 10421
+    name = "password_contains_email"
+    default_description = N_("The password may not contain your email address or its name part.")
+
+
 class LastGlobalAdmin(Conflict):
     code = 10416
     name = "last_global_admin"

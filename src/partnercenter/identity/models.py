@@ -87,6 +87,9 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
+    # Loaded with the session row in one statement, so a page request resolves its user once.
+    user: Mapped[User] = relationship()
+
 
 class ApiToken(Base):
     """A bearer token: short-lived from the password grant, or named and long-lived."""

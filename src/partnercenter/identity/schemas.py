@@ -7,8 +7,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from partnercenter.schemas import RequestModel
 
-class Model(BaseModel):
+
+class Model(RequestModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
 

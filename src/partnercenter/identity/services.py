@@ -13,8 +13,8 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.orm import Session, joinedload
 
 from partnercenter.audit import services as audit
 from partnercenter.config import Settings
@@ -26,6 +26,10 @@ from partnercenter.identity.errors import (
     EmailTaken,
     InvalidRole,
     LastGlobalAdmin,
+    PasswordContainsEmail,
+    PasswordTooCommon,
+    PasswordTooGuessable,
+    PasswordTooLong,
     SignInThrottled,
     WeakPassword,
 )
@@ -44,12 +48,51 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 _DUMMY_HASH = _hasher.hash("not-a-real-password-" + secrets.token_hex(8))
 
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 128
+# zxcvbn's score: 0-4 (a guess count under 10^8 is below 3). 3 stands up to an offline attack
+# on a slow hash like argon2 ("safely unguessable: moderate protection" in zxcvbn's words).
+MIN_PASSWORD_SCORE = 3
 TOKEN_PREFIX = "pc_"  # noqa: S105 - a public prefix, not a secret
 
 
-def hash_password(password: str) -> str:
+def check_password(password: str, *, email: str = "", display_name: str = "") -> None:
+    """Refuse a weak password with a reason the person can act on.
+
+    Rules (NIST SP 800-63B 5.1.1.2): 10 to 128 characters; not in the list of commonly used
+    passwords (zxcvbn's frequency lists, 30,000 leaked passwords); not containing the email
+    address or its name part; and a zxcvbn strength score of at least 3, with the email and
+    display name given to zxcvbn as words an attacker knows.
+
+    Raises ``WeakPassword`` (or a subclass: ``PasswordTooLong``, ``PasswordTooCommon``,
+    ``PasswordContainsEmail``, ``PasswordTooGuessable``); all answer 400.
+    """
+    from zxcvbn import zxcvbn
+
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WeakPassword()
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise PasswordTooLong()
+    folded = password.casefold()
+    email = email.strip().casefold()
+    local = email.split("@", 1)[0]
+    if (email and email in folded) or (len(local) >= 3 and local in folded):
+        raise PasswordContainsEmail(source="password")
+    words = [w for w in (email, local, display_name.strip().casefold()) if w]
+    result = zxcvbn(password, user_inputs=words)
+    for match in result.get("sequence", []):
+        if (
+            match.get("pattern") == "dictionary"
+            and match.get("dictionary_name") == "passwords"
+            and len(match.get("token", "")) >= len(password) - 2
+        ):
+            raise PasswordTooCommon(source="password")
+    if int(result["score"]) < MIN_PASSWORD_SCORE:
+        raise PasswordTooGuessable(source="password")
+
+
+def hash_password(password: str, *, email: str = "", display_name: str = "") -> str:
+    """Check the password (:func:`check_password`) and hash it with argon2id."""
+    check_password(password, email=email, display_name=display_name)
     return _hasher.hash(password)
 
 
@@ -77,6 +120,22 @@ def actor_for(user: User) -> Actor:
 
 
 # --- tenants -----------------------------------------------------------------------------
+
+
+def provider_admin_emails(session: Session) -> list[str]:
+    """Email addresses of the provider's active Provider admins (operational notices)."""
+    stmt = (
+        select(User.email)
+        .join(Tenant, Tenant.id == User.tenant_id)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(
+            Tenant.kind == TenantKind.PROVIDER,
+            User.is_active.is_(True),
+            UserRole.role == Role.PROVIDER_ADMIN,
+        )
+        .order_by(User.email)
+    )
+    return list(dict.fromkeys(session.execute(stmt).scalars()))
 
 
 def get_provider(session: Session) -> Tenant | None:
@@ -232,7 +291,12 @@ def create_user(
     password: str,
     roles: Iterable[str],
     now: datetime,
+    password_hash: str | None = None,
 ) -> User:
+    """Create a user; ``password_hash`` (argon2) stands in for hashing ``password`` again.
+
+    Raises ``EmailTaken``, ``WeakPassword`` or a role error.
+    """
     email = normalise_email(email)
     checked = _check_roles(tenant.kind, roles)
     if session.execute(select(User.id).where(User.email == email)).first() is not None:
@@ -242,7 +306,8 @@ def create_user(
         tenant_id=tenant.id,
         email=email,
         display_name=display_name.strip() or email,
-        password_hash=hash_password(password),
+        password_hash=password_hash
+        or hash_password(password, email=email, display_name=display_name),
         is_active=True,
         created_at=now,
     )
@@ -354,7 +419,11 @@ def update_user(
     if display_name is not None:
         user.display_name = display_name.strip() or user.email
     if password is not None:
-        user.password_hash = hash_password(password)
+        user.password_hash = hash_password(
+            password, email=user.email, display_name=user.display_name
+        )
+        # A new password set by an administrator is the way back in for a locked owner.
+        clear_sign_in_failures(session, email=user.email)
     old_roles = sorted(r.value for r in user.roles)
     if roles is not None:
         checked = _check_roles(kind, roles)
@@ -445,6 +514,34 @@ def sign_in_throttle(
     return ThrottleState(True, retry)
 
 
+def _serialise_attempts(session: Session, *keys: str) -> None:
+    """Make sign-in attempts on the same account or address take turns, until commit.
+
+    Without this, parallel attempts all count the failures before any is recorded and all
+    get their password checked. PostgreSQL: transaction-scoped advisory locks, taken in a
+    fixed order so two attempts never wait on each other crosswise. SQLite: every
+    transaction already holds the database's write lock (``BEGIN IMMEDIATE``, db.py).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        digest = hashlib.sha256(("sign-in:" + key).encode()).digest()
+        lock_id = int.from_bytes(digest[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+
+
+def clear_sign_in_failures(session: Session, *, email: str) -> int:
+    """Forget an account's failed sign-ins (an administrator's reset); returns how many."""
+    failures = session.execute(
+        select(SignInFailure).where(SignInFailure.email == email.strip().lower())
+    ).scalars()
+    count = 0
+    for failure in failures:
+        session.delete(failure)
+        count += 1
+    return count
+
+
 def authenticate(
     session: Session,
     *,
@@ -462,6 +559,7 @@ def authenticate(
     """
     email = email.strip().lower()
     address = request.client_address or "unknown"
+    _serialise_attempts(session, "email:" + email, "address:" + address)
     throttle = sign_in_throttle(session, settings=settings, email=email, address=address, now=now)
     if throttle.blocked:
         audit.record(
@@ -532,9 +630,20 @@ def start_web_session(
 
 
 def resolve_web_session(session: Session, *, token: str, now: datetime) -> WebSession | None:
-    ws = session.execute(
-        select(WebSession).where(WebSession.token_hash == _token_hash(token))
-    ).scalar_one_or_none()
+    """The live web session of a cookie token, or None (unknown, revoked or expired).
+
+    One statement: the session row, its user, the user's tenant and roles come back joined,
+    so the caller's ``session.get(User, ws.user_id)`` is answered from the identity map.
+    """
+    ws = (
+        session.execute(
+            select(WebSession)
+            .options(joinedload(WebSession.user).joinedload(User.role_rows))
+            .where(WebSession.token_hash == _token_hash(token))
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
     if ws is None or ws.revoked_at is not None or ws.expires_at <= now:
         return None
     return ws
@@ -638,9 +747,20 @@ def revoke_token(
 
 
 def resolve_token(session: Session, *, secret: str, now: datetime) -> User | None:
-    token = session.execute(
-        select(ApiToken).where(ApiToken.token_hash == _token_hash(secret))
-    ).scalar_one_or_none()
+    """The active user of a live bearer token, or None (unknown, revoked, expired, inactive).
+
+    One statement per request: token, user, tenant and roles come back joined. Nothing is
+    cached between requests, so a revocation or a role change holds from the next request.
+    """
+    token = (
+        session.execute(
+            select(ApiToken)
+            .options(joinedload(ApiToken.user).joinedload(User.role_rows))
+            .where(ApiToken.token_hash == _token_hash(secret))
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
     if token is None or token.revoked_at is not None:
         return None
     if token.expires_at is not None and token.expires_at <= now:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -44,7 +44,18 @@ class SignInRequired(Unauthenticated):
 
 
 def _safe_next(target: str | None) -> str | None:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """``target`` when it is a path on this site (no scheme, host, backslash or control
+    character, at most 2,000 characters), else None: ``next`` can never leave the site."""
+    if (
+        target
+        and len(target) <= 2000
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ord(c) < 32 or ord(c) == 127 for c in target)
+        and not urlsplit(target).netloc
+        and not urlsplit(target).scheme
+    ):
         return target
     return None
 
@@ -55,14 +66,17 @@ def portal_user(request: Request, user: User | None, kind: TenantKind) -> User:
         raise SignInRequired()
     if user.tenant.kind != kind:
         raise Forbidden(
-            f"This portal is not for your account. Go to {PORTAL_OF[user.tenant.kind]} instead."
+            N_(
+                "This portal is not for your account. Go to %(portal)s instead.",
+                portal=PORTAL_OF[user.tenant.kind],
+            )
         )
     return user
 
 
 def require_page(action: Action, user: User) -> None:
     if not services.actor_for(user).can(action):
-        raise Forbidden(f"Your roles do not allow this page ({action.value}).")
+        raise Forbidden(N_("Your roles do not allow this page."), data=[{"action": action.value}])
 
 
 @router.get("/")
@@ -510,8 +524,32 @@ def tokens_revoke(
     return RedirectResponse("/account/tokens?flash=revoked", status_code=303)
 
 
+def _same_origin_referer(request: Request) -> str | None:
+    """The path and query of the Referer when it is a page of this site, else None."""
+    referer = request.headers.get("referer")
+    if not referer:
+        return None
+    parts = urlsplit(referer)
+    if parts.scheme not in ("http", "https") or parts.netloc != request.headers.get("host", ""):
+        return None
+    target = parts.path + ("?" + parts.query if parts.query else "")
+    return _safe_next(target)
+
+
 def signin_redirect(request: Request) -> Response:
-    target = request.url.path
-    if request.url.query:
-        target += "?" + request.url.query
-    return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
+    """Send a browser whose session is missing or expired to sign-in, then back.
+
+    After signing in the browser GETs ``next``: for a GET that is the page itself; for a
+    form that was POSTed (which has no page at its own address) it is the page the form was
+    on, from a same-origin Referer, else the home of the portal the form belongs to.
+    """
+    if request.method in ("GET", "HEAD"):
+        target: str | None = request.url.path
+        if request.url.query:
+            target = f"{target}?{request.url.query}"
+    else:
+        target = _same_origin_referer(request)
+        if target is None:
+            first = request.url.path.strip("/").split("/", 1)[0]
+            target = f"/{first}" if first in ("partner", "admin", "provider") else "/"
+    return RedirectResponse(f"/signin?next={quote(_safe_next(target) or '/')}", status_code=303)

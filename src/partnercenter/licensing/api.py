@@ -13,19 +13,28 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from partnercenter.context import Actor
 from partnercenter.customers.api import customer_for
 from partnercenter.customers.errors import CustomerNotFound
-from partnercenter.deps import ActorDep, NowDep, RequestInfoDep, SessionDep, SettingsDep
-from partnercenter.downloads import StoredObjectResponse
+from partnercenter.deps import (
+    ActorDep,
+    NowDep,
+    RequestInfoDep,
+    SessionDep,
+    SettingsDep,
+    require,
+)
+from partnercenter.downloads import file_response
 from partnercenter.envelopes import collection
-from partnercenter.errors import DomainError, Forbidden
+from partnercenter.errors import DomainError, Forbidden, InvalidInput
 from partnercenter.identity.models import Tenant
 from partnercenter.licensing import services
+from partnercenter.orders import cancellation
 from partnercenter.permissions import Action, TenantKind
+from partnercenter.schemas import RequestModel
 
 router = APIRouter(prefix="/v1", tags=["software"])
 public_router = APIRouter(tags=["software"])
@@ -45,7 +54,7 @@ def software_actor(partner: Action, customer: Action | None) -> Callable[[Actor]
         action = customer if actor.tenant_kind == TenantKind.CUSTOMER else partner
         if action is None or not actor.can(action):
             needed = partner if action is None else action
-            raise Forbidden(f"Your roles do not allow this action ({needed.value}).")
+            raise Forbidden(data=[{"action": needed.value}])
         return actor
 
     _check.__name__ = f"require_software_{partner.name.lower()}"
@@ -59,6 +68,7 @@ KeyGetter = Annotated[
 Downloader = Annotated[
     Actor, Depends(software_actor(Action.DOWNLOAD_SOFTWARE, Action.DOWNLOAD_OWN_SOFTWARE))
 ]
+Canceller = Annotated[Actor, Depends(require(Action.CANCEL_PURCHASE))]
 LinkMaker = Annotated[Actor, Depends(software_actor(Action.COPY_DOWNLOAD_LINK, None))]
 
 
@@ -72,7 +82,7 @@ def software_customer(session: Session, actor: Actor, customer_id: str) -> Tenan
     return customer_for(session, actor, customer_id)
 
 
-class KeyIn(BaseModel):
+class KeyIn(RequestModel):
     version: str | None = Field(default=None, max_length=40, description="Newest when absent.")
 
 
@@ -82,7 +92,7 @@ class KeyOut(BaseModel):
     productKey: str
 
 
-class FileChoice(BaseModel):
+class FileChoice(RequestModel):
     version: str = Field(max_length=40)
     language: str = Field(max_length=16)
     bitness: str = Field(max_length=8)
@@ -120,13 +130,101 @@ def list_entitlements(
     session: SessionDep,
     actor: Viewer,
     entitlementType: Annotated[str | None, Query(max_length=40)] = None,
+    showExpiry: Annotated[bool, Query(description="Add each entitlement's expiryDate")] = False,
 ) -> dict[str, Any]:
-    """Partner Center's entitlements; keys are never listed (``POST .../key`` reveals one)."""
+    """Partner Center's entitlements; keys are never listed (``POST .../key`` reveals one).
+
+    Partner Center: "Get entitlements" (``entitlementType``, ``showExpiry``).
+    """
     customer = software_customer(session, actor, customer_id)
-    if entitlementType not in (None, "", "software"):
+    if (entitlementType or "").strip().lower() not in ("", "software"):
         return collection([])
     items = services.list_software(session, customer=customer)
-    return collection([item.entitlement_json() for item in items])
+    return collection([item.entitlement_json(show_expiry=showExpiry) for item in items])
+
+
+# --- Partner Center's subscriptions: each software purchase is one ----------------------
+
+
+class SubscriptionPatchIn(RequestModel):
+    """Partner Center's subscription update; ``status: suspended`` cancels the purchase."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: str | None = Field(
+        default=None, max_length=20, description="suspended (or cancelled) cancels the purchase"
+    )
+
+
+@router.get("/customers/{customer_id}/subscriptions", responses=_ERRORS)
+def list_subscriptions(
+    customer_id: str,
+    session: SessionDep,
+    actor: Viewer,
+    order_id: Annotated[str | None, Query(alias="order_id", description="One order's")] = None,
+) -> dict[str, Any]:
+    """The customer's software purchases as Partner Center subscriptions, newest first.
+
+    Partner Center: "Get all of a customer's subscriptions" (and "by order": ``order_id``).
+    """
+    customer = software_customer(session, actor, customer_id)
+    items = services.list_software(session, customer=customer)
+    if order_id:
+        items = [i for i in items if str(i.order.id) == order_id.strip().lower()]
+    return collection([item.subscription_json() for item in items])
+
+
+@router.get("/customers/{customer_id}/subscriptions/{subscription_id}", responses=_ERRORS)
+def get_subscription(
+    customer_id: str, subscription_id: str, session: SessionDep, actor: Viewer
+) -> dict[str, Any]:
+    """One subscription. Partner Center: "Get a subscription by ID"."""
+    customer = software_customer(session, actor, customer_id)
+    return services.get_item(
+        session, customer=customer, item_id=subscription_id
+    ).subscription_json()
+
+
+@router.patch("/customers/{customer_id}/subscriptions/{subscription_id}", responses=_ERRORS)
+def update_subscription(
+    customer_id: str,
+    subscription_id: str,
+    body: SubscriptionPatchIn,
+    session: SessionDep,
+    now: NowDep,
+    info: RequestInfoDep,
+    actor: Canceller,
+) -> dict[str, Any]:
+    """Cancel a software purchase the way scripts suspend a subscription.
+
+    Partner Center: "Suspend a subscription" / "Cancel a subscription" (``status``). The
+    purchase's order line is cancelled with the cancellation rules (window, credit, keys and
+    links revoked); cancelling an already cancelled one answers it unchanged.
+    """
+    customer = customer_for(session, actor, customer_id)
+    item = services.get_item(session, customer=customer, item_id=subscription_id)
+    wanted = (body.status or "").strip().lower()
+    if wanted in ("", "active") and item.active:
+        return item.subscription_json()
+    if wanted not in {"suspended", "cancelled", "canceled", "deleted"}:
+        raise InvalidInput(
+            "status must be suspended (or cancelled) to cancel the subscription.",
+            source="status",
+        )
+    if item.active:
+        cancellation.cancel_order(
+            session,
+            actor=actor,
+            customer=customer,
+            order_id=item.order.id,
+            line_numbers=[item.line.line_number],
+            now=now,
+            request=info,
+        )
+        session.commit()
+        session.expire_all()
+        item = services.get_item(session, customer=customer, item_id=item.id)
+    return item.subscription_json()
 
 
 @router.post(
@@ -197,6 +295,11 @@ def create_link(
     return JSONResponse(created.to_json(), status_code=201, headers={"Cache-Control": "no-store"})
 
 
+@router.head(
+    "/customers/{customer_id}/software/{item_id}/download",
+    include_in_schema=False,
+    response_class=Response,
+)
 @router.get(
     "/customers/{customer_id}/software/{item_id}/download",
     responses={
@@ -210,6 +313,7 @@ def create_link(
 def download(
     customer_id: str,
     item_id: str,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
@@ -222,7 +326,8 @@ def download(
     """Stream the file (Range and If-Range resume a broken download); audited per request.
 
     The record is committed before the first byte; the session holds no transaction while
-    the file streams, however long that takes.
+    the file streams, however long that takes. ``HEAD`` makes every check a download makes
+    and answers the same headers without the body; it records nothing (no byte was sent).
     """
     customer = software_customer(session, actor, customer_id)
     plan = services.start_download(
@@ -237,16 +342,32 @@ def download(
         now=now,
         request=info,
     )
-    session.commit()
-    return StoredObjectResponse(plan.storage, plan.obj, filename=plan.file_name)
+    _commit_unless_head(request, session)
+    return file_response(settings, plan.storage, plan.obj, filename=plan.file_name)
 
 
+def _commit_unless_head(request: Request, session: Session) -> None:
+    """Commit the download's audit record; a ``HEAD`` sends no byte, so it records nothing."""
+    if request.method == "HEAD":
+        session.rollback()
+    else:
+        session.commit()
+
+
+_PAGE: dict[str, Any] = {"text/html": {}}
+
+
+@public_router.head("/downloads/{token}", include_in_schema=False, response_class=Response)
 @public_router.get(
     "/downloads/{token}",
     responses={
         200: {"content": {"application/octet-stream": {}}, "description": "The file"},
-        403: {"description": "The link was changed (16010)"},
-        410: {"description": "The link expired (16011) or its purchase was cancelled (16022)"},
+        403: {"content": _PAGE, "description": "The link was changed (16010)"},
+        404: {"content": _PAGE, "description": "No such link"},
+        410: {
+            "content": _PAGE,
+            "description": "The link expired (16011) or its purchase was cancelled (16022)",
+        },
     },
     response_class=Response,
 )
@@ -266,5 +387,5 @@ def download_by_link(
 
         session.rollback()
         return render_error_page(request, exc.status, exc.body())
-    session.commit()
-    return StoredObjectResponse(plan.storage, plan.obj, filename=plan.file_name)
+    _commit_unless_head(request, session)
+    return file_response(settings, plan.storage, plan.obj, filename=plan.file_name)

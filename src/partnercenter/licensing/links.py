@@ -80,6 +80,8 @@ def validate_lifetime(lifetime: timedelta) -> timedelta:
 def link_lifetime(settings: Settings, minutes: int | None = None) -> timedelta:
     """The lifetime of a new link: ``minutes`` when given, else the configured default."""
     if minutes is not None:
+        if not MIN_LIFETIME.total_seconds() <= minutes * 60 <= MAX_LIFETIME.total_seconds():
+            raise InvalidLinkLifetime(data=[minutes * 60])  # before timedelta() overflows
         return validate_lifetime(timedelta(minutes=minutes))
     return validate_lifetime(timedelta(hours=settings.download_link_hours))
 

@@ -42,3 +42,28 @@ class DownloadLink(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(40))
     use_count: Mapped[int] = mapped_column(Integer, default=0)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class KeyReveal(Base):
+    """A product key just revealed by Get Key, waiting to be shown once to that browser.
+
+    Get Key is POST → redirect → GET: the POST checks, audits ("Get key") and writes this row;
+    the GET it redirects to deletes the row and shows the key, so reloading the page (or
+    replaying the URL in another browser) shows nothing and writes no second audit record.
+    No key text is stored here: the key stays encrypted in the inventory. ``created_at`` is
+    real time (a security lifetime, not business time).
+    """
+
+    __tablename__ = "key_reveals"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    web_session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("web_sessions.id", ondelete="CASCADE"), index=True
+    )
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    item_id: Mapped[str] = mapped_column(String(64))
+    product_key_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("catalog_product_keys.id", ondelete="CASCADE")
+    )
+    version: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

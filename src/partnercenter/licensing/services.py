@@ -15,13 +15,15 @@ Services never commit.
 
 from __future__ import annotations
 
+import calendar
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from partnercenter.audit import services as audit
@@ -29,6 +31,7 @@ from partnercenter.catalog import services as catalog
 from partnercenter.catalog.models import KeyStatus, ProductKey
 from partnercenter.config import Settings
 from partnercenter.context import Actor, RequestInfo
+from partnercenter.envelopes import link
 from partnercenter.errors import InvalidInput
 from partnercenter.identity.models import Tenant
 from partnercenter.licensing.errors import (
@@ -45,7 +48,7 @@ from partnercenter.licensing.links import (
     link_lifetime,
     verify_token,
 )
-from partnercenter.licensing.models import DownloadLink
+from partnercenter.licensing.models import DownloadLink, KeyReveal
 from partnercenter.orders.models import (
     Entitlement,
     EntitlementStatus,
@@ -113,28 +116,105 @@ class SoftwareItem:
             "attributes": {"objectType": "SoftwarePurchase"},
         }
 
-    def entitlement_json(self) -> dict[str, Any]:
-        """Partner Center's Entitlement resource (never the key itself)."""
+    @property
+    def expiry(self) -> datetime | None:
+        """When the term ends (purchase date plus the term duration); None if perpetual."""
+        return term_end(self.line.purchased_at, self.line.term_duration)
+
+    def entitlement_json(self, *, show_expiry: bool = False) -> dict[str, Any]:
+        """Partner Center's Entitlement resource (never the key itself).
+
+        Documented: ``referenceOrder{id, lineItemId, alternateId}``, ``entitledArtifacts
+        [{artifactType, dynamicAttributes}]`` and, with ``showExpiry=true``, ``expiryDate``.
+        ``referenceOrder.lineItemNumber`` and an artifact's ``type`` are kept beside them.
+        """
         artifacts: list[dict[str, Any]] = []
         if self.has_key:
-            artifacts.append({"type": "Key", "dynamicAttributes": {"revealedBy": "POST key"}})
+            artifacts.append(
+                {
+                    "artifactType": "Key",
+                    "type": "Key",
+                    "dynamicAttributes": {"revealedBy": "POST key"},
+                }
+            )
         if any(v["languages"] for v in self.versions):
-            artifacts.append({"type": "Download", "dynamicAttributes": {}})
-        return {
+            artifacts.append(
+                {"artifactType": "Download", "type": "Download", "dynamicAttributes": {}}
+            )
+        body: dict[str, Any] = {
             "id": str(self.id),
             "entitlementType": "software",
             "fulfillmentState": "fulfilled" if self.active else "cancelled",
             "productId": self.line.product_id,
             "skuId": self.line.sku_id,
             "quantity": self.line.quantity,
+            "quantityDetails": [
+                {"quantity": self.line.quantity, "status": "Active" if self.active else "Cancelled"}
+            ],
             "referenceOrder": {
                 "id": str(self.order.id),
+                "lineItemId": str(self.line.line_number),
+                "alternateId": self.order.id.hex[:12],
                 "lineItemNumber": self.line.line_number,
             },
             "includedEntitlements": [],
             "entitledArtifacts": artifacts,
             "attributes": {"objectType": "Entitlement"},
         }
+        if show_expiry:
+            expiry = self.expiry
+            body["expiryDate"] = _iso(expiry) if expiry is not None else None
+        return body
+
+    def subscription_json(self) -> dict[str, Any]:
+        """Partner Center's Subscription resource for this software purchase.
+
+        Partner Center: "Subscription resources". A cancelled purchase is ``suspended`` (the
+        documented status for a subscription that no longer grants use).
+        """
+        base = f"/v1/customers/{self.order.customer_id}"
+        expiry = self.expiry
+        return {
+            "id": str(self.id),
+            "entitlementId": str(self.id),
+            "offerId": self.line.catalog_item_id,
+            "offerName": self.product_name,
+            "friendlyName": self.product_name,
+            "productType": {"id": self.line.product_type, "displayName": self.line.product_type},
+            "quantity": self.line.quantity,
+            "unitType": "Licenses",
+            "hasPurchasableAddons": False,
+            "creationDate": _iso(self.line.purchased_at),
+            "effectiveStartDate": _iso(self.line.purchased_at),
+            "commitmentEndDate": _iso(expiry) if expiry is not None else None,
+            "status": "active" if self.active else "suspended",
+            "autoRenewEnabled": False,
+            "isTrial": False,
+            "billingType": "license",
+            "billingCycle": self.line.billing_cycle,
+            "termDuration": self.line.term_duration,
+            "contractType": "subscription",
+            "orderId": str(self.order.id),
+            "links": {
+                "offer": link(f"/v1/offers/{self.line.catalog_item_id}"),
+                "entitlement": link(f"{base}/entitlements"),
+                "self": link(f"{base}/subscriptions/{self.id}"),
+            },
+            "attributes": {"objectType": "Subscription"},
+        }
+
+
+def term_end(start: datetime, term_duration: str | None) -> datetime | None:
+    """The end of an ISO 8601 term (``P1Y``, ``P3Y``, ``P1M``) from ``start``; None if none."""
+    match = re.fullmatch(r"P(\d{1,3})([YM])", (term_duration or "").strip().upper())
+    if match is None:
+        return None
+    months = int(match.group(1)) * (12 if match.group(2) == "Y" else 1)
+    year, month = divmod(start.month - 1 + months, 12)
+    year += start.year
+    month += 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day)
 
 
 def _items(session: Session, *rows: Sequence[Any]) -> list[SoftwareItem]:
@@ -166,13 +246,17 @@ def list_software(session: Session, *, customer: Tenant) -> list[SoftwareItem]:
 
 
 def get_item(session: Session, *, customer: Tenant, item_id: str | uuid.UUID) -> SoftwareItem:
-    """One purchase of the customer; another customer's is not found."""
+    """One purchase of the customer, by its id or its order line's (the subscription id
+    orders show); another customer's is not found."""
     try:
         eid = item_id if isinstance(item_id, uuid.UUID) else uuid.UUID(item_id)
     except ValueError:
         raise SoftwareItemNotFound() from None
     row = session.execute(
-        _query().where(Entitlement.id == eid, Entitlement.customer_id == customer.id)
+        _query().where(
+            or_(Entitlement.id == eid, Entitlement.order_line_id == eid),
+            Entitlement.customer_id == customer.id,
+        )
     ).first()
     if row is None:
         raise SoftwareItemNotFound()
@@ -280,9 +364,12 @@ def _audit_tenant(actor: Actor, item: SoftwareItem) -> uuid.UUID:
 
 @dataclass(frozen=True)
 class RevealedKey:
+    """A decrypted product key; ``key_id`` is its inventory row."""
+
     key: str
     version: str
     item: SoftwareItem
+    key_id: uuid.UUID | None = None
 
     def __repr__(self) -> str:  # never let the key reach a log or a traceback
         return f"RevealedKey(version={self.version!r}, item={self.item.id})"
@@ -358,7 +445,74 @@ def get_key(
         details={"version": chosen, "productKeyId": str(key_id), "keyReserved": reserved},
     )
     value = catalog.reveal_key(session, settings=settings, key_id=key_id)
-    return RevealedKey(key=value, version=chosen, item=item)
+    return RevealedKey(key=value, version=chosen, item=item, key_id=key_id)
+
+
+KEY_REVEAL_SECONDS = 300
+"""How long a Get Key result waits for its one showing (real time)."""
+
+
+def hold_for_reveal(
+    session: Session,
+    *,
+    revealed: RevealedKey,
+    customer: Tenant,
+    web_session_id: uuid.UUID,
+    real_now: datetime,
+) -> uuid.UUID:
+    """Remember ``revealed`` for one showing to this browser session; return the reveal id.
+
+    Called in Get Key's POST, in the same transaction as its audit record. The id goes in
+    the redirect's query string; :func:`take_reveal` shows it once.
+    """
+    assert revealed.key_id is not None
+    row = KeyReveal(
+        web_session_id=web_session_id,
+        customer_id=customer.id,
+        item_id=str(revealed.item.id),
+        product_key_id=revealed.key_id,
+        version=revealed.version,
+        created_at=real_now,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def take_reveal(
+    session: Session,
+    *,
+    settings: Settings,
+    customer: Tenant,
+    reveal_id: str,
+    web_session_id: uuid.UUID,
+    real_now: datetime,
+) -> RevealedKey | None:
+    """The key held by :func:`hold_for_reveal`, deleting the hold: None the second time.
+
+    None too when the id is malformed, belongs to another browser session or customer, is
+    older than :data:`KEY_REVEAL_SECONDS`, or the purchase was cancelled meanwhile. Not
+    audited again: the POST that revealed it wrote the one "Get key" record.
+    """
+    try:
+        rid = uuid.UUID(reveal_id)
+    except ValueError:
+        return None
+    row = session.get(KeyReveal, rid)
+    if row is None or row.web_session_id != web_session_id or row.customer_id != customer.id:
+        return None
+    taken = session.execute(delete(KeyReveal).where(KeyReveal.id == rid))
+    if getattr(taken, "rowcount", 0) != 1:  # another request showed it first
+        return None
+    if (real_now - row.created_at).total_seconds() > KEY_REVEAL_SECONDS:
+        return None
+    item = get_item(session, customer=customer, item_id=row.item_id)
+    if not item.active or catalog.key_status(session, key_id=row.product_key_id) not in (
+        KeyStatus.RESERVED,
+    ):
+        return None
+    value = catalog.reveal_key(session, settings=settings, key_id=row.product_key_id)
+    return RevealedKey(key=value, version=row.version, item=item, key_id=row.product_key_id)
 
 
 # --- Download ----------------------------------------------------------------------------

@@ -4,16 +4,18 @@ Software* in the Admin Center. Both call the same services as the API."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from partnercenter.context import Actor
 from partnercenter.customers.views import page_customer
 from partnercenter.deps import NowDep, RequestInfoDep, SessionDep, SettingsDep
-from partnercenter.downloads import StoredObjectResponse
+from partnercenter.downloads import file_response
 from partnercenter.errors import DomainError
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import Tenant, User
@@ -83,8 +85,13 @@ def _page(
     key: services.RevealedKey | None = None,
     link: services.CreatedLink | None = None,
     error: DomainError | None = None,
+    reveal_gone: bool = False,
+    now: datetime | None = None,
 ) -> Response:
     items = services.list_software(session, customer=customer)
+    never_cancellable = (
+        _never_cancellable(session, customer, items, now) if portal is PARTNER else set()
+    )
     selected = next((i for i in items if str(i.id) == selection.get("item")), None)
     if selected is not None and not selection.get("version") and selected.versions:
         selection = {**selection, "version": selected.versions[0]["version"]}
@@ -103,6 +110,8 @@ def _page(
             "key": key,
             "link": link,
             "error": error,
+            "reveal_gone": reveal_gone,
+            "never_cancellable": never_cancellable,
             "can_key": identity.actor_for(me).can(portal.get_key),
             "can_download": identity.actor_for(me).can(portal.download),
             "can_link": portal.copy_link is not None
@@ -110,9 +119,36 @@ def _page(
         },
         status=error.status if error else 200,
     )
-    if key is not None or link is not None:
+    if key is not None or link is not None or reveal_gone:
         response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _never_cancellable(
+    session: Session, customer: Tenant, items: list[Any], now: datetime | None
+) -> set[Any]:
+    """Ids of the active items whose product can never be cancelled (software plans such as
+    SUSE and Red Hat, whose policy gives no credit): the page offers no Cancel purchase."""
+    from partnercenter.orders import cancellation
+
+    ids: set[Any] = set()
+    for item in items:
+        if not item.active:
+            continue
+        try:
+            preview = cancellation.preview(
+                session, customer=customer, order_id=item.order.id, now=now or datetime.now(UTC)
+            )
+        except DomainError:
+            continue
+        if preview.reason == "product_not_cancellable":
+            ids.add(item.id)
+    return ids
+
+
+def _wants_json(request: Request) -> bool:
+    """Whether the page's script (fetch, Accept: application/json) sent the form."""
+    return request.headers.get("accept", "").startswith("application/json")
 
 
 def _selection(item: str, version: str, language: str, bitness: str) -> dict[str, str]:
@@ -133,6 +169,7 @@ def _reveal(
     info: Any,
     selection: dict[str, str],
 ) -> Response:
+    """Get Key's POST: reveal (audited once), hold it for one showing, redirect to the GET."""
     try:
         key = services.get_key(
             session,
@@ -143,6 +180,13 @@ def _reveal(
             version=selection["version"] or None,
             now=now,
             request=info,
+        )
+        reveal_id = services.hold_for_reveal(
+            session,
+            revealed=key,
+            customer=customer,
+            web_session_id=request.state.web_session.id,
+            real_now=datetime.now(UTC),
         )
         session.commit()
     except DomainError as exc:
@@ -156,7 +200,37 @@ def _reveal(
             base=base,
             selection=selection,
             error=exc,
+            now=now,
         )
+    query = urlencode({**selection, "version": key.version, "reveal": str(reveal_id)})
+    return RedirectResponse(f"{base}?{query}", status_code=303)
+
+
+def _show(
+    request: Request,
+    session: Session,
+    *,
+    portal: Portal,
+    me: User,
+    customer: Tenant,
+    base: str,
+    selection: dict[str, str],
+    settings: Any,
+    reveal: str,
+    now: datetime | None = None,
+) -> Response:
+    """The Software page (GET); with ``reveal``, the key held by Get Key, shown this once."""
+    key: services.RevealedKey | None = None
+    if reveal:
+        key = services.take_reveal(
+            session,
+            settings=settings,
+            customer=customer,
+            reveal_id=reveal,
+            web_session_id=request.state.web_session.id,
+            real_now=datetime.now(UTC),
+        )
+        session.commit()
     return _page(
         request,
         session,
@@ -166,6 +240,8 @@ def _reveal(
         base=base,
         selection=selection,
         key=key,
+        reveal_gone=bool(reveal) and key is None,
+        now=now,
     )
 
 
@@ -192,7 +268,7 @@ def _download(
         request=info,
     )
     session.commit()
-    return StoredObjectResponse(plan.storage, plan.obj, filename=plan.file_name)
+    return file_response(settings, plan.storage, plan.obj, filename=plan.file_name)
 
 
 # --- Partner Center ----------------------------------------------------------------------
@@ -204,13 +280,16 @@ def partner_software(
     request: Request,
     user: OptionalUser,
     session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
     item: str = "",
     version: str = "",
     language: str = "",
     bitness: str = "",
+    reveal: str = "",
 ) -> Response:
     me, _, customer = _partner(request, user, session, customer_id, PARTNER.view)
-    return _page(
+    return _show(
         request,
         session,
         portal=PARTNER,
@@ -218,6 +297,9 @@ def partner_software(
         customer=customer,
         base=f"/partner/customers/{customer.id}/software",
         selection=_selection(item, version, language, bitness),
+        settings=settings,
+        reveal=reveal,
+        now=now,
     )
 
 
@@ -315,6 +397,8 @@ def partner_link(
         session.commit()
     except DomainError as exc:
         session.rollback()
+        if _wants_json(request):
+            return JSONResponse(exc.body(), status_code=exc.status)
         return _page(
             request,
             session,
@@ -324,6 +408,16 @@ def partner_link(
             base=base,
             selection=selection,
             error=exc,
+            now=now,
+        )
+    if _wants_json(request):  # the page's script copies the link at once
+        return JSONResponse(
+            {
+                "uri": link.uri,
+                "expiresAt": link.link.expires_at.isoformat(),
+                "fileName": link.file_name,
+            },
+            headers={"Cache-Control": "no-store"},
         )
     return _page(
         request,
@@ -334,6 +428,7 @@ def partner_link(
         base=base,
         selection=selection,
         link=link,
+        now=now,
     )
 
 
@@ -345,13 +440,16 @@ def admin_software(
     request: Request,
     user: OptionalUser,
     session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
     item: str = "",
     version: str = "",
     language: str = "",
     bitness: str = "",
+    reveal: str = "",
 ) -> Response:
     me, _, customer = _admin(request, user, ADMIN.view)
-    return _page(
+    return _show(
         request,
         session,
         portal=ADMIN,
@@ -359,6 +457,9 @@ def admin_software(
         customer=customer,
         base=ADMIN_BASE,
         selection=_selection(item, version, language, bitness),
+        settings=settings,
+        reveal=reveal,
+        now=now,
     )
 
 

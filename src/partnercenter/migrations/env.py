@@ -18,6 +18,10 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # procrastinate's tables belong to the library (see migrate._apply_job_queue_schema).
+        include_name=lambda name, type_, _parent: (
+            not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
+        ),
     )
     with context.begin_transaction():
         context.run_migrations()

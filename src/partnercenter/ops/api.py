@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -13,9 +14,11 @@ from sqlalchemy import text
 from partnercenter.clock import SandboxClock, utc
 from partnercenter.context import Actor
 from partnercenter.deps import SessionDep, require
-from partnercenter.errors import InvalidInput, NotFound
+from partnercenter.errors import InvalidInput, NotFound, Unauthenticated
+from partnercenter.i18n import N_
 from partnercenter.identity.models import SandboxClockState
 from partnercenter.permissions import Action
+from partnercenter.schemas import RequestModel
 
 router = APIRouter()
 
@@ -26,20 +29,61 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["operations"])
-def readyz(session: SessionDep, response: Response) -> dict[str, str]:
-    """The database answers."""
+@router.get(
+    "/readyz",
+    tags=["operations"],
+    responses={503: {"description": "The database does not answer"}},
+)
+def readyz(session: SessionDep, request: Request, response: Response) -> dict[str, Any]:
+    """The database answers; ``degraded`` (still 200) with the reasons when something needs care.
+
+    A month close that stopped midway (left ``closing``) makes the deployment ``degraded``:
+    it still serves every request, so it stays in its load balancer, but the reason tells the
+    operator to finish the close (``partnercenter billing close YYYY-MM``).
+    """
+    from partnercenter.billing import services as billing
+
     try:
         session.execute(text("SELECT 1"))
     except Exception:
         response.status_code = 503
         return {"status": "unavailable", "database": "unreachable"}
+    clock = request.app.state.clock
+    if isinstance(clock, SandboxClock):
+        state = session.get(SandboxClockState, 1)
+        clock.set_offset(timedelta(seconds=state.offset_seconds if state else 0))
+    stuck = billing.stuck_closes(session, now=clock.now())
+    if stuck:
+        return {
+            "status": "degraded",
+            "database": "ok",
+            "billing": "stuck_close",
+            "reasons": [s.describe() for s in stuck],
+        }
     return {"status": "ok", "database": "ok"}
 
 
-@router.get("/metrics", tags=["operations"])
-def metrics() -> Response:
-    """Prometheus metrics."""
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}, "description": "Metrics"}},
+)
+def metrics(request: Request) -> Response:
+    """Prometheus metrics: open in development; in production only with the metrics token.
+
+    Production without ``PARTNERCENTER_METRICS_TOKEN`` answers 404; with it, the scraper sends
+    ``Authorization: Bearer <token>`` (401 otherwise).
+    """
+    settings = request.app.state.settings
+    if settings.production:
+        if not settings.metrics_token:
+            raise NotFound()
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), settings.metrics_token.encode()
+        ):
+            raise Unauthenticated(N_("The metrics need the metrics bearer token."))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -49,7 +93,7 @@ def sandbox_only(request: Request) -> None:
         raise NotFound("There is no sandbox clock: this deployment is not in sandbox mode.")
 
 
-class ClockMove(BaseModel):
+class ClockMove(RequestModel):
     now: datetime | None = Field(default=None, description="Set the clock to this instant.")
     advanceDays: float | None = Field(default=None, ge=0, le=3660)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
@@ -13,10 +13,11 @@ from partnercenter.context import Actor
 from partnercenter.customers.api import customer_for
 from partnercenter.deps import NowDep, RequestInfoDep, SessionDep, SettingsDep, parse_uuid, require
 from partnercenter.envelopes import collection
+from partnercenter.errors import DomainError
 from partnercenter.identity.models import Tenant
 from partnercenter.orders import services
 from partnercenter.orders.errors import CartNotFound, OrderNotFound
-from partnercenter.orders.schemas import CartIn, CartOut, CheckoutOut, OrderOut
+from partnercenter.orders.schemas import CartIn, CartOut, CheckoutOut, OrderIn, OrderOut
 from partnercenter.permissions import Action
 
 router = APIRouter(prefix="/v1", tags=["orders"])
@@ -60,7 +61,13 @@ def _replay_or_run(
     status_code: int,
     run: Any,
 ) -> JSONResponse:
-    """Answer a stored response for a repeated MS-RequestId, else run, remember and commit."""
+    """Run, remember the response under the MS-RequestId and commit; a repeat gets the first.
+
+    The request id is not looked up first: the insert that remembers the response is the
+    check (one statement on the common path). A repeat runs again, loses that insert, rolls
+    its work back and answers the stored response; a repeat the current state refuses (the
+    cart already ordered, the line already cancelled) answers the stored response too.
+    """
     key = idempotency.request_key(
         tenant_id=actor.tenant_id,
         request_id=request_id,
@@ -68,11 +75,16 @@ def _replay_or_run(
         path=request.url.path,
         raw_body=body,
     )
-    if key is not None:
+    try:
+        result = run()
+    except DomainError:
+        if key is None:
+            raise
+        session.rollback()
         stored = idempotency.lookup(session, key)
-        if stored is not None:
-            return JSONResponse(stored.body, status_code=stored.status_code)
-    result = run()
+        if stored is None:
+            raise
+        return JSONResponse(stored.body, status_code=stored.status_code)
     if key is not None:
         stored = idempotency.remember(session, key, status_code=status_code, body=result, now=now)
         result, status_code = stored.body, stored.status_code
@@ -230,11 +242,87 @@ def _customer(session: Session, actor: Actor, customer_id: str) -> Tenant:
 
 
 @router.get("/customers/{customer_id}/orders")
-def list_orders(customer_id: str, session: SessionDep, actor: OrderViewer) -> dict[str, Any]:
-    """The customer's order history, newest first."""
+def list_orders(
+    customer_id: str,
+    session: SessionDep,
+    actor: OrderViewer,
+    billing_type: Annotated[
+        str | None,
+        Query(alias="billingType", description="Only orders of this billing cycle (one_time...)"),
+    ] = None,
+) -> dict[str, Any]:
+    """The customer's order history, newest first.
+
+    Partner Center: "Get all of a customer's orders" (``billingType`` filters by cycle).
+    """
     customer = _customer(session, actor, customer_id)
+    cycle = services.billing_cycle_named(billing_type) if billing_type else None
     return collection(
-        [services.order_json(o) for o in services.list_orders(session, customer=customer)]
+        [
+            services.order_json(o)
+            for o in services.list_orders(session, customer=customer, billing_cycle=cycle)
+        ]
+    )
+
+
+@router.post(
+    "/customers/{customer_id}/orders",
+    status_code=201,
+    response_model=OrderOut,
+    responses=_ERRORS,
+)
+def create_order(
+    customer_id: str,
+    body: OrderIn,
+    request: Request,
+    raw: RawBody,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    info: RequestInfoDep,
+    actor: Buyer,
+    request_id: RequestIdHeader = None,
+) -> JSONResponse:
+    """Place an order directly, without a cart: the same checks, prices and keys as checkout.
+
+    Partner Center: "Create an order for a customer" (``billingCycle`` applies to every line).
+    """
+    customer = customer_for(session, actor, customer_id)
+    cycle = services.billing_cycle_named(body.billingCycle) if body.billingCycle else None
+    lines = [
+        {
+            "id": line.lineItemNumber,
+            "catalogItemId": line.offerId,
+            "quantity": line.quantity,
+            "billingCycle": cycle,
+            "termDuration": line.termDuration,
+        }
+        for line in body.lineItems
+    ]
+
+    def run() -> dict[str, Any]:
+        cart = services.create_cart(session, actor=actor, customer=customer, lines=lines, now=now)
+        result = services.checkout(
+            session,
+            settings=settings,
+            actor=actor,
+            customer=customer,
+            cart_id=cart.id,
+            now=now,
+            request=info,
+        )
+        order: dict[str, Any] = result["orders"][0]
+        return order
+
+    return _replay_or_run(
+        session,
+        actor=actor,
+        request=request,
+        request_id=request_id,
+        body=raw,
+        now=now,
+        status_code=201,
+        run=run,
     )
 
 
@@ -249,3 +337,32 @@ def get_order(
     except Exception:
         raise OrderNotFound() from None
     return services.order_json(services.get_order(session, customer=customer, order_id=oid))
+
+
+@router.get("/customers/{customer_id}/orders/{order_id}/provisioningstatus")
+def order_provisioning_status(
+    customer_id: str, order_id: str, session: SessionDep, actor: OrderViewer
+) -> dict[str, Any]:
+    """Each line's provisioning: software is fulfilled at checkout (its key is reserved).
+
+    Partner Center: "Get order line item provisioning status".
+    """
+    customer = _customer(session, actor, customer_id)
+    try:
+        oid = parse_uuid(order_id, "order")
+    except Exception:
+        raise OrderNotFound() from None
+    order = services.get_order(session, customer=customer, order_id=oid)
+    return collection(
+        [
+            {
+                "lineItemNumber": line.line_number,
+                "status": "fulfilled" if line.quantity > 0 else "cancelled",
+                "quantityProvisioningInformation": [
+                    {"quantity": line.quantity, "status": "fulfilled"}
+                ],
+                "attributes": {"objectType": "OrderLineItemProvisioningStatus"},
+            }
+            for line in order.lines
+        ]
+    )

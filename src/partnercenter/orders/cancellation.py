@@ -166,13 +166,15 @@ def _line_charges(session: Session, line: OrderLine) -> list[Charge]:
 def _basis_and_credited(line: OrderLine, charges: Sequence[Charge]) -> tuple[Charge | None, Price]:
     """The charge a credit gives back and what was already credited against it.
 
-    One-time and term billing: the line's first charge. Monthly billing: the latest charge
-    (this month's). Credits are the negative charges that name it.
+    One-time (upfront) billing: the line's first charge. Monthly and annual billing: the
+    latest charge (the period in progress, or the one before at the same price while the
+    current period's charge waits for its month's close). Credits are the negative charges
+    that name it.
     """
     billed = [c for c in charges if c.gross_minor > 0 and c.reverses_charge_id is None]
     if not billed:
         return None, Price.zero(line.currency)
-    basis = billed[-1] if line.billing_cycle == "monthly" else billed[0]
+    basis = billed[-1] if line.billing_cycle in ("monthly", "annual") else billed[0]
     credited = Price.zero(line.currency)
     for c in charges:
         if c.reverses_charge_id == basis.id and c.gross_minor < 0:
@@ -377,7 +379,8 @@ def _refusal(
     for j in judgements:
         if j.assessment.refusal == Refusal.NOT_CANCELLABLE:
             return ProductNotCancellable(
-                f"{j.line.product_title} ({j.line.product_type}) can't be cancelled.",
+                f"{j.line.product_title} can't be cancelled: purchases of this product "
+                "can never be cancelled.",
                 data=[{"lineItemNumber": j.line.line_number, "productType": j.line.product_type}],
                 source="lineItems",
             )

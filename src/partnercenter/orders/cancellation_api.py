@@ -23,6 +23,7 @@ from partnercenter.orders.cancellation_errors import InvalidOrderStatus
 from partnercenter.orders.errors import OrderNotFound
 from partnercenter.orders.schemas import OrderOut
 from partnercenter.permissions import Action
+from partnercenter.schemas import RequestModel
 
 router = APIRouter(prefix="/v1", tags=["cancellation"])
 
@@ -42,12 +43,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class LineItemRef(BaseModel):
+class LineItemRef(RequestModel):
     model_config = ConfigDict(extra="ignore")
     lineItemNumber: int = Field(ge=0, le=10_000)
 
 
-class OrderPatchIn(BaseModel):
+class OrderPatchIn(RequestModel):
     """Partner Center's order update: ``status: cancelled``, optionally some line items."""
 
     model_config = ConfigDict(extra="ignore")
@@ -55,7 +56,7 @@ class OrderPatchIn(BaseModel):
     lineItems: list[LineItemRef] | None = Field(default=None, max_length=1000)
 
 
-class CancelOrdersIn(BaseModel):
+class CancelOrdersIn(RequestModel):
     model_config = ConfigDict(extra="ignore")
     orderIds: list[str] = Field(min_length=1, max_length=100)
 

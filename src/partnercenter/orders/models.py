@@ -86,10 +86,12 @@ class Order(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))
-    # One order per cart: a second checkout can never sell the cart twice.
-    cart_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("carts.id", ondelete="RESTRICT"), unique=True
-    )
+    # One order per billing cycle of a cart (Partner Center splits a mixed cart that way);
+    # unique together, so a second checkout can never sell the cart twice.
+    cart_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("carts.id", ondelete="RESTRICT"))
+    # Orders written before carts were split by cycle were all one; one_time (perpetual
+    # software) is the default when a writer does not name one.
+    billing_cycle: Mapped[str] = mapped_column(String(20), default="one_time")
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
@@ -106,7 +108,10 @@ class Order(Base):
         back_populates="order", order_by="OrderLine.line_number", cascade="all, delete-orphan"
     )
 
-    __table_args__ = (Index("ix_orders_customer_id_created_at", "customer_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_orders_customer_id_created_at", "customer_id", "created_at"),
+        UniqueConstraint("cart_id", "billing_cycle"),
+    )
 
 
 class OrderLine(Base):

@@ -6,10 +6,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from partnercenter.schemas import RequestModel
+
 MAX_CART_LINES = 50
 
 
-class CartLineIn(BaseModel):
+class CartLineIn(RequestModel):
     model_config = ConfigDict(extra="ignore")
 
     id: int | None = Field(default=None, ge=0, le=10_000)
@@ -20,10 +22,30 @@ class CartLineIn(BaseModel):
     currencyCode: str | None = Field(default=None, max_length=3)
 
 
-class CartIn(BaseModel):
+class CartIn(RequestModel):
     model_config = ConfigDict(extra="ignore")
 
     lineItems: list[CartLineIn] = Field(min_length=1, max_length=MAX_CART_LINES)
+
+
+class OrderLineIn(RequestModel):
+    model_config = ConfigDict(extra="ignore")
+
+    lineItemNumber: int | None = Field(default=None, ge=0, le=10_000)
+    offerId: str = Field(min_length=1, max_length=130, description="The catalog item id")
+    quantity: int = Field(ge=-1_000_000_000, le=1_000_000_000)
+    termDuration: str | None = Field(default=None, max_length=8)
+    friendlyName: str | None = Field(default=None, max_length=200)
+
+
+class OrderIn(RequestModel):
+    """Partner Center's create-order body: ``{referenceCustomerId, billingCycle, lineItems}``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    referenceCustomerId: str | None = Field(default=None, max_length=100)
+    billingCycle: str | None = Field(default=None, max_length=20)
+    lineItems: list[OrderLineIn] = Field(min_length=1, max_length=MAX_CART_LINES)
 
 
 class PricingOut(BaseModel):
@@ -72,9 +94,22 @@ class CartOut(BaseModel):
     attributes: dict[str, str] = {"objectType": "Cart"}
 
 
+class LinkOut(BaseModel):
+    uri: str
+    method: str
+    headers: list[dict[str, str]]
+
+
+class OrderLinksOut(BaseModel):
+    self: LinkOut
+    provisioningStatus: LinkOut
+
+
 class OrderLineOut(BaseModel):
     lineItemNumber: int
     offerId: str
+    subscriptionId: str
+    transactionType: str
     productId: str
     skuId: str
     friendlyName: str
@@ -89,10 +124,15 @@ class OrderLineOut(BaseModel):
 
 class OrderOut(BaseModel):
     id: str
+    alternateId: str
     referenceCustomerId: str
+    billingCycle: str
+    transactionType: str
     creationDate: str
     status: str
     currencyCode: str
+    currencySymbol: str
+    links: OrderLinksOut
     lineItems: list[OrderLineOut]
     totals: TotalsOut
     attributes: dict[str, str] = {"objectType": "Order"}

@@ -9,19 +9,21 @@ are written together. A second checkout of the same cart returns that stored res
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from partnercenter.audit import services as audit
 from partnercenter.billing import services as billing
 from partnercenter.catalog import services as catalog
+from partnercenter.catalog.models import BillingCycle
 from partnercenter.catalog.services import SOFTWARE_TYPES, LineQuote
 from partnercenter.config import Settings
 from partnercenter.context import Actor, RequestInfo
@@ -89,7 +91,7 @@ def price_lines(
     # One query for every product of the cart; quoting then finds them in the session
     # (held here: the session's identity map only keeps objects someone references).
     product_ids = [str(x.get("catalogItemId", "")).split(":", 1)[0] for x in lines]
-    products = catalog.products_by_ids(session, [p for p in product_ids if p])
+    products = catalog.load_for_pricing(session, product_ids=product_ids, country=country)
     priced: list[PricedLine] = []
     seen_ids: set[int] = set()
     for index, line in enumerate(lines):
@@ -108,6 +110,7 @@ def price_lines(
                 quantity=line.get("quantity"),  # type: ignore[arg-type]
                 term_duration=line.get("termDuration"),
                 billing_cycle=line.get("billingCycle"),
+                rate=products.rate,
             )
             wanted_currency = line.get("currencyCode")
             if wanted_currency and str(wanted_currency).upper() != q.item.currency:
@@ -273,6 +276,17 @@ def create_cart(
     return cart
 
 
+def delete_expired_carts(session: Session, *, now: datetime) -> int:
+    """Delete carts that expired before ``now`` without being checked out; returns how many.
+
+    Checked-out carts stay: their order points at them and replays its checkout result.
+    """
+    result = session.execute(
+        delete(Cart).where(Cart.status == CartStatus.ACTIVE, Cart.expires_at < now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def get_cart(session: Session, *, customer: Tenant, cart_id: uuid.UUID) -> Cart:
     """One of the customer's carts; another customer's cart is not found."""
     cart = session.get(Cart, cart_id)
@@ -304,14 +318,16 @@ def update_cart(
 
 def _locked_cart(session: Session, *, customer: Tenant, cart_id: uuid.UUID) -> Cart:
     """The cart, locked for this transaction; waits for a request holding it, then 800064."""
+    stmt = select(Cart).where(Cart.id == cart_id)
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"SET LOCAL lock_timeout = {CART_LOCK_TIMEOUT_MS}"))
+        # The transaction's lock timeout is set by the locking statement itself (one round
+        # trip): the WHERE clause runs before the row lock is waited for.
+        stmt = stmt.where(
+            func.set_config("lock_timeout", str(CART_LOCK_TIMEOUT_MS), True).is_not(None)
+        )
     try:
         cart = session.execute(
-            select(Cart)
-            .where(Cart.id == cart_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
+            stmt.with_for_update().execution_options(populate_existing=True)
         ).scalar_one_or_none()
     except OperationalError as exc:
         if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
@@ -335,7 +351,9 @@ def checkout(
     now: datetime,
     request: RequestInfo | None = None,
 ) -> dict[str, Any]:
-    """Turn the cart into an order, all lines or none; returns ``{orders, orderErrors}``.
+    """Turn the cart into orders, all lines or none; returns ``{orders, orderErrors}``.
+
+    One order per billing cycle in the cart (Partner Center's rule for a mixed cart).
 
     A cart already checked out returns its first result and writes nothing.
     """
@@ -347,12 +365,59 @@ def checkout(
     if not cart.line_items:
         raise InvalidInput("The cart has no line items.", source="lineItems")
     priced = price_lines(session, customer=customer, lines=cart.line_items)
+    # Partner Center makes one order per billing cycle when a cart mixes them.
+    by_cycle: dict[str, list[PricedLine]] = {}
+    for p in priced:
+        by_cycle.setdefault(p.quote.billing_cycle.value, []).append(p)
+    # Billing's rule: the clock's month, or the next open one once a close of it has begun.
+    billing_month = billing.open_billing_month(session, now=now)
+    orders = [
+        _place_order(
+            session,
+            settings=settings,
+            actor=actor,
+            customer=customer,
+            cart=cart,
+            cycle=cycle,
+            priced=group,
+            billing_month=billing_month,
+            now=now,
+            request=request,
+        )
+        for cycle, group in by_cycle.items()
+    ]
+    result = {
+        "orders": [order_json(order) for order in orders],
+        "orderErrors": [],
+        "attributes": {"objectType": "CartCheckoutResult"},
+    }
+    cart.status = CartStatus.ORDERED
+    cart.checkout_result = result
+    cart.updated_at = now
+    return result
+
+
+def _place_order(
+    session: Session,
+    *,
+    settings: Settings,
+    actor: Actor,
+    customer: Tenant,
+    cart: Cart,
+    cycle: str,
+    priced: Sequence[PricedLine],
+    billing_month: Any,
+    now: datetime,
+    request: RequestInfo | None,
+) -> Order:
+    """One order of a checkout: the cart's lines of one billing cycle, charged and entitled."""
     currency = priced[0].quote.item.currency
     order = Order(
         id=uuid.uuid4(),
         partner_id=cart.partner_id,
         customer_id=customer.id,
         cart_id=cart.id,
+        billing_cycle=cycle,
         created_by=actor.user_id,
         status=OrderStatus.COMPLETED,
         currency=currency,
@@ -360,8 +425,6 @@ def checkout(
         tax_included=priced[0].quote.item.tax_inclusive,
         created_at=now,
     )
-    # Billing's rule: the clock's month, or the next open one once a close of it has begun.
-    billing_month = billing.open_billing_month(session, now=now)
     rows: list[Any] = [order]
     lines: list[OrderLine] = []
     for number, p in enumerate(priced):
@@ -437,7 +500,9 @@ def checkout(
             )
         session.add(
             Entitlement(
-                id=uuid.uuid4(),
+                # The line's id: Partner Center's order line names its subscription by id,
+                # and a software subscription here is the entitlement of one line.
+                id=line.id,
                 partner_id=cart.partner_id,
                 customer_id=customer.id,
                 order_id=order.id,
@@ -449,14 +514,6 @@ def checkout(
                 created_at=now,
             )
         )
-    result = {
-        "orders": [order_json(order)],
-        "orderErrors": [],
-        "attributes": {"objectType": "CartCheckoutResult"},
-    }
-    cart.status = CartStatus.ORDERED
-    cart.checkout_result = result
-    cart.updated_at = now
     audit.record(
         session,
         at=now,
@@ -483,31 +540,52 @@ def checkout(
             ],
         },
     )
-    return result
+    return order
 
 
 # --- orders --------------------------------------------------------------------------------
 
 
 def order_json(order: Order) -> dict[str, Any]:
-    """Partner Center's order resource."""
+    """Partner Center's order resource, with our prices and totals beside it.
+
+    Documented fields (Partner Center "Order resources"): ``id``, ``alternateId``,
+    ``referenceCustomerId``, ``billingCycle``, ``transactionType``, ``lineItems``,
+    ``currencyCode``, ``currencySymbol``, ``creationDate``, ``status``, ``links`` (``self``,
+    ``provisioningStatus``), ``attributes``. Each line's ``subscriptionId`` is the software
+    subscription it became (``/customers/{id}/subscriptions/{subscriptionId}``).
+    """
+    from babel.numbers import get_currency_symbol
+
+    from partnercenter.envelopes import link
     from partnercenter.money import from_minor
 
     cur = order.currency
+    base = f"/v1/customers/{order.customer_id}/orders/{order.id}"
 
     def amount(minor: int) -> str:
         return str(from_minor(minor, cur))
 
     return {
         "id": str(order.id),
+        "alternateId": order.id.hex[:12],
         "referenceCustomerId": str(order.customer_id),
+        "billingCycle": order.billing_cycle,
+        "transactionType": "UserPurchase",
         "creationDate": _iso(order.created_at),
         "status": order.status.value,
         "currencyCode": cur,
+        "currencySymbol": get_currency_symbol(cur, locale="en_US"),
+        "links": {
+            "self": link(base),
+            "provisioningStatus": link(base + "/provisioningstatus"),
+        },
         "lineItems": [
             {
                 "lineItemNumber": line.line_number,
                 "offerId": line.catalog_item_id,
+                "subscriptionId": str(line.id),
+                "transactionType": "new",
                 "productId": line.product_id,
                 "skuId": line.sku_id,
                 "friendlyName": f"{line.product_title} {line.sku_title}",
@@ -540,14 +618,31 @@ def order_json(order: Order) -> dict[str, Any]:
     }
 
 
-def list_orders(session: Session, *, customer: Tenant) -> Sequence[Order]:
-    """The customer's orders, newest first, with their lines."""
+def billing_cycle_named(text: str) -> str:
+    """A billing cycle as Partner Center names it (``one_time``, ``OneTime``, ``Annual``).
+
+    Raises InvalidInput (10010) for a name that is not a billing cycle.
+    """
+    value = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", text.strip()).lower()
+    known = {c.value for c in BillingCycle}
+    if value not in known:
+        raise InvalidInput(
+            f"{text[:40]!r} is not a billing cycle: use " + ", ".join(sorted(known)) + ".",
+            source="billingType",
+        )
+    return value
+
+
+def list_orders(
+    session: Session, *, customer: Tenant, billing_cycle: str | None = None
+) -> Sequence[Order]:
+    """The customer's orders, newest first, with their lines; optionally of one cycle."""
+    query = select(Order).where(Order.customer_id == customer.id)
+    if billing_cycle is not None:
+        query = query.where(Order.billing_cycle == billing_cycle)
     return (
         session.execute(
-            select(Order)
-            .where(Order.customer_id == customer.id)
-            .options(selectinload(Order.lines))
-            .order_by(Order.created_at.desc(), Order.id)
+            query.options(selectinload(Order.lines)).order_by(Order.created_at.desc(), Order.id)
         )
         .scalars()
         .all()

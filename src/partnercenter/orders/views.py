@@ -39,16 +39,32 @@ class OfferRow:
         return self.item.catalog_item_id
 
 
-def _offers(session: Session, customer: Tenant) -> list[OfferRow]:
+def _offers(
+    session: Session, customer: Tenant, *, q: str = "", product_type: str = ""
+) -> list[OfferRow]:
+    """What the customer's market may buy, optionally narrowed (as Partner Center's Add
+    products does) to one product type and to products, SKUs or catalog item ids containing
+    ``q`` (case-insensitive)."""
     country = customer.country or ""
+    needle = q.strip().casefold()
     rows: list[OfferRow] = []
     for product in catalog.list_products(session, country=country):
         for sku in catalog.list_skus(session, product_id=product.id, country=country):
             for item in catalog.list_availabilities(
                 session, product_id=product.id, sku_id=sku.sku_id, country=country
             ):
+                if product_type and item.product_type.value != product_type:
+                    continue
+                text = f"{item.product.title} {item.sku.title} {item.catalog_item_id}"
+                if needle and needle not in text.casefold():
+                    continue
                 rows.append(OfferRow(item))
     return rows
+
+
+def _product_types(session: Session, customer: Tenant) -> list[str]:
+    """The product types on sale in the customer's market, for the type filter."""
+    return sorted({o.item.product_type.value for o in _offers(session, customer)})
 
 
 def _cart_of(session: Session, customer: Tenant, cart_id: str | None) -> Cart | None:
@@ -80,7 +96,17 @@ def _add_products_page(
             "me": me,
             "customer": customer,
             "tab": "add_products",
-            "offers": _offers(session, customer) if customer.country else [],
+            "offers": _offers(
+                session,
+                customer,
+                q=request.query_params.get("q", ""),
+                product_type=request.query_params.get("type", ""),
+            )
+            if customer.country
+            else [],
+            "product_types": _product_types(session, customer) if customer.country else [],
+            "offer_q": request.query_params.get("q", ""),
+            "offer_type": request.query_params.get("type", ""),
             "cart": view,
             "pricing": services.pricing_json,
             "error": error,

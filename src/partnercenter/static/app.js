@@ -51,11 +51,142 @@ document.addEventListener("click", (event) => {
   event.preventDefault();
   openPageDialog(link.href);
 });
+// --- Toasts: short confirmations ("Copied") announced to screen readers -------------------
+function toast(message, kind) {
+  let region = document.getElementById("pc-toasts");
+  if (!region) {
+    region = document.createElement("div");
+    region.id = "pc-toasts";
+    region.className = "toasts";
+    region.setAttribute("role", "status");
+    region.setAttribute("aria-live", "polite");
+    document.body.appendChild(region);
+  }
+  // Inside an open modal dialog the rest of the page is inert: show the toast there.
+  const modal = document.querySelector("dialog[open]");
+  if (modal && region.parentElement !== modal) modal.appendChild(region);
+  if (!modal && region.parentElement !== document.body) document.body.appendChild(region);
+  const item = document.createElement("div");
+  item.className = "toast" + (kind ? " toast-" + kind : "");
+  item.dataset.testid = "toast";
+  item.textContent = message;
+  region.appendChild(item);
+  setTimeout(() => item.remove(), 4000);
+}
+
+function t(name) {
+  const texts = document.getElementById("pc-texts");
+  return (texts && texts.dataset[name]) || name;
+}
+
+// --- Copy to the clipboard, with a fallback for browsers without the async clipboard -------
+async function copyText(text) {
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(text);
+      return true;
+    }
+  } catch (e) { /* fall through to the selection fallback */ }
+  const area = document.createElement("textarea");
+  area.value = text;
+  area.setAttribute("readonly", "");
+  area.style.position = "fixed";
+  area.style.opacity = "0";
+  (document.querySelector("dialog[open]") || document.body).appendChild(area);
+  area.select();
+  let ok = false;
+  try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+  area.remove();
+  return ok;
+}
+
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("[data-copy]");
   if (!button) return;
   const source = document.querySelector(button.dataset.copy);
-  const text = source.dataset.value || source.textContent.trim();
-  try { await navigator.clipboard.writeText(text); button.dataset.copied = "true"; }
-  catch (e) { window.prompt("Copy:", text); }
+  const text = source.dataset.value || source.value || source.textContent.trim();
+  if (await copyText(text)) {
+    button.dataset.copied = "true";
+    toast(t("copied"));
+  } else {
+    if (source.select) source.select();
+    toast(t("copyFailed"), "error");
+  }
+});
+
+// Copy Link: make the link and copy it at once; without JavaScript the form posts and the
+// page shows the link in a box.
+document.addEventListener("submit", async (event) => {
+  const form = event.target;
+  if (!form.matches("form[data-copy-link]")) return;
+  event.preventDefault();
+  const button = form.querySelector("button");
+  if (button) button.disabled = true;
+  try {
+    const response = await fetch(form.action, {
+      method: "POST",
+      body: new URLSearchParams(new FormData(form)),
+      headers: { Accept: "application/json" },
+      credentials: "same-origin",
+    });
+    if (!response.ok) { form.submit(); return; }
+    const data = await response.json();
+    const box = document.getElementById("copied-link");
+    if (box) { box.value = data.uri; box.closest("[hidden]")?.removeAttribute("hidden"); }
+    if (await copyText(data.uri)) toast(t("linkCopied"));
+    else toast(t("copyFailed"), "error");
+  } catch (e) {
+    form.submit();
+  } finally {
+    if (button) button.disabled = false;
+  }
+});
+
+// Dialogs the server marks to open as modal (centred, focus kept inside, Esc closes).
+document.addEventListener("DOMContentLoaded", () => {
+  for (const dialog of document.querySelectorAll("dialog[data-show-modal]")) {
+    if (!dialog.open && dialog.showModal) dialog.showModal();
+  }
+  // A key is shown once: drop its one-time id from the address so it is not bookmarked.
+  const url = new URL(window.location.href);
+  if (url.searchParams.has("reveal")) {
+    url.searchParams.delete("reveal");
+    history.replaceState(null, "", url.pathname + (url.search || "") + url.hash);
+  }
+});
+
+// The side menu marks the page you are on; the gear menu closes on Esc or a click outside.
+document.addEventListener("DOMContentLoaded", () => {
+  const here = window.location.pathname;
+  let best = null;
+  for (const link of document.querySelectorAll(".sidenav a[href]")) {
+    const path = new URL(link.href).pathname;
+    if ((here === path || here.startsWith(path + "/")) && (!best || path.length > new URL(best.href).pathname.length)) best = link;
+  }
+  if (best) best.setAttribute("aria-current", "page");
+  for (const el of document.querySelectorAll(".truncate:not([title])")) el.title = el.textContent.trim();
+  // Wide tables scroll inside their own box (reachable by keyboard) instead of the page.
+  for (const table of document.querySelectorAll("main table")) {
+    if (table.parentElement.classList.contains("table-wrap")) continue;
+    const wrap = document.createElement("div");
+    wrap.className = "table-wrap";
+    wrap.tabIndex = 0;
+    wrap.setAttribute("role", "region");
+    const heading = table.querySelector("caption") || table.previousElementSibling;
+    wrap.setAttribute("aria-label", (heading && heading.textContent.trim().slice(0, 80)) || document.title);
+    table.replaceWith(wrap);
+    wrap.appendChild(table);
+  }
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  for (const menu of document.querySelectorAll("details.menu[open]")) {
+    menu.open = false;
+    menu.querySelector("summary").focus();
+  }
+});
+document.addEventListener("click", (event) => {
+  for (const menu of document.querySelectorAll("details.menu[open]")) {
+    if (!menu.contains(event.target)) menu.open = false;
+  }
 });

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Query, Request, UploadFile
@@ -11,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from partnercenter.clock import Clock
 from partnercenter.config import Settings
-from partnercenter.context import Actor
+from partnercenter.context import Actor, RequestInfo
+from partnercenter.customers.api import customer_for
 from partnercenter.deps import (
     ActorDep,
     NowDep,
@@ -21,7 +24,7 @@ from partnercenter.deps import (
     parse_uuid,
     require,
 )
-from partnercenter.downloads import StoredObjectResponse
+from partnercenter.downloads import file_response
 from partnercenter.envelopes import collection
 from partnercenter.errors import Forbidden, InvalidInput
 from partnercenter.identity.models import Tenant
@@ -29,6 +32,7 @@ from partnercenter.money import from_minor
 from partnercenter.permissions import Action
 from partnercenter.storage import get_storage
 from partnercenter.support import mail, services
+from partnercenter.support.errors import SupportRequestNotFound
 from partnercenter.support.files import IncomingFile, read_limited
 from partnercenter.support.models import SupportRequest
 from partnercenter.support.schemas import ServiceRequestIn, ServiceRequestPatch
@@ -43,8 +47,10 @@ def reader(actor: ActorDep) -> Actor:
     """Partners who see their requests, or provider support who works the queue."""
     if not (actor.can(Action.VIEW_SUPPORT_REQUESTS) or actor.can(Action.WORK_SUPPORT_QUEUE)):
         raise Forbidden(
-            "Your roles do not allow this action "
-            f"({Action.VIEW_SUPPORT_REQUESTS.value} or {Action.WORK_SUPPORT_QUEUE.value})."
+            data=[
+                {"action": Action.VIEW_SUPPORT_REQUESTS.value},
+                {"action": Action.WORK_SUPPORT_QUEUE.value},
+            ]
         )
     return actor
 
@@ -62,14 +68,20 @@ def request_json(
     """Partner Center's ServiceRequest, with the refund and our conversation fields."""
     topic = services.TOPICS_BY_ID.get(req.topic_id)
     partner = names.get(req.partner_id)
+    customer = names.get(req.customer_id) if req.customer_id else None
     body: dict[str, Any] = {
         "id": str(req.id),
         "title": req.title,
         "description": req.description,
         "severity": req.severity.value,
-        "supportTopicId": req.topic_id,
+        "supportTopicId": str(topic.number) if topic else req.topic_id,
         "supportTopicName": topic.name if topic else req.topic_id,
+        "supportTopicCode": req.topic_id,
         "status": req.status.value,
+        "organization": {
+            "id": str(req.partner_id),
+            "name": partner.name if partner else None,
+        },
         "partnerId": str(req.partner_id),
         "partnerName": partner.name if partner else None,
         "primaryContact": {
@@ -83,11 +95,11 @@ def request_json(
         "createdDate": _iso(req.created_at),
         "lastModifiedDate": _iso(req.updated_at),
         "lastClosedDate": _iso(req.resolved_at),
+        "customerId": str(req.customer_id) if req.customer_id else None,
         "refund": None,
         "attributes": {"objectType": "ServiceRequest"},
     }
     if req.refund_status is not None and req.currency:
-        customer = names.get(req.customer_id) if req.customer_id else None
         cur = req.currency
 
         def amount(minor: int | None) -> str | None:
@@ -145,11 +157,14 @@ def names_for(session: Session, reqs: list[SupportRequest]) -> dict[uuid.UUID, T
 
 
 def send_mail_after_commit(request: Request, session: Session, background: BackgroundTasks) -> None:
-    """Deliver the outbox once the response is sent (the rows are already committed).
+    """Hand the committed mail to the job runner, or deliver it once the response is sent.
 
     The request's session is closed first: it holds no transaction while the mail goes out.
     """
     session.close()
+    jobs = getattr(request.app.state, "jobs", None)
+    if jobs is not None and jobs.mail_written():
+        return  # a background job sends it within seconds (partnercenter.jobs)
     settings: Settings = request.app.state.settings
     clock: Clock = request.app.state.clock
     background.add_task(_deliver, request.app.state.session_factory, settings, clock)
@@ -159,7 +174,7 @@ def _deliver(factory: Any, settings: Settings, clock: Clock) -> None:
     mail.deliver_pending(factory, settings, now=clock.now())
 
 
-def new_request_from(body: ServiceRequestIn) -> services.NewRequest:
+def new_request_from(body: ServiceRequestIn, actor: Actor) -> services.NewRequest:
     refund = None
     if body.refund is not None:
         r = body.refund
@@ -171,12 +186,18 @@ def new_request_from(body: ServiceRequestIn) -> services.NewRequest:
             amount=str(r.amountRequested),
         )
     c = body.primaryContact
+    if c is None:
+        first, _, last = actor.display_name.strip().partition(" ")
+        contact = services.Contact(first, last, actor.email, "")
+    else:
+        contact = services.Contact(c.firstName, c.lastName, c.email, c.phoneNumber)
     return services.NewRequest(
-        topic_id=body.supportTopicId,
-        severity=body.severity,
+        topic_id=str(body.supportTopicId),
+        severity=body.severity.lower(),
         title=body.title,
         description=body.description,
-        contact=services.Contact(c.firstName, c.lastName, c.email, c.phoneNumber),
+        contact=contact,
+        contact_is_caller=c is None,
         refund=refund,
         cancel_purchase=bool(body.refund and body.refund.cancelPurchase),
     )
@@ -199,11 +220,54 @@ def file_request(
     info: RequestInfoDep,
     actor: Filer,
 ) -> dict[str, Any]:
-    """Report a problem; the refund topic needs the customer, order, reason and amount."""
+    """Report a problem; the refund topic needs the customer, order, reason and amount.
+
+    Partner Center: "Create a service request" (``POST /v1/servicerequests/{agent-locale}``).
+    """
+    return _file(body, request, background, session, settings, now, info, actor)
+
+
+@router.post("/servicerequests/{agent_locale}", status_code=201)
+def file_request_in_locale(
+    agent_locale: str,
+    body: ServiceRequestIn,
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    info: RequestInfoDep,
+    actor: Filer,
+) -> dict[str, Any]:
+    """Report a problem, Partner Center's documented way: the path names the agent's locale.
+
+    Partner Center: "Create a service request". The locale (``en-US``) names the language
+    of the organisation filing; it is checked and otherwise changes nothing here.
+    """
+    if not _LOCALE.match(agent_locale):
+        raise InvalidInput(
+            f"{agent_locale!r} is not a locale such as en-US.", source="agent-locale"
+        )
+    return _file(body, request, background, session, settings, now, info, actor)
+
+
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,2}$")
+
+
+def _file(
+    body: ServiceRequestIn,
+    request: Request,
+    background: BackgroundTasks,
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    info: RequestInfo,
+    actor: Actor,
+) -> dict[str, Any]:
     req = services.file_request(
         session,
         actor=actor,
-        data=new_request_from(body),
+        data=new_request_from(body, actor),
         storage=get_storage(settings),
         now=now,
         info=info,
@@ -223,7 +287,9 @@ def list_requests(
     status: Annotated[str | None, Query(description="e.g. open,in_progress")] = None,
     supportTopicId: Annotated[str | None, Query()] = None,
     partnerId: Annotated[str | None, Query(description="Provider: one partner's requests")] = None,
-    minAgeDays: Annotated[int | None, Query(description="Filed at least N days ago")] = None,
+    minAgeDays: Annotated[
+        int | None, Query(ge=0, le=36500, description="Filed at least N days ago")
+    ] = None,
     maxAgeDays: Annotated[int | None, Query(description="Filed at most N days ago")] = None,
     assignedTo: Annotated[str | None, Query(description="me, none or a user id")] = None,
     size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
@@ -276,7 +342,25 @@ def update_request(
     info: RequestInfoDep,
     actor: Reader,
 ) -> dict[str, Any]:
-    """Add a note, change the status; provider support also assigns and decides refunds."""
+    """Add a note, change the status; provider support also assigns and decides refunds.
+
+    Partner Center: "Update a service request" (``newNote``, ``status``).
+    """
+    rid = parse_uuid(request_id, "support request")
+    return _update(rid, body, request, background, session, settings, now, info, actor)
+
+
+def _update(
+    rid: uuid.UUID,
+    body: ServiceRequestPatch,
+    request: Request,
+    background: BackgroundTasks,
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    info: RequestInfo,
+    actor: Actor,
+) -> dict[str, Any]:
     assign = "assignedTo" in body.model_fields_set
     assignee: uuid.UUID | None = None
     if assign and body.assignedTo:
@@ -305,9 +389,9 @@ def update_request(
     req = services.update_request(
         session,
         actor=actor,
-        request_id=parse_uuid(request_id, "support request"),
+        request_id=rid,
         changes=services.Changes(
-            status=body.status,
+            status=body.status.lower() if body.status else body.status,
             note=body.newNote.text if body.newNote else None,
             assign=assign,
             assignee_id=assignee,
@@ -371,10 +455,79 @@ def download_attachment(
         attachment_id=parse_uuid(attachment_id, "file"),
     )
     storage = get_storage(settings)
-    return StoredObjectResponse(
+    return file_response(
+        settings,
         storage,
         storage.stat(attachment.storage_key),
         filename=attachment.file_name,
         media_type=attachment.content_type,
         headers={"x-content-type-options": "nosniff"},
     )
+
+
+def _customer_request(
+    session: Session, actor: Actor, customer_id: str, request_id: str
+) -> SupportRequest:
+    customer = customer_for(session, actor, customer_id)
+    req = services.get_request(
+        session, actor=actor, request_id=parse_uuid(request_id, "support request")
+    )
+    if req.customer_id != customer.id:
+        raise SupportRequestNotFound()
+    return req
+
+
+@router.get("/customers/{customer_id}/servicerequests")
+def list_customer_requests(
+    customer_id: str,
+    session: SessionDep,
+    now: NowDep,
+    actor: Reader,
+    size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """The support requests filed about one customer (refunds name the customer).
+
+    Partner Center: "Get all service requests for a customer".
+    """
+    customer = customer_for(session, actor, customer_id)
+    items, total = services.list_requests(
+        session,
+        actor=actor,
+        filters=services.QueueFilter(customer_id=customer.id),
+        now=now,
+        offset=offset,
+        limit=size,
+    )
+    names = names_for(session, list(items))
+    return collection([request_json(r, names, full=False) for r in items], total=total)
+
+
+@router.get("/customers/{customer_id}/servicerequests/{request_id}")
+def get_customer_request(
+    customer_id: str, request_id: str, session: SessionDep, actor: Reader
+) -> dict[str, Any]:
+    """One support request about the customer. Partner Center: "Get a service request by ID"."""
+    req = _customer_request(session, actor, customer_id, request_id)
+    return request_json(req, names_for(session, [req]))
+
+
+@router.patch("/customers/{customer_id}/servicerequests/{request_id}")
+def update_customer_request(
+    customer_id: str,
+    request_id: str,
+    body: ServiceRequestPatch,
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    info: RequestInfoDep,
+    actor: Reader,
+) -> dict[str, Any]:
+    """Add a note or change the status of a request about the customer.
+
+    Partner Center: "Update a service request" (customer form).
+    """
+    req = _customer_request(session, actor, customer_id, request_id)
+    return _update(req.id, body, request, background, session, settings, now, info, actor)

@@ -174,5 +174,9 @@ class MailOutbox(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Retries back off: no attempt before this time. Set when an attempt fails.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when the last allowed attempt failed: the provider sees it on the mail page.
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_mail_outbox_sent_at_created_at", "sent_at", "created_at"),)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from partnercenter.schemas import RequestModel
 
 
-class ContactIn(BaseModel):
+class ContactIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     firstName: str = ""
@@ -14,7 +16,7 @@ class ContactIn(BaseModel):
     phoneNumber: str = ""
 
 
-class RefundIn(BaseModel):
+class RefundIn(RequestModel):
     """The refund topic's structured description."""
 
     model_config = ConfigDict(extra="forbid")
@@ -32,24 +34,29 @@ class RefundIn(BaseModel):
     )
 
 
-class ServiceRequestIn(BaseModel):
+class ServiceRequestIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str = ""
     description: str = ""
     severity: str = Field("", description="critical, moderate or minimal")
-    supportTopicId: str = ""
-    primaryContact: ContactIn = Field(default_factory=ContactIn)
+    supportTopicId: str | int = Field(
+        "", description="The support topic's id (an integer, as a number or a string) or code"
+    )
+    supportTopicName: str | None = Field(None, description="Ignored: the topic's name")
+    primaryContact: ContactIn | None = Field(
+        None, description="Optional: the signed-in user is the contact when absent"
+    )
     refund: RefundIn | None = None
 
 
-class NoteIn(BaseModel):
+class NoteIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str
 
 
-class RefundDecisionIn(BaseModel):
+class RefundDecisionIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: str = Field(description="approve or reject")
@@ -59,7 +66,7 @@ class RefundDecisionIn(BaseModel):
     reason: str = Field("", description="Required to reject; optional note when approving")
 
 
-class ServiceRequestPatch(BaseModel):
+class ServiceRequestPatch(RequestModel):
     """Change a request: a note, the status, the assignee (provider) or the refund decision."""
 
     model_config = ConfigDict(extra="forbid")

@@ -23,10 +23,11 @@ from sqlalchemy.orm import Session
 
 from partnercenter.audit import services as audit
 from partnercenter.billing import services as billing
+from partnercenter.catalog.models import CreditRule
 from partnercenter.context import Actor, RequestInfo
 from partnercenter.customers import services as customers
 from partnercenter.customers.errors import CustomerNotFound
-from partnercenter.errors import Forbidden, NotFound
+from partnercenter.errors import DomainError, Forbidden, NotFound
 from partnercenter.i18n import N_
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import Tenant
@@ -80,44 +81,79 @@ _PHONE = re.compile(r"^\+?[0-9 ()./-]{6,30}$")
 
 @dataclass(frozen=True)
 class Topic:
-    """A type of problem a partner can report."""
+    """A type of problem a partner can report.
+
+    ``number`` is the integer id Partner Center's SupportTopic resource documents (its
+    ServiceRequest carries it as the string ``supportTopicId``); ``id`` is our readable code,
+    accepted wherever the number is and shown beside it as ``code``.
+    """
 
     id: str
+    number: int
     name: str
     description: str
     refund: bool = False
 
     def to_json(self, gettext: Any = None) -> dict[str, Any]:
         tr = gettext or (lambda s: s)
-        return {"id": self.id, "name": tr(self.name), "description": tr(self.description)}
+        return {
+            "id": self.number,
+            "name": tr(self.name),
+            "description": tr(self.description),
+            "code": self.id,
+            "attributes": {"objectType": "SupportTopic"},
+        }
 
 
 TOPICS: tuple[Topic, ...] = (
     Topic(
         REFUND_TOPIC,
+        32000001,
         N_("CSP Purchase/Refund on behalf of customers"),
         N_("A refund or a cancellation that needs more information than the cancel dialog."),
         refund=True,
     ),
     Topic(
         "orders",
+        32000002,
         N_("Orders and purchases"),
         N_("Carts, checkout, orders and their status."),
     ),
     Topic(
         "keys_downloads",
+        32000003,
         N_("Product keys and downloads"),
         N_("Getting a product key, downloading software or a download link."),
     ),
-    Topic("billing", N_("Billing and invoices"), N_("Invoices, charges, credits and taxes.")),
+    Topic(
+        "billing",
+        32000004,
+        N_("Billing and invoices"),
+        N_("Invoices, charges, credits and taxes."),
+    ),
     Topic(
         "account",
+        32000005,
         N_("Account, users and sign-in"),
         N_("Your partner account, its users and roles, signing in and API tokens."),
     ),
-    Topic("other", N_("Something else"), N_("Any other problem with Partner Center.")),
+    Topic("other", 32000006, N_("Something else"), N_("Any other problem with Partner Center.")),
 )
 TOPICS_BY_ID = {t.id: t for t in TOPICS}
+TOPICS_BY_NUMBER = {t.number: t for t in TOPICS}
+
+
+def topic_for(ref: str | int | None) -> Topic | None:
+    """The topic named by its number (``32000001`` or ``"32000001"``) or its code."""
+    if ref is None or isinstance(ref, bool):
+        return None
+    if isinstance(ref, int):
+        return TOPICS_BY_NUMBER.get(ref)
+    text = ref.strip()
+    if text.isdigit():
+        return TOPICS_BY_NUMBER.get(int(text))
+    return TOPICS_BY_ID.get(text.lower())
+
 
 SEVERITY_LABELS: dict[Severity, str] = {
     Severity.CRITICAL: N_("Critical: business is stopped"),
@@ -186,6 +222,9 @@ class NewRequest:
     contact: Contact = field(default_factory=Contact)
     refund: RefundDetails | None = None
     cancel_purchase: bool = False
+    # No primary contact was given: the caller is the contact, as in Partner Center, and a
+    # phone number is then optional.
+    contact_is_caller: bool = False
 
 
 @dataclass(frozen=True)
@@ -230,10 +269,10 @@ def _check_length(problems: dict[str, str], name: str, value: str, limit: int) -
 def _validate_fields(data: NewRequest) -> dict[str, str]:
     """Field problems that need no database: each field's own rules."""
     problems: dict[str, str] = {}
-    topic = TOPICS_BY_ID.get(_text(data.topic_id))
+    topic = topic_for(data.topic_id)
     if topic is None:
         problems["supportTopicId"] = (
-            "Choose a type of problem: " + ", ".join(t.id for t in TOPICS) + "."
+            "Choose a type of problem: " + ", ".join(f"{t.id} ({t.number})" for t in TOPICS) + "."
         )
     if _text(data.severity) not in {s.value for s in Severity}:
         problems["severity"] = "Choose an impact: critical, moderate or minimal."
@@ -253,7 +292,9 @@ def _validate_fields(data: NewRequest) -> dict[str, str]:
     elif len(email) > 320 or not _EMAIL.match(email):
         problems["primaryContact.email"] = "Not an email address such as name@contoso.com."
     phone = _text(c.phone)
-    if not phone:
+    if not phone and data.contact_is_caller:
+        pass
+    elif not phone:
         problems["primaryContact.phoneNumber"] = N_("Required.")
     elif not _PHONE.match(phone) or not 6 <= sum(ch.isdigit() for ch in phone) <= 15:
         problems["primaryContact.phoneNumber"] = (
@@ -391,7 +432,8 @@ def _issue_customer_credit(
         net_minor=-(gross_minor - tax),
         tax_minor=-tax,
         gross_minor=-gross_minor,
-        quantity=line.quantity,
+        # What was bought: the line itself goes to quantity 0 once cancelled.
+        quantity=original.quantity if original else line.quantity,
         billing_month=month,
         created_at=now,
         reverses_charge_id=original.id if original else None,
@@ -415,7 +457,12 @@ def _cancel_purchase_for_refund(
     The approved refund is the credit; the cancellation revokes keys and download links and
     is held to neither the window nor the self-service limit (support approved it).
     """
-    active = [line.line_number for line in target.lines if line.status == LineStatus.ACTIVE]
+    # A line that can never be cancelled (a software plan) is refunded without cancelling it.
+    active = [
+        line.line_number
+        for line in target.lines
+        if line.status == LineStatus.ACTIVE and line_can_be_cancelled(line)
+    ]
     if not active:
         return
     cancellation.cancel_order(
@@ -429,6 +476,28 @@ def _cancel_purchase_for_refund(
         support_request_id=str(req.id),
         issue_credit=False,
     )
+
+
+def line_can_be_cancelled(line: OrderLine) -> bool:
+    """False for a line its policy as sold says can never be cancelled (credit rule ``none``
+    or a 0-day window: SUSE and Red Hat software plans); the seed's rule."""
+    rules = cancellation.LinePolicy.from_snapshot(line.cancellation_policy).rules
+    return rules.credit_rule != CreditRule.NONE and rules.window_days != 0
+
+
+def purchase_can_be_cancelled(
+    session: Session, *, partner_id: uuid.UUID, customer: str, order_id: str, subscription_id: str
+) -> bool | None:
+    """Whether any line of the named purchase can be cancelled; None when it is not found.
+
+    The support form offers "cancel the purchase when the refund is approved" only when True.
+    """
+    refund = RefundDetails(customer=customer, order_id=order_id, subscription_id=subscription_id)
+    try:
+        target = _resolve_target(session, partner_id=partner_id, refund=refund)
+    except DomainError:
+        return None
+    return any(line_can_be_cancelled(line) for line in target.lines)
 
 
 # --- filing --------------------------------------------------------------------------------
@@ -516,7 +585,8 @@ def file_request(
             problems[f"attachments[{index}]"] = exc.description
     if problems:
         raise InvalidSupportRequest(problems)
-    topic = TOPICS_BY_ID[_text(data.topic_id)]
+    topic = topic_for(data.topic_id)
+    assert topic is not None  # checked by _validate_fields
     target: RefundTarget | None = None
     amount_minor: int | None = None
     description = _text(data.description)
@@ -565,7 +635,11 @@ def file_request(
         currency=target.order.currency if target else None,
         amount_requested_minor=amount_minor,
         refund_status=RefundStatus.REQUESTED if target else None,
-        cancel_purchase=bool(data.cancel_purchase and target),
+        cancel_purchase=bool(
+            data.cancel_purchase
+            and target
+            and any(line_can_be_cancelled(line) for line in target.lines)
+        ),
         credit_charge_ids=[],
         created_at=now,
         updated_at=now,
@@ -743,6 +817,7 @@ class QueueFilter:
     status: str | None = None
     topic_id: str | None = None
     partner_id: uuid.UUID | None = None
+    customer_id: uuid.UUID | None = None
     min_age_days: int | None = None
     max_age_days: int | None = None
     assigned: str | None = None  # "me", "none" or a user id
@@ -773,18 +848,24 @@ def list_requests(
         else:
             query = query.where(SupportRequest.status.in_([RequestStatus(s) for s in statuses]))
     if filters.topic_id:
-        if filters.topic_id not in TOPICS_BY_ID:
+        wanted = topic_for(filters.topic_id)
+        if wanted is None:
             problems["supportTopicId"] = f"Unknown type of problem {filters.topic_id!r}."
-        query = query.where(SupportRequest.topic_id == filters.topic_id)
+        query = query.where(SupportRequest.topic_id == (wanted.id if wanted else ""))
+    if filters.customer_id is not None:
+        query = query.where(SupportRequest.customer_id == filters.customer_id)
     if filters.partner_id is not None:
         query = query.where(SupportRequest.partner_id == filters.partner_id)
+    ages: dict[str, int] = {}
     for name, days in (("minAgeDays", filters.min_age_days), ("maxAgeDays", filters.max_age_days)):
         if days is not None and not 0 <= days <= 36500:
             problems[name] = "A whole number of days from 0 to 36500."
-    if filters.min_age_days is not None:
-        query = query.where(SupportRequest.created_at <= now - timedelta(days=filters.min_age_days))
-    if filters.max_age_days is not None:
-        query = query.where(SupportRequest.created_at >= now - timedelta(days=filters.max_age_days))
+        elif days is not None:
+            ages[name] = days  # only in-range ages: a huge one overflows the date arithmetic
+    if "minAgeDays" in ages:
+        query = query.where(SupportRequest.created_at <= now - timedelta(days=ages["minAgeDays"]))
+    if "maxAgeDays" in ages:
+        query = query.where(SupportRequest.created_at >= now - timedelta(days=ages["maxAgeDays"]))
     if filters.assigned:
         if filters.assigned == "me":
             query = query.where(SupportRequest.assigned_to == actor.user_id)

@@ -146,6 +146,7 @@ def _new_page(
     form: dict[str, str],
     *,
     cancel_purchase: bool,
+    cancellable: bool | None = None,
     problems: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
@@ -156,7 +157,9 @@ def _new_page(
             "portal": "partner",
             "me": me,
             "form": form,
-            "cancel_purchase": cancel_purchase,
+            # Never offered for a purchase that can never be cancelled (SUSE, Red Hat).
+            "offer_cancel": cancellable is not False,
+            "cancel_purchase": cancel_purchase and cancellable is not False,
             "problems": problems or {},
             **_labels(),
         },
@@ -168,6 +171,7 @@ def _new_page(
 def new_request_page(
     request: Request,
     user: OptionalUser,
+    session: SessionDep,
     topic: str = "",
     customer: str = "",
     order: str = "",
@@ -191,8 +195,21 @@ def new_request_page(
     )
     if form["topic"] == services.REFUND_TOPIC and order:
         form["title"] = gettext_for(request)(REFUND_TITLE)
+    cancellable = None
+    if customer and (order or subscription):
+        cancellable = services.purchase_can_be_cancelled(
+            session,
+            partner_id=me.tenant_id,
+            customer=form["customer"],
+            order_id=form["order"],
+            subscription_id=form["subscription"],
+        )
     return _new_page(
-        request, me, form, cancel_purchase=bool(order and topic == services.REFUND_TOPIC)
+        request,
+        me,
+        form,
+        cancel_purchase=bool(order and topic == services.REFUND_TOPIC and cancellable),
+        cancellable=cancellable,
     )
 
 
@@ -264,11 +281,19 @@ def new_request_submit(
             "email": email,
             "phone": phone,
         }
+        cancellable = services.purchase_can_be_cancelled(
+            session,
+            partner_id=me.tenant_id,
+            customer=customer,
+            order_id=order,
+            subscription_id=subscription,
+        )
         return _new_page(
             request,
             me,
             form,
             cancel_purchase=cancel_purchase == "1",
+            cancellable=cancellable,
             problems=field_problems(exc),
             status=exc.status,
         )

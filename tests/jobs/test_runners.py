@@ -1,0 +1,158 @@
+"""The job runners for real: the in-process runner (the embedded default) and procrastinate
+workers on PostgreSQL, sending support mail to a real SMTP server (aiosmtpd) within seconds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from partnercenter.app import create_app
+from partnercenter.clock import FrozenClock
+from partnercenter.config import Settings
+from partnercenter.db import make_engine, make_session_factory
+from tests.conftest import PG_REQUIRED, PG_SKIP_MESSAGE, START
+from tests.jobs.live import committed_database, file_request, seed, token, wait_for
+from tests.support.conftest import Mailbox, free_port
+
+KEK = "q4WbEq3n2l2m6gN2mQ3C8rA1r8Yc3n0ZsK1r2a4u5cM="
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+def _settings(url: str, data_dir: Path, smtp_port: int, jobs: str) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url=url,
+        secret_key="jobs-secret-" + "s" * 40,
+        key_encryption_key=KEK,
+        log_json=False,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_port,
+        jobs=jobs,  # type: ignore[arg-type]
+        jobs_poll_seconds=0.5,
+        month_close_auto=False,
+    )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_in_process_runner_sends_support_mail_within_seconds(
+    backend: str, tmp_path: Path, smtp: tuple[Mailbox, int]
+) -> None:
+    if backend == "postgresql" and not PG_REQUIRED:
+        pytest.skip(PG_SKIP_MESSAGE)
+    box, port = smtp
+    with committed_database(backend, tmp_path) as url:
+        engine = make_engine(url)
+        seed(engine)
+        settings = _settings(url, tmp_path, port, "in-process")
+        app = create_app(
+            settings, session_factory=make_session_factory(engine), clock=FrozenClock(START)
+        )
+        with TestClient(app) as client:
+            file_request(client, token(client), "Mail by the runner")
+            # No request-bound delivery: the runner thread sends it.
+            assert wait_for(lambda: len(box.to("ana@fabrikam.example")) == 1, seconds=60)
+        assert [m["Subject"] for m in box.messages] == [
+            "Support request received: Mail by the runner"
+        ]
+        engine.dispose()
+
+
+def _worker(url: str, data_dir: Path, smtp_port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "PARTNERCENTER_DATA_DIR": str(data_dir),
+        "PARTNERCENTER_SECRET_KEY": "jobs-secret-" + "s" * 40,
+        "PARTNERCENTER_KEY_ENCRYPTION_KEY": KEK,
+        "PARTNERCENTER_SMTP_HOST": "127.0.0.1",
+        "PARTNERCENTER_SMTP_PORT": str(smtp_port),
+        "PARTNERCENTER_MONTH_CLOSE_AUTO": "false",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "partnercenter.cli.main", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.mark.postgres_only
+def test_queued_mail_survives_without_a_worker_and_two_workers_send_each_mail_once(
+    tmp_path: Path, smtp: tuple[Mailbox, int]
+) -> None:
+    if not PG_REQUIRED:
+        pytest.skip(PG_SKIP_MESSAGE)
+    box, port = smtp
+    with committed_database("postgresql", tmp_path) as url:
+        engine = make_engine(url)
+        seed(engine)
+        settings = _settings(url, tmp_path, port, "worker")
+        app = create_app(
+            settings, session_factory=make_session_factory(engine), clock=FrozenClock(START)
+        )
+        workers: list[subprocess.Popen[bytes]] = []
+        try:
+            with TestClient(app) as client:
+                headers = token(client)
+                # No worker runs: the job waits in procrastinate's table, the mail in the outbox.
+                file_request(client, headers, "Before any worker")
+                with engine.connect() as conn:
+                    queued = conn.execute(
+                        text(
+                            "SELECT count(*) FROM procrastinate_jobs "
+                            "WHERE task_name = 'partnercenter.send_mail' AND status = 'todo'"
+                        )
+                    ).scalar_one()
+                assert queued == 1
+                assert box.messages == []
+
+                workers = [_worker(url, tmp_path, port) for _ in range(2)]
+                assert wait_for(lambda: len(box.messages) == 1, seconds=120)
+
+                titles = [f"Request {i}" for i in range(12)]
+                for title in titles[:6]:
+                    file_request(client, headers, title)
+                assert wait_for(lambda: len(box.messages) == 7, seconds=120)
+                # One worker dies; the other takes the rest.
+                workers[0].send_signal(signal.SIGKILL)
+                workers[0].wait(timeout=10)
+                for title in titles[6:]:
+                    file_request(client, headers, title)
+                file_request(client, headers, "After a worker died")
+                assert wait_for(lambda: len(box.messages) == 14, seconds=120)
+        finally:
+            for w in workers:
+                if w.poll() is None:
+                    w.send_signal(signal.SIGTERM)
+                    try:
+                        w.wait(timeout=15)
+                    except subprocess.TimeoutExpired:
+                        w.kill()
+            engine.dispose()
+        subjects = sorted(m["Subject"] for m in box.messages)
+        expected = sorted(
+            f"Support request received: {t}"
+            for t in ["Before any worker", *titles, "After a worker died"]
+        )
+        assert subjects == expected  # each mail exactly once
+        assert len({m["Message-ID"] for m in box.messages}) == 14
