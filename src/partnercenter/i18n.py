@@ -141,6 +141,36 @@ def localize(message: str, lang: str) -> str:
     return text
 
 
+class Lines(str):
+    """Several messages joined by ``sep``, each translated on display."""
+
+    parts: list[str]
+    sep: str
+
+    def __new__(cls, parts: list[str], sep: str) -> Lines:
+        obj = super().__new__(cls, sep.join(str(p) for p in parts))
+        obj.parts = list(parts)
+        obj.sep = sep
+        return obj
+
+    def localize(self, lang: str) -> str:
+        return self.sep.join(localize(p, lang) for p in self.parts)
+
+
+class Verbatim(str):
+    """Text people wrote (a note, a reason): shown as it is in every language."""
+
+    def localize(self, lang: str) -> str:
+        return str(self)
+
+
+def bilingual(message: str, sep: str) -> str:
+    """``message`` in English, then ``sep``, then in Spanish (for mail to people whose
+    language is not known); one language when both read the same."""
+    english, spanish = localize(message, DEFAULT), localize(message, "es")
+    return english if english == spanish else english + sep + spanish
+
+
 MONEY_PATTERN = "#,##0.00 ¤¤"
 
 

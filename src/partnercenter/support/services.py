@@ -28,7 +28,7 @@ from partnercenter.context import Actor, RequestInfo
 from partnercenter.customers import services as customers
 from partnercenter.customers.errors import CustomerNotFound
 from partnercenter.errors import DomainError, Forbidden, NotFound
-from partnercenter.i18n import N_
+from partnercenter.i18n import N_, Lines, Message, Money, Verbatim, bilingual
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import Tenant
 from partnercenter.licensing import services as licensing
@@ -336,6 +336,10 @@ def _amount_problem(raw: str) -> str | None:
     if amount <= 0:
         return "The amount must be more than zero."
     return None
+
+
+# Mail goes out in English and Spanish: the contact's language is not known.
+MAIL_SEPARATOR = "\n\n— Español —\n\n"
 
 
 def _money(minor: int, currency: str) -> str:
@@ -666,11 +670,18 @@ def file_request(
     mail.enqueue(
         session,
         request=req,
-        subject=f"Support request received: {req.title}",
-        body=(
-            f"Hello {req.contact_first_name},\n\nWe received your support request "
-            f'"{req.title}" ({req.id}). Its status is: open.\n\n'
-            f"Follow it in Partner Center: {base_url}/partner/support/{req.id}\n"
+        subject=bilingual(N_("Support request received: %(title)s", title=req.title), " / "),
+        body=bilingual(
+            N_(
+                "Hello %(name)s,\n\nWe received your support request “%(title)s” (%(id)s). "
+                "Its status is: %(status)s.\n\nFollow it in Partner Center: %(link)s\n",
+                name=req.contact_first_name,
+                title=req.title,
+                id=str(req.id),
+                status=Message(STATUS_LABELS[req.status], {}),
+                link=f"{base_url}/partner/support/{req.id}",
+            ),
+            MAIL_SEPARATOR,
         ),
         now=now,
     )
@@ -983,7 +994,7 @@ def update_request(
         raise InvalidSupportRequest(
             {"": "Nothing to change: give status, newNote, assignedTo or refund."}
         )
-    told: list[str] = []
+    told: list[str] = []  # i18n.Message sentences, in both languages in the mail
     before = req.status
     if changes.assign:
         _assign(session, req=req, actor=actor, assignee_id=changes.assignee_id, now=now, info=info)
@@ -1009,7 +1020,7 @@ def update_request(
     status_change = req.status.value if req.status != before else None
     if note_text:
         _add_note(req, actor=actor, body=note_text, now=now, status_change=status_change)
-        told.append(f"{actor.display_name} wrote:\n{note_text}")
+        told.append(N_("%(name)s wrote:\n%(note)s", name=actor.display_name, note=note_text))
         audit.record(
             session,
             at=now,
@@ -1030,7 +1041,7 @@ def update_request(
                 now=now,
                 status_change=status_change,
             )
-        told.insert(0, f"Status: {STATUS_LABELS[req.status]}")
+        told.insert(0, N_("Status: %(status)s", status=Message(STATUS_LABELS[req.status], {})))
         audit.record(
             session,
             at=now,
@@ -1047,11 +1058,18 @@ def update_request(
         mail.enqueue(
             session,
             request=req,
-            subject=f"Support request updated: {req.title}",
-            body=(
-                f'Hello {req.contact_first_name},\n\nYour support request "{req.title}" '
-                f"({req.id}) changed.\n\n" + "\n\n".join(told) + "\n\n"
-                f"Follow it in Partner Center: {base_url}/partner/support/{req.id}\n"
+            subject=bilingual(N_("Support request updated: %(title)s", title=req.title), " / "),
+            body=bilingual(
+                N_(
+                    "Hello %(name)s,\n\nYour support request “%(title)s” (%(id)s) changed.\n\n"
+                    "%(changes)s\n\nFollow it in Partner Center: %(link)s\n",
+                    name=req.contact_first_name,
+                    title=req.title,
+                    id=str(req.id),
+                    changes=Lines(told, "\n\n"),
+                    link=f"{base_url}/partner/support/{req.id}",
+                ),
+                MAIL_SEPARATOR,
             ),
             now=now,
         )
@@ -1136,7 +1154,7 @@ def _decide(
             customer_id=req.customer_id,
             details=_audit_details(req, reason=reason),
         )
-        return f"The refund was rejected: {reason}"
+        return N_("The refund was rejected: %(reason)s", reason=reason)
     raw = _text(decision.amount) or str(from_minor(req.amount_requested_minor, currency))
     problem = _amount_problem(raw)
     if problem is None and not is_exact(parse_amount(raw), currency):
@@ -1215,12 +1233,16 @@ def _decide(
             purchaseCancelled=req.cancel_purchase,
         ),
     )
-    text = (
-        f"The refund was approved: {_money(amount_minor, currency)} of "
-        f"{_money(req.amount_requested_minor, currency)} will be credited on your next invoice."
-    )
+    parts: list[str] = [
+        N_(
+            "The refund was approved: %(amount)s of %(requested)s will be credited on your "
+            "next invoice.",
+            amount=Money(from_minor(amount_minor, currency), currency),
+            requested=Money(from_minor(req.amount_requested_minor or 0, currency), currency),
+        )
+    ]
     if req.cancel_purchase:
-        text += " The purchase is cancelled; its keys and download links are revoked."
+        parts.append(N_("The purchase is cancelled; its keys and download links are revoked."))
     if reason:
-        text += f"\n{reason}"
-    return text
+        return Lines([Lines(parts, " "), Verbatim(reason)], "\n")
+    return Lines(parts, " ")
