@@ -338,7 +338,7 @@ def _window_error(j: LineJudgement) -> CancellationWindowPassed:
     days = j.policy.rules.window_days
     deadline = j.assessment.deadline
     return CancellationWindowPassed(
-        f"You have passed your {days}-day cancellation window.",
+        N_("You have passed your %(days)s-day cancellation window.", days=days or 0),
         data=[
             {
                 "lineItemNumber": j.line.line_number,
@@ -371,16 +371,21 @@ def _refusal(
     for j in judgements:
         if j.already_cancelled:
             return OrderNotCancellable(
-                f"The order can't be cancelled: line item {j.line.line_number} "
-                "is already cancelled.",
+                N_(
+                    "The order can't be cancelled: line item %(number)s is already cancelled.",
+                    number=j.line.line_number,
+                ),
                 data=[{"lineItemNumber": j.line.line_number, "status": "cancelled"}],
                 source="lineItems",
             )
     for j in judgements:
         if j.assessment.refusal == Refusal.NOT_CANCELLABLE:
             return ProductNotCancellable(
-                f"{j.line.product_title} can't be cancelled: purchases of this product "
-                "can never be cancelled.",
+                N_(
+                    "%(product)s can't be cancelled: purchases of this product can never be "
+                    "cancelled.",
+                    product=j.line.product_title,
+                ),
                 data=[{"lineItemNumber": j.line.line_number, "productType": j.line.product_type}],
                 source="lineItems",
             )
@@ -390,8 +395,11 @@ def _refusal(
     for j in judgements:
         if j.assessment.refusal == Refusal.NOTHING_LEFT:
             return OrderNotCancellable(
-                f"The order can't be cancelled: line item {j.line.line_number} "
-                "has nothing left to credit.",
+                N_(
+                    "The order can't be cancelled: line item %(number)s has nothing left to "
+                    "credit.",
+                    number=j.line.line_number,
+                ),
                 data=[{"lineItemNumber": j.line.line_number}],
                 source="lineItems",
             )
