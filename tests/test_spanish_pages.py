@@ -344,7 +344,7 @@ def problems_of(html: str, data_names: list[str]) -> list[str]:
         if name:
             text = text.replace(name, " ")
     found = []
-    english = sorted({w for w in _words(text) if w in ENGLISH})
+    english = sorted({w for w in _words(text) if w in ENGLISH and len(w) > 1})
     if english:
         found.append(f"English words {english}")
     for pattern, what in (
@@ -622,3 +622,47 @@ def test_the_word_check_finds_english_and_codes() -> None:
     assert any("raw timestamp" in f for f in found)
     assert any("unformatted amount" in f for f in found)
     assert problems_of("<p>El pedido <code>create_order</code></p>", []) == []
+
+
+def test_form_errors_read_in_spanish(world: World) -> None:
+    """Validation messages from the services, shown beside the form, are Spanish too."""
+    agent = world.client("admin.agent@fabrikam.example")
+    report: dict[str, list[str]] = {}
+    posts = [
+        (agent, "/partner/support/new", "/partner/support/new", {"topic": "", "severity": ""}),
+        (
+            agent,
+            "/partner/support/new",
+            "/partner/support/new",
+            {"topic": "csp_refund", "severity": "critical", "amount": "abc", "email": "nope"},
+        ),
+        (agent, "/partner/customers", "/partner/customers", {"company_name": "", "country": ""}),
+        (
+            agent,
+            "/partner/customers",
+            "/partner/customers",
+            {"company_name": "Otra", "domain": "contoso.onmicrosoft.com", "country": "ES"},
+        ),
+        (
+            agent,
+            f"/partner/customers/{world.ids['customer']}/add-products",
+            f"/partner/customers/{world.ids['customer']}/add-products/lines",
+            {"catalog_item_id": "NO:SUCH:ITEM", "quantity": "2", "cart_id": ""},
+        ),
+    ]
+    provider = world.client(demo.PROVIDER_ADMIN_EMAIL)
+    posts += [
+        (provider, "/provider/tax-rates", "/provider/tax-rates", {"country": "ES", "percent": "x"}),
+        (provider, "/provider/billing", "/provider/billing/close", {"month": "2099-01"}),
+        (provider, "/provider/partners", "/provider/partners", {"company_name": "", "country": ""}),
+    ]
+    for client, page, action, data in posts:
+        r = _post_form(client, page, action, data, headers=SPANISH)
+        if r.status_code in (302, 303):
+            r = client.get(r.headers["location"])
+        assert r.status_code < 500, (action, r.status_code)
+        assert 'lang="es-ES"' in r.text, action
+        found = problems_of(r.text, world.names + list(data.values()))
+        if found:
+            report[f"POST {action} {data}"] = found
+    assert not report, "\n".join(f"{page}: {'; '.join(found)}" for page, found in report.items())

@@ -171,6 +171,20 @@ def bilingual(message: str, sep: str) -> str:
     return english if english == spanish else english + sep + spanish
 
 
+class Moment(str):
+    """An instant shown in UTC, labelled, as the reader's language writes it."""
+
+    at: datetime
+
+    def __new__(cls, at: datetime) -> Moment:
+        obj = super().__new__(cls, format_datetime(at, DEFAULT))
+        obj.at = at
+        return obj
+
+    def localize(self, lang: str) -> str:
+        return format_datetime(self.at, lang)
+
+
 MONEY_PATTERN = "#,##0.00 ¤¤"
 
 

@@ -238,10 +238,12 @@ def parse_catalog_item_id(value: str) -> tuple[str, str, str]:
 
 def percent_to_ppm(percent: Decimal) -> int:
     if not percent.is_finite() or percent < 0 or percent > 100:
-        raise InvalidTaxRate(f"'{percent}' is not a percentage from 0 to 100.")
+        raise InvalidTaxRate(
+            N_("“%(value)s” is not a percentage from 0 to 100.", value=str(percent))
+        )
     ppm = percent * 10_000
     if ppm != ppm.to_integral_value():
-        raise InvalidTaxRate(f"'{percent}' has more than four decimals.")
+        raise InvalidTaxRate(N_("“%(value)s” has more than four decimals.", value=str(percent)))
     return int(ppm)
 
 
@@ -420,7 +422,9 @@ def list_all_products(session: Session, *, include_inactive: bool = False) -> li
 def get_product(session: Session, *, product_id: str, include_inactive: bool = False) -> Product:
     product = session.get(Product, product_id)
     if product is None or (not product.is_active and not include_inactive):
-        raise ProductNotFound(f"The product '{product_id}' was not found.", source="productId")
+        raise ProductNotFound(
+            N_("The product “%(product)s” was not found.", product=product_id), source="productId"
+        )
     return product
 
 

@@ -16,6 +16,7 @@ from partnercenter.catalog.errors import CatalogDocumentInvalid, InvalidTaxRate,
 from partnercenter.catalog.models import KeySource
 from partnercenter.deps import NowDep, RequestInfoDep, SessionDep, SettingsDep
 from partnercenter.errors import DomainError, InvalidInput
+from partnercenter.i18n import N_
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import User
 from partnercenter.identity.views import OptionalUser, portal_user, require_page
@@ -298,7 +299,7 @@ def provider_set_tax_rate(
         try:
             value = Decimal(percent.strip().replace(",", "."))
         except InvalidOperation:
-            raise InvalidTaxRate(f"'{percent}' is not a number.") from None
+            raise InvalidTaxRate(N_("“%(value)s” is not a number.", value=percent)) from None
         catalog.set_tax_rate(
             session,
             country=country,

@@ -263,7 +263,9 @@ def _check_length(problems: dict[str, str], name: str, value: str, limit: int) -
     if not value:
         problems[name] = N_("Required.")
     elif len(value) > limit:
-        problems[name] = f"At most {limit} characters (this has {len(value)})."
+        problems[name] = N_(
+            "At most %(limit)s characters (this has %(length)s).", limit=limit, length=len(value)
+        )
 
 
 def _validate_fields(data: NewRequest) -> dict[str, str]:
@@ -271,16 +273,14 @@ def _validate_fields(data: NewRequest) -> dict[str, str]:
     problems: dict[str, str] = {}
     topic = topic_for(data.topic_id)
     if topic is None:
-        problems["supportTopicId"] = (
-            "Choose a type of problem: " + ", ".join(f"{t.id} ({t.number})" for t in TOPICS) + "."
-        )
+        problems["supportTopicId"] = N_("Choose a type of problem from the list.")
     if _text(data.severity) not in {s.value for s in Severity}:
-        problems["severity"] = "Choose an impact: critical, moderate or minimal."
+        problems["severity"] = N_("Choose an impact: critical, moderate or minimal.")
     _check_length(problems, "title", _text(data.title), MAX_TITLE)
     description = _text(data.description)
     if topic is not None and topic.refund:
         if len(description) > MAX_DESCRIPTION:
-            problems["description"] = f"At most {MAX_DESCRIPTION} characters."
+            problems["description"] = N_("At most %(limit)s characters.", limit=MAX_DESCRIPTION)
     else:
         _check_length(problems, "description", description, MAX_DESCRIPTION)
     c = data.contact
@@ -290,31 +290,33 @@ def _validate_fields(data: NewRequest) -> dict[str, str]:
     if not email:
         problems["primaryContact.email"] = N_("Required.")
     elif len(email) > 320 or not _EMAIL.match(email):
-        problems["primaryContact.email"] = "Not an email address such as name@contoso.com."
+        problems["primaryContact.email"] = N_("Not an email address such as name@contoso.com.")
     phone = _text(c.phone)
     if not phone and data.contact_is_caller:
         pass
     elif not phone:
         problems["primaryContact.phoneNumber"] = N_("Required.")
     elif not _PHONE.match(phone) or not 6 <= sum(ch.isdigit() for ch in phone) <= 15:
-        problems["primaryContact.phoneNumber"] = (
+        problems["primaryContact.phoneNumber"] = N_(
             "Not a phone number: 6 to 15 digits, optionally starting with + (e.g. +1 425 555 0100)."
         )
     if topic is not None and topic.refund:
         r = data.refund or RefundDetails()
         if not _text(r.customer):
-            problems["refund.customerTenantId"] = "Required: the customer's tenant GUID or domain."
+            problems["refund.customerTenantId"] = N_(
+                "Required: the customer's tenant GUID or domain."
+            )
         order_ref, sub_ref = _text(r.order_id), _text(r.subscription_id)
         if not order_ref and not sub_ref:
-            problems["refund.orderId"] = "Required: the order id or the subscription id."
+            problems["refund.orderId"] = N_("Required: the order id or the subscription id.")
         elif order_ref and sub_ref:
-            problems["refund.orderId"] = "Give the order id or the subscription id, not both."
+            problems["refund.orderId"] = N_("Give the order id or the subscription id, not both.")
         for name, ref in (("refund.orderId", order_ref), ("refund.subscriptionId", sub_ref)):
             if ref and name not in problems:
                 try:
                     uuid.UUID(ref)
                 except ValueError:
-                    problems[name] = "Not an id: expected a GUID such as 0d6f2a4e-...."
+                    problems[name] = N_("Not an id: expected a GUID such as 0d6f2a4e-....")
         _check_length(problems, "refund.reason", _text(r.reason), MAX_REASON)
         amount_problem = _amount_problem(_text(r.amount))
         if amount_problem:
@@ -322,19 +324,23 @@ def _validate_fields(data: NewRequest) -> dict[str, str]:
     elif data.refund is not None and any(
         _text(v) for v in (data.refund.customer, data.refund.order_id, data.refund.amount)
     ):
-        problems["refund"] = f"Refund details belong to the '{REFUND_TOPIC}' type of problem only."
+        problems["refund"] = N_(
+            "Refund details belong to the “%(topic)s” type of problem only.", topic=REFUND_TOPIC
+        )
     return problems
 
 
 def _amount_problem(raw: str) -> str | None:
     if not raw:
-        return "Required: the amount to refund, e.g. 120.50."
+        return N_("Required: the amount to refund, e.g. 120.50.")
     try:
         amount = parse_amount(raw)
     except MoneyError:
-        return f"'{raw}' is not an amount: use digits and a decimal point, e.g. 120.50."
+        return N_(
+            "“%(value)s” is not an amount: use digits and a decimal point, e.g. 120.50.", value=raw
+        )
     if amount <= 0:
-        return "The amount must be more than zero."
+        return N_("The amount must be more than zero.")
     return None
 
 
@@ -579,7 +585,9 @@ def file_request(
         raise Forbidden()
     problems = _validate_fields(data)
     if len(files) > MAX_FILES:
-        problems["attachments"] = f"At most {MAX_FILES} files (you chose {len(files)})."
+        problems["attachments"] = N_(
+            "At most %(limit)s files (you chose %(count)s).", limit=MAX_FILES, count=len(files)
+        )
     checked: list[CheckedFile] = []
     for index, incoming in enumerate(files):
         try:
@@ -853,15 +861,19 @@ def list_requests(
         statuses = [s.strip() for s in filters.status.split(",") if s.strip()]
         bad = [s for s in statuses if s not in {v.value for v in RequestStatus}]
         if bad:
-            problems["status"] = f"Unknown status {bad[0]!r}: use " + ", ".join(
-                s.value for s in RequestStatus
+            problems["status"] = N_(
+                "Unknown status “%(status)s”: use %(statuses)s.",
+                status=bad[0],
+                statuses=", ".join(s.value for s in RequestStatus),
             )
         else:
             query = query.where(SupportRequest.status.in_([RequestStatus(s) for s in statuses]))
     if filters.topic_id:
         wanted = topic_for(filters.topic_id)
         if wanted is None:
-            problems["supportTopicId"] = f"Unknown type of problem {filters.topic_id!r}."
+            problems["supportTopicId"] = N_(
+                "Unknown type of problem “%(topic)s”.", topic=filters.topic_id
+            )
         query = query.where(SupportRequest.topic_id == (wanted.id if wanted else ""))
     if filters.customer_id is not None:
         query = query.where(SupportRequest.customer_id == filters.customer_id)
@@ -870,7 +882,7 @@ def list_requests(
     ages: dict[str, int] = {}
     for name, days in (("minAgeDays", filters.min_age_days), ("maxAgeDays", filters.max_age_days)):
         if days is not None and not 0 <= days <= 36500:
-            problems[name] = "A whole number of days from 0 to 36500."
+            problems[name] = N_("A whole number of days from 0 to 36500.")
         elif days is not None:
             ages[name] = days  # only in-range ages: a huge one overflows the date arithmetic
     if "minAgeDays" in ages:
@@ -886,7 +898,7 @@ def list_requests(
             try:
                 query = query.where(SupportRequest.assigned_to == uuid.UUID(filters.assigned))
             except ValueError:
-                problems["assignedTo"] = "Use me, none or a user id."
+                problems["assignedTo"] = N_("Use me, none or a user id.")
     if problems:
         raise InvalidSupportRequest(problems)
     total = int(session.execute(select(func.count()).select_from(query.subquery())).scalar_one())

@@ -437,7 +437,7 @@ def provider_queue(
         try:
             return int(value)
         except ValueError:
-            problems[name] = "A whole number of days."
+            problems[name] = N_("A whole number of days.")
             return None
 
     partner_id = None
@@ -445,7 +445,7 @@ def provider_queue(
         try:
             partner_id = uuid.UUID(partner)
         except ValueError:
-            problems["partner"] = "Choose a partner from the list."
+            problems["partner"] = N_("Choose a partner from the list.")
     filters = services.QueueFilter(
         status=status or None,
         topic_id=topic or None,
