@@ -415,14 +415,16 @@ def stock(args: argparse.Namespace) -> None:
                     text(
                         "INSERT INTO catalog_product_keys (id, sku_pk, version, ciphertext, "
                         "fingerprint, status, generated, imported_at) "
-                        "SELECT gen_random_uuid(), :sku, :version, '\\x00'::bytea, "
-                        "md5(:version || i::text), 'available', false, "
+                        "SELECT gen_random_uuid(), :sku, CAST(:version AS varchar), "
+                        "'\\x00'::bytea, "
+                        "md5(CAST(:version AS text) || i::text), 'available', false, "
                         "now() - (i || ' seconds')::interval FROM generate_series(1, :n) i"
                     ),
                     {"sku": sku_pk, "version": f"stock-{n}", "n": n},
                 )
                 conn.execute(text(
-                    "UPDATE catalog_skus SET versions = versions || to_jsonb(:v::text) "
+                    "UPDATE catalog_skus SET versions = CAST(CAST(versions AS jsonb) "
+                    "|| to_jsonb(CAST(:v AS text)) AS json) "
                     "WHERE id = :sku"), {"v": f"stock-{n}", "sku": sku_pk})  # fmt: skip
             conn.execute(text("ANALYZE catalog_product_keys"))
         factory = make_session_factory(engine)

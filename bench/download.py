@@ -1,26 +1,30 @@
-"""Throughput of a 1 GiB download through the application, beside nginx and a disk read.
+"""Throughput and server CPU of a large download through the application, beside nginx.
 
-    .venv/bin/python -m bench.downloads [--size-mib 1024] [--runs 3] [--keep]
+    .venv/bin/python -m bench.download [--size-mib 512] [--runs 3] [--keep]
 
-In one run, on loopback, with the file in the page cache:
+One SQLite data folder, the demo catalog with one large file (``--size-mib``, random bytes)
+as Windows Server 2022 Standard, en-US, x64, bought once by a partner's Admin agent. Every
+application figure is the real download route, ``GET /v1/customers/{id}/software/{item}/
+download``: bearer token, roles, the purchase checked, the audit record committed, then the
+file. Modes, measured in turn in every round (``--runs`` rounds, interleaved):
 
-1. **disk read**: the file read in 1 MiB chunks by Python (the ceiling of any server);
-2. **nginx**: Debian's nginx (``apt-get install nginx-light``) serving the store's folder
-   with ``sendfile on`` (skipped with a note when nginx is not installed);
-3. **app (uvicorn)**: ``partnercenter.app.create_app`` (all its middleware) under uvicorn,
-   the file sent by :class:`partnercenter.downloads.StoredObjectResponse` from the local
-   store, as ``partnercenter serve`` runs it;
-4. **app (uvicorn), Range**: the same, resuming at the middle of the file (206).
+1. **nginx**: Debian's nginx (``apt-get install nginx-light``) serving the store's folder
+   with ``sendfile on``: the baseline of every ratio (same round);
+2. **default serve**: ``partnercenter serve`` as it starts by default (granian, one worker
+   per core): the file is handed to the server (ASGI ``http.response.pathsend``);
+3. **uvicorn**: ``partnercenter serve --server uvicorn --workers 1``: streamed from Python;
+4. **nginx -> app, X-Accel-Redirect**: nginx in front of the default server with
+   ``PARTNERCENTER_DOWNLOAD_OFFLOAD=x-accel-redirect``; nginx sends the file from an internal
+   location once the application said yes;
+5. **default serve, Range**: the same route resuming at the middle of the file (206), which
+   the application streams itself (pathsend sends whole files).
 
-Every HTTP figure comes from the same client: one keep-alive-free GET over a raw socket,
-read into a reusable 4 MiB buffer, so the client costs almost nothing. The SHA-256 of the
-app's full answer is checked once against ``X-Checksum-SHA256`` (outside the timing). Each
-figure is the best of ``--runs``; ratios are against nginx measured by the same client
-(curl, when installed, is a second client: its rows compare with nginx read by curl).
-Loopback throughput of ~3 GB/s can be the client's limit as much as the server's, so the
-server's CPU time per GiB sent (from /proc) is printed too. Starlette's own
-``FileResponse`` is measured in the same app for comparison. Nothing is asserted: the
-numbers are printed as a Markdown table.
+The client is the same for all: one GET over a raw socket read into a reusable 4 MiB
+buffer. The SHA-256 of each mode's first answer is checked against ``X-Checksum-SHA256``
+(outside the timing), and HEAD is checked to answer the length. Server CPU is the user +
+system time of the server's whole process group (nginx and the application in mode 4), per
+GiB sent. Prints min / median / max of each ratio to nginx and the load average; nothing is
+asserted.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -101,56 +106,24 @@ def http_get(
     return status, response_headers, received, elapsed, digest.hexdigest() if digest else None
 
 
-def curl_get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, float]:
-    """The same GET by curl into /dev/null: a second client, written in C."""
-    command = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}"]
-    for k, v in (headers or {}).items():
-        command += ["-H", f"{k}: {v}"]
-    out = subprocess.run(
-        [*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, check=True, text=True
-    ).stdout.split()
-    if out[0] not in ("200", "206"):
-        raise RuntimeError(f"curl got HTTP {out[0]}")
-    return int(out[1]), float(out[2])
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of a process, from /proc (0 when unknown)."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def disk_read(path: Path) -> tuple[int, float]:
-    started = time.perf_counter()
-    total = 0
-    buffer = bytearray(2**20)
-    with path.open("rb", buffering=0) as f:
-        while n := f.readinto(buffer):
-            total += n
-    return total, time.perf_counter() - started
-
-
 @contextlib.contextmanager
 def running(
-    command: list[str], port: int, env: dict[str, str] | None = None
+    command: list[str], port: int, env: dict[str, str] | None = None, timeout: float = 20.0
 ) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
     )
     try:
-        wait_for_port(port)
+        wait_for_port(port, timeout)
         yield process
     finally:
-        process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(10)
+            process.wait(15)
         except subprocess.TimeoutExpired:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         if process.returncode not in (0, -signal.SIGTERM, 143) and process.stderr:
             sys.stderr.write(process.stderr.read().decode(errors="replace")[-2000:])
@@ -194,148 +167,280 @@ def nginx_command(root: Path, work: Path, port: int) -> list[str] | None:
     return [nginx, "-p", str(work), "-c", str(conf)]
 
 
-APP_SCRIPT = """
-import sys
-import uvicorn
-from starlette.responses import FileResponse
-from partnercenter.app import create_app
-from partnercenter.config import Settings
-from partnercenter.downloads import StoredObjectResponse
-from partnercenter.storage import get_storage
+PASSWORD = "bench-password-123"
+FILE = {"version": "2022", "language": "en-US", "bitness": "x64"}
 
-settings = Settings()
-app = create_app(settings)
-storage = get_storage(settings)
 
-@app.get("/bench/files/{key:path}")
-def bench_file(key: str) -> StoredObjectResponse:
-    return StoredObjectResponse(storage, storage.stat(key), filename=key.rsplit("/", 1)[-1])
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of every live process in the process group ``pgid``."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
-@app.get("/bench/starlette/{key:path}")
-def bench_starlette(key: str) -> FileResponse:
-    return FileResponse(storage.local_path(key), filename=key.rsplit("/", 1)[-1])
 
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
-"""
+def proxy_command(work: Path, port: int, app_port: int, storage_root: Path) -> list[str]:
+    """nginx in front of the application, serving X-Accel-Redirect from the store."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    conf = work / "proxy.conf"
+    conf.write_text(
+        textwrap.dedent(
+            f"""
+            daemon off;
+            master_process off;
+            worker_processes 1;
+            pid {work}/proxy.pid;
+            error_log {work}/proxy-error.log warn;
+            events {{ worker_connections 64; }}
+            http {{
+                access_log off;
+                sendfile on;
+                tcp_nopush on;
+                client_body_temp_path {work}/body;
+                proxy_temp_path {work}/proxy;
+                fastcgi_temp_path {work}/fastcgi;
+                uwsgi_temp_path {work}/uwsgi;
+                scgi_temp_path {work}/scgi;
+                server {{
+                    listen 127.0.0.1:{port};
+                    location /_stored/ {{ internal; alias {storage_root}/; }}
+                    location / {{
+                        proxy_pass http://127.0.0.1:{app_port};
+                        proxy_set_header Host $host;
+                        proxy_set_header X-Forwarded-For $remote_addr;
+                    }}
+                }}
+            }}
+            """
+        )
+    )
+    return [nginx, "-p", str(work), "-c", str(conf)]
+
+
+def seed(data_dir: Path, big: Path) -> str:
+    """Catalog, the large file, a partner with an agent and a customer; returns the customer."""
+    from datetime import UTC, datetime
+
+    from partnercenter import migrate
+    from partnercenter.catalog import demo as catalog_demo
+    from partnercenter.catalog import services as catalog
+    from partnercenter.config import Settings
+    from partnercenter.db import make_engine, make_session_factory
+    from partnercenter.identity import services as identity
+    from partnercenter.permissions import Role, TenantKind
+
+    settings = Settings(data_dir=data_dir)
+    engine = make_engine(settings.resolved_database_url)
+    migrate.upgrade(engine)
+    now = datetime.now(UTC)
+    with make_session_factory(engine)() as session:
+        catalog_demo.load(session, now=now, settings=settings)
+        with big.open("rb") as f:
+            catalog.upload_artifact(
+                session,
+                settings=settings,
+                product_id="DG7GMGF0D7FV",
+                sku_id="0001",
+                version="2022",
+                language="en-US",
+                bitness="x64",
+                file_name="en-us_windows_server_2022_0001_x64.iso",
+                fileobj=f,
+                now=now,
+                actor=None,
+            )
+        partner = identity.create_tenant(
+            session, kind=TenantKind.PARTNER, name="Bench Reseller", country="US", now=now
+        )
+        session.flush()  # the customer and the user point at the partner
+        customer = identity.create_tenant(
+            session,
+            kind=TenantKind.CUSTOMER,
+            name="Bench Customer",
+            country="US",
+            domain="bench.onmicrosoft.com",
+            parent_id=partner.id,
+            now=now,
+        )
+        identity.create_user(
+            session,
+            tenant=partner,
+            email="agent@bench.example",
+            display_name="Agent",
+            password=PASSWORD,
+            roles=[Role.ADMIN_AGENT.value],
+            now=now,
+        )
+        session.commit()
+        customer_id = str(customer.id)
+    engine.dispose()
+    return customer_id
+
+
+def buy(port: int, customer: str) -> tuple[str, dict[str, str]]:
+    """Token, a purchase of the software over the API; returns the download path and auth."""
+    import httpx
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
+        token = c.post(
+            "/v1/auth/token",
+            data={
+                "grant_type": "password",
+                "username": "agent@bench.example",
+                "password": PASSWORD,
+            },
+        ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        cart = c.post(
+            f"/v1/customers/{customer}/carts",
+            json={"lineItems": [{"catalogItemId": "DG7GMGF0D7FV:0001:USD-PERP-OT", "quantity": 1}]},
+            headers=auth,
+        )
+        cart.raise_for_status()
+        done = c.post(f"/v1/customers/{customer}/carts/{cart.json()['id']}/checkout", headers=auth)
+        done.raise_for_status()
+        item = c.get(f"/v1/customers/{customer}/software", headers=auth).json()["items"][0]["id"]
+    query = "&".join(f"{k}={v}" for k, v in FILE.items())
+    return f"/v1/customers/{customer}/software/{item}/download?{query}", auth
+
+
+def spread(values: list[float]) -> str:
+    return " / ".join(f"{v:.2f}" for v in (min(values), statistics.median(values), max(values)))
+
+
+def load_average() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--size-mib", type=int, default=512)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
 
-    from partnercenter.storage import LocalStorage
-
-    work = Path(tempfile.mkdtemp(prefix="pc-bench-downloads-"))
+    work = Path(tempfile.mkdtemp(prefix="pc-bench-download-"))
     try:
         data_dir = work / "data"
-        storage = LocalStorage(data_dir / "storage")
+        data_dir.mkdir()
         size = args.size_mib * 2**20
         print(f"writing a {args.size_mib} MiB file of random bytes ...", file=sys.stderr)
-        source = work / "source.bin"
-        with source.open("wb") as f:
+        big = work / "source.bin"
+        with big.open("wb") as f:
             block = os.urandom(2**20)
             for i in range(args.size_mib):
                 f.write(hashlib.sha256(block + i.to_bytes(4, "big")).digest() * 32768)
-        with source.open("rb") as f:
-            stored = storage.put(KEY, f)
-        source.unlink()
-        path = storage.local_path(KEY)
-        assert path is not None and stored.size == size
-
-        results: dict[str, float] = {}
-        cpu: dict[str, float] = {}
-        curl = shutil.which("curl") is not None
-
-        def best(name: str, measure: object, pid: int | None = None) -> None:
-            times = []
-            total = 0
-            cpu_before = cpu_seconds(pid)
-            for _ in range(args.runs):
-                nbytes, seconds = measure()  # type: ignore[operator]
-                times.append(seconds)
-                total += nbytes
-            results[name] = nbytes / min(times)
-            if pid is not None:
-                cpu[name] = (cpu_seconds(pid) - cpu_before) / (total / 2**30)
-
-        disk_read(path)  # warm the page cache
-        best("disk read (Python, 1 MiB chunks)", lambda: disk_read(path))
-
-        nginx_port = free_port()
-        command = nginx_command(storage.root, work, nginx_port)
-        if command is None:
-            print("nginx is not installed: apt-get install nginx-light", file=sys.stderr)
-        else:
-            with running(command, nginx_port) as nginx:
-
-                def from_nginx() -> tuple[int, float]:
-                    status, _, n, seconds, _ = http_get(nginx_port, f"/{KEY}")
-                    assert status == 200 and n == size
-                    return n, seconds
-
-                from_nginx()
-                best("nginx 1.22 (sendfile)", from_nginx, nginx.pid)
-                if curl:
-                    best(
-                        "nginx 1.22 (sendfile), curl",
-                        lambda: curl_get(nginx_port, f"/{KEY}"),
-                        nginx.pid,
-                    )
-
-        app_port = free_port()
-        env = dict(os.environ)
-        env.update(
-            {
-                "PARTNERCENTER_DATA_DIR": str(data_dir),
-                "PARTNERCENTER_LOG_JSON": "false",
-            }
+        customer = seed(data_dir, big)
+        big.unlink()
+        storage_root = (data_dir / "storage").resolve()
+        stored = next(
+            p for p in storage_root.rglob("*") if p.is_file() and p.stat().st_size == size
         )
-        with running([sys.executable, "-c", APP_SCRIPT, str(app_port)], app_port, env) as app:
-            status, headers, n, _, digest = http_get(app_port, ROUTE + KEY, sha256=True)
-            assert status == 200 and n == size, (status, n)
-            assert digest == headers["x-checksum-sha256"] == stored.sha256
+        static_path = "/" + str(stored.relative_to(storage_root))
 
-            def from_app() -> tuple[int, float]:
-                status, _, n, seconds, _ = http_get(app_port, ROUTE + KEY)
-                assert status == 200 and n == size
-                return n, seconds
-
-            def from_app_range() -> tuple[int, float]:
-                status, _, n, seconds, _ = http_get(
-                    app_port, ROUTE + KEY, {"Range": f"bytes={size // 2}-"}
+        env = {
+            **os.environ,
+            "PARTNERCENTER_DATA_DIR": str(data_dir),
+            "PARTNERCENTER_LOG_JSON": "false",
+            # Background jobs off: their polling would be counted as the servers' CPU.
+            "PARTNERCENTER_JOBS": "off",
+        }
+        serve = [sys.executable, "-m", "partnercenter.cli.main", "serve", "--port"]
+        ports = {name: free_port() for name in ("nginx", "granian", "uvicorn", "offload", "proxy")}
+        nginx = nginx_command(storage_root, work, ports["nginx"])
+        if nginx is None:
+            sys.exit("nginx is not installed: apt-get install nginx-light")
+        offload_env = {**env, "PARTNERCENTER_DOWNLOAD_OFFLOAD": "x-accel-redirect"}
+        with contextlib.ExitStack() as stack:
+            procs = {
+                "nginx": stack.enter_context(running(nginx, ports["nginx"])),
+                "granian": stack.enter_context(
+                    running([*serve, str(ports["granian"])], ports["granian"], env, 60)
+                ),
+                "uvicorn": stack.enter_context(
+                    running(
+                        [*serve, str(ports["uvicorn"]), "--server", "uvicorn", "--workers", "1"],
+                        ports["uvicorn"],
+                        env,
+                        60,
+                    )
+                ),
+                "offload": stack.enter_context(
+                    running([*serve, str(ports["offload"])], ports["offload"], offload_env, 60)
+                ),
+            }
+            procs["proxy"] = stack.enter_context(
+                running(
+                    proxy_command(work, ports["proxy"], ports["offload"], storage_root),
+                    ports["proxy"],
                 )
-                assert status == 206 and n == size - size // 2
-                return n, seconds
+            )
+            path, auth = buy(ports["granian"], customer)
+            modes = {
+                "nginx (sendfile), no checks": (["nginx"], ports["nginx"], static_path, {}),
+                "default serve (granian, pathsend)": (["granian"], ports["granian"], path, auth),
+                "uvicorn, 1 worker (streamed)": (["uvicorn"], ports["uvicorn"], path, auth),
+                "nginx -> default serve, X-Accel-Redirect": (
+                    ["proxy", "offload"],
+                    ports["proxy"],
+                    path,
+                    auth,
+                ),
+                "default serve, Range from the middle (206)": (
+                    ["granian"],
+                    ports["granian"],
+                    path,
+                    {**auth, "Range": f"bytes={size // 2}-"},
+                ),
+            }
+            for name, (_, port, url, headers) in modes.items():
+                status, got, n, _, digest = http_get(port, url, headers, sha256=True)
+                expected = size - size // 2 if "Range" in headers else size
+                assert status in (200, 206) and n == expected, (name, status, n)
+                if "Range" not in headers and "x-checksum-sha256" in got:
+                    assert digest == got["x-checksum-sha256"], name
+            import httpx
 
-            best("app: uvicorn + StoredObjectResponse", from_app, app.pid)
-            best("app: uvicorn, Range from the middle (206)", from_app_range, app.pid)
-
-            def from_file_response() -> tuple[int, float]:
-                status, _, n, seconds, _ = http_get(app_port, "/bench/starlette/" + KEY)
-                assert status == 200 and n == size
-                return n, seconds
-
-            best("app: uvicorn + Starlette FileResponse", from_file_response, app.pid)
-            if curl:
-                best(
-                    "app: uvicorn + StoredObjectResponse, curl",
-                    lambda: curl_get(app_port, ROUTE + KEY),
-                    app.pid,
-                )
-
-        reference = results.get("nginx 1.22 (sendfile)")
-        curl_reference = results.get("nginx 1.22 (sendfile), curl")
-        print(f"\n{args.size_mib} MiB, loopback, page-cached, best of {args.runs}:\n")
-        print("| source | MiB/s | share of nginx | server CPU s/GiB |")
-        print("|---|---:|---:|---:|")
-        for name, rate in results.items():
-            base = curl_reference if name.endswith(", curl") else reference
-            share = f"{rate / base:.2f}" if base else "n/a"
-            used = f"{cpu[name]:.2f}" if name in cpu else ""
-            print(f"| {name} | {rate / 2**20:,.0f} | {share} | {used} |")
+            head = httpx.head(f"http://127.0.0.1:{ports['granian']}{path}", headers=auth)
+            loads = [load_average()]
+            rates: dict[str, list[float]] = {name: [] for name in modes}
+            cpu: dict[str, list[float]] = {name: [] for name in modes}
+            for _ in range(args.runs):
+                for name, (owners, port, url, headers) in modes.items():
+                    before = sum(group_cpu_seconds(procs[o].pid) for o in owners)
+                    _, _, n, seconds, _ = http_get(port, url, headers)
+                    used = sum(group_cpu_seconds(procs[o].pid) for o in owners) - before
+                    rates[name].append(n / seconds / 2**20)
+                    cpu[name].append(used / (n / 2**30))
+                loads.append(load_average())
+        base = "nginx (sendfile), no checks"
+        print(
+            f"\n{args.size_mib} MiB, loopback, page-cached, {args.runs} interleaved rounds; "
+            f"load average (1/5/15 min) before and after each round: {'; '.join(loads)}\n"
+        )
+        print(
+            "| mode | MiB/s min / median / max | share of nginx's MiB/s (same round) "
+            "| server CPU s/GiB (median) | CPU / nginx's (same round) |"
+        )
+        print("|---|---|---|---:|---|")
+        for name in modes:
+            shares = [r / b for r, b in zip(rates[name], rates[base], strict=True)]
+            cpus = [c / max(b, 1e-3) for c, b in zip(cpu[name], cpu[base], strict=True)]
+            print(
+                f"| {name} | {spread(rates[name])} | {spread(shares)} | "
+                f"{statistics.median(cpu[name]):.2f} | {spread(cpus)} |"
+            )
+        print(
+            f"\nHEAD on the download route (default serve): {head.status_code}, "
+            f"Content-Length {head.headers.get('content-length')}"
+        )
     finally:
         if args.keep:
             print(f"kept {work}", file=sys.stderr)

@@ -10,7 +10,7 @@ A request fails the test when the answer is a 5xx, has a status the operation's 
 not list, a content type it does not list, or a body that does not match the documented
 schema. Every failure of the run is listed (operation, role, status, a curl command to replay
 it) before the test fails. Bounded: ``PARTNERCENTER_FUZZ_EXAMPLES`` examples per operation
-and mode (default 12), derandomised so a run is reproducible; set
+and mode (default 10), derandomised so a run is reproducible; set
 ``PARTNERCENTER_FUZZ_SEED`` to explore other inputs.
 """
 
@@ -50,7 +50,7 @@ from partnercenter.db import make_engine, make_session_factory, unit_of_work
 from partnercenter.identity.models import Tenant
 from tests.conftest import _pg_database_url, create_pg_database, drop_pg_database
 
-EXAMPLES = int(os.environ.get("PARTNERCENTER_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("PARTNERCENTER_FUZZ_EXAMPLES", "10"))
 SEED = os.environ.get("PARTNERCENTER_FUZZ_SEED")
 CHECKS = [
     not_a_server_error,

@@ -139,3 +139,13 @@ def test_api_docs_are_served_without_any_cdn(client: TestClient) -> None:
     for url in urls:
         assert client.get(url).status_code == 200, url
     assert "cdn" not in docs.text.lower()
+
+
+def test_an_unknown_address_in_a_portal_keeps_the_signed_in_layout(
+    client: TestClient, session: Session, factory: Factory
+) -> None:
+    agent = factory.user(factory.partner(), Role.ADMIN_AGENT)
+    sign_in(client, session, agent)
+    r = client.get("/partner/no-such-page", headers={"Accept": "text/html"})
+    assert r.status_code == 404
+    assert '<nav class="sidenav"' in r.text and 'data-testid="signed-in-user"' in r.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -23,7 +23,11 @@ from partnercenter.permissions import Action
 SESSION_COOKIE = "pc_session"
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in a
+# worker thread, a hop per dependency per request that costs more than the work itself.
+
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -54,14 +58,23 @@ def get_clock(request: Request, session: SessionDep) -> Clock:
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
-def get_now(clock: ClockDep) -> datetime:
+async def get_now(clock: ClockDep) -> datetime:
     return clock.now()
 
 
 NowDep = Annotated[datetime, Depends(get_now)]
 
 
-def get_request_info(request: Request) -> RequestInfo:
+async def get_security_now(request: Request) -> datetime:
+    """Real time for tokens, sessions, links and throttles; never the sandbox clock."""
+    clock: Clock = request.app.state.security_clock
+    return clock.now()
+
+
+SecurityNowDep = Annotated[datetime, Depends(get_security_now)]
+
+
+async def get_request_info(request: Request) -> RequestInfo:
     return RequestInfo(
         client_address=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
@@ -80,7 +93,7 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
-def get_optional_user(request: Request, session: SessionDep, now: NowDep) -> User | None:
+def get_optional_user(request: Request, session: SessionDep, now: SecurityNowDep) -> User | None:
     """The user of the bearer token, or of the session cookie for pages."""
     cached: User | None = getattr(request.state, "user", None)
     if cached is not None:
@@ -127,7 +140,7 @@ def _check_api_csrf(request: Request, ws: WebSession) -> None:
         raise CsrfFailed(N_("An API write with the session cookie needs the X-CSRF-Token header."))
 
 
-def get_current_user(user: Annotated[User | None, Depends(get_optional_user)]) -> User:
+async def get_current_user(user: Annotated[User | None, Depends(get_optional_user)]) -> User:
     if user is None:
         raise Unauthenticated()
     return user
@@ -136,24 +149,25 @@ def get_current_user(user: Annotated[User | None, Depends(get_optional_user)]) -
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_actor(user: CurrentUser) -> Actor:
+async def get_actor(user: CurrentUser) -> Actor:
+    # The user's tenant and roles were loaded with the token or session (no I/O here).
     return identity.actor_for(user)
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
 
 
-def get_web_session(request: Request, user: CurrentUser) -> WebSession:
+async def get_web_session(request: Request, user: CurrentUser) -> WebSession:
     ws: WebSession | None = getattr(request.state, "web_session", None)
     if ws is None:
         raise Unauthenticated("This page needs a browser session.")
     return ws
 
 
-def require(action: Action) -> Callable[[Actor], Actor]:
+def require(action: Action) -> Callable[[Actor], Awaitable[Actor]]:
     """A dependency that refuses (403) unless the actor's roles allow ``action``."""
 
-    def _check(actor: ActorDep) -> Actor:
+    async def _check(actor: ActorDep) -> Actor:
         if not actor.can(action):
             raise Forbidden(data=[{"action": action.value}])
         return actor

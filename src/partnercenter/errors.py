@@ -94,21 +94,21 @@ class TooManyRequests(DomainError):
 
 
 class PayloadTooLarge(DomainError):
-    code = 10413
+    code = 10813
     name = "payload_too_large"
     status = 413
     default_description = N_("The request body is larger than this service accepts.")
 
 
 class UriTooLong(DomainError):
-    code = 10414
+    code = 10814
     name = "uri_too_long"
     status = 414
     default_description = N_("The address (path and query) is longer than this service accepts.")
 
 
 class UnsupportedMediaType(DomainError):
-    code = 10415
+    code = 10815
     name = "unsupported_media_type"
     status = 415
     default_description = N_(
@@ -118,7 +118,7 @@ class UnsupportedMediaType(DomainError):
 
 
 class MethodNotAllowed(DomainError):
-    code = 10405
+    code = 10805
     name = "method_not_allowed"
     status = 405
     default_description = N_(
@@ -127,7 +127,7 @@ class MethodNotAllowed(DomainError):
 
 
 class ServiceBusy(DomainError):
-    code = 10503
+    code = 10853
     name = "service_busy"
     status = 503
     default_description = N_("The service is busy. Try again in a moment.")

@@ -88,8 +88,8 @@ CHARGE_TYPE: dict[str, str] = {
 }
 
 CREDIT_REASON: dict[str, str] = {
-    "customer_cancellation": N_("Cancelled by the customer"),
-    "customerCredit": N_("Refund approved by support"),
+    "customer_cancellation": N_("Cancelled by the partner"),
+    "customerCredit": N_("Approved refund"),
 }
 
 REFUSAL: dict[str, str] = {

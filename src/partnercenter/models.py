@@ -10,6 +10,7 @@ from partnercenter.jobs import models as jobs_models
 from partnercenter.licensing import models as licensing_models
 from partnercenter.orders import models as orders_models
 from partnercenter.support import models as support_models
+from partnercenter.webhooks import models as webhooks_models
 
 __all__ = [
     "Base",
@@ -22,4 +23,5 @@ __all__ = [
     "licensing_models",
     "orders_models",
     "support_models",
+    "webhooks_models",
 ]

@@ -7,8 +7,8 @@ replaces ``app.openapi`` with a generator that post-processes FastAPI's document
 
 - the 422 responses and FastAPI's ``HTTPValidationError`` schemas are dropped;
 - the statuses every operation of a kind can answer are added from what the route depends
-  on (see :func:`generic_statuses`): 400 for any ``/v1`` input, 401 and 403 behind
-  sign-in, 404 for a path with ids, 413 for a request body, 503 when the database is busy;
+  on (see :func:`generic_statuses`): 400 and 414 from the edge guard, 401 and 403 behind
+  sign-in, 404 for a path with ids, 413 and 415 for a body, 503 when the database is busy;
 - every 4xx/5xx response without content of its own gets the ``ErrorBody`` schema, so a
   route states a specific status (409, 410, 413, 429, ...) with one line in its
   ``responses=`` (a description only) and the body comes from here.
@@ -52,6 +52,8 @@ GENERIC_DESCRIPTIONS: dict[int, str] = {
     403: "The caller's roles do not allow this (10403)",
     404: "No such resource, or another tenant's (answered the same)",
     413: "The request body is larger than allowed",
+    414: "The address is longer than allowed",
+    415: "The body is not of the operation's media type (JSON or form)",
     503: "The service is busy or the database unreachable; retry after `Retry-After` seconds",
 }
 
@@ -74,11 +76,11 @@ def generic_statuses(path: str, route: APIRoute) -> set[int]:
 
     calls = set(_dependency_calls(route.dependant))
     names = {getattr(c, "__name__", "") for c in calls}
-    statuses: set[int] = set()
-    if path.startswith("/v1"):
-        statuses.add(400)
-    if route.dependant.body_params:
-        statuses.update({400, 413})
+    # The edge guard (edge.py) checks every request's address and headers (400, 414) and
+    # every body's size and media type (413, 415) before any route runs.
+    statuses: set[int] = {400, 414}
+    if route.dependant.body_params or (route.methods or set()) & {"POST", "PUT", "PATCH"}:
+        statuses.update({413, 415})
     if route.dependant.path_params or "sandbox_only" in names:
         statuses.add(404)
     if calls & {deps.get_current_user, deps.get_actor}:
@@ -130,11 +132,17 @@ def build_document(app: FastAPI) -> dict[str, Any]:
                     responses.setdefault(str(code), {"description": GENERIC_DESCRIPTIONS[code]})
             for status, response in responses.items():
                 if status[:1] in {"4", "5"} and not response.get("content"):
-                    response["content"] = error_content
+                    # Outside /v1 a browser (or curl) is answered with the error page.
+                    response["content"] = (
+                        error_content if path.startswith("/v1") else error_content | _PAGE
+                    )
             operation["responses"] = dict(sorted(responses.items()))
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     return doc
+
+
+_PAGE: dict[str, Any] = {"text/html": {}}
 
 
 def install_openapi(app: FastAPI) -> None:

@@ -93,6 +93,8 @@ class Action(StrEnum):
     READ_ACTIVITY_LOG = "activity_log:read"
     VIEW_INVOICES = "invoices:view"
     FILE_SUPPORT_REQUEST = "support_requests:file"
+    MANAGE_WEBHOOKS = "webhooks:manage"
+    VIEW_WEBHOOK_DELIVERIES = "webhook_deliveries:view"
     VIEW_SUPPORT_REQUESTS = "support_requests:view"
     # customer (Admin Center)
     VIEW_OWN_SOFTWARE = "own_software:view"
@@ -146,6 +148,8 @@ PERMISSIONS: dict[Action, frozenset[tuple[TenantKind, Role]]] = {
     # Seed: "Appropriate roles: Admin agent | Global admin".
     Action.BUY_FOR_CUSTOMER: _grants(R, Role.ADMIN_AGENT, Role.GLOBAL_ADMIN),
     Action.VIEW_ORDERS: _grants(R, *_PARTNER_STAFF),
+    Action.MANAGE_WEBHOOKS: _grants(R, Role.GLOBAL_ADMIN, Role.ADMIN_AGENT),
+    Action.VIEW_WEBHOOK_DELIVERIES: _grants(R, Role.GLOBAL_ADMIN, Role.ADMIN_AGENT),
     Action.VIEW_SOFTWARE: _grants(R, Role.ADMIN_AGENT, Role.GLOBAL_ADMIN),
     # Seed: "You must be an Admin agent in Partner Center to obtain the link to keys and downloads."
     Action.GET_SOFTWARE_KEY: _grants(R, Role.ADMIN_AGENT),

@@ -209,14 +209,26 @@ def _reload_signed_in(request: Request) -> str | None:
     from partnercenter.identity.models import User, WebSession
 
     user = getattr(request.state, "user", None)
-    if user is None:
+    cookie = request.cookies.get("pc_session")
+    if user is None and not cookie:
         return None
     ws = getattr(request.state, "web_session", None)
-    user_id = inspect(user).identity
+    user_id = inspect(user).identity if user is not None else None
     ws_id = inspect(ws).identity if ws is not None else None
     session = request.app.state.session_factory()
     try:
+        if user is None and cookie:
+            # No route ran (an unknown address): read the browser's session here, with
+            # the same clock the request's dependencies use.
+            from partnercenter.identity import services as identity
+
+            now = request.app.state.clock.now()
+            found = identity.resolve_web_session(session, token=cookie, now=now)
+            if found is not None:
+                user_id, ws_id = (found.user_id,), (found.id,)
         fresh = session.get(User, user_id[0]) if user_id else None
+        if fresh is not None and not fresh.is_active:
+            fresh = None
         fresh_ws = session.get(WebSession, ws_id[0]) if ws_id else None
         if fresh is not None:
             _ = (fresh.roles, fresh.tenant.kind, fresh.tenant.name, fresh.display_name)

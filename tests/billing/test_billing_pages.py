@@ -136,3 +136,50 @@ def test_chart_scales_bars_and_hangs_credits_below_the_baseline() -> None:
     up, down, empty = chart.bars
     assert up.y + up.height == chart.baseline and down.y == chart.baseline
     assert up.height == 2 * down.height and empty.height == 0
+    # Axis ticks at round amounts and each month's value written on its bar.
+    assert [t.label for t in chart.ticks] == ["-50", "0", "50", "100"]
+    assert [b.value for b in chart.bars] == ["100.00", "-50.00", ""]
+    assert chart.ticks[1].y == chart.baseline
+
+
+def test_the_chart_shows_values_and_an_axis_and_the_list_pages_in_spanish(
+    client: TestClient, session: Session, factory: Factory, ledger: Ledger, clock: FrozenClock
+) -> None:
+    books = _books(session, factory, ledger, clock)
+    # Two years of monthly invoices in another currency fill more than one page.
+    from partnercenter.billing.models import DocumentType, Invoice
+
+    for i in range(30):
+        month = billing.shift_month("2024-01", i)
+        session.add(
+            Invoice(
+                number=billing.format_number(100 + i),
+                partner_id=books["partner"].id,
+                billing_month=month,
+                currency="EUR",
+                document_type=DocumentType.INVOICE,
+                net_minor=100_000 + i,
+                tax_minor=0,
+                gross_minor=100_000 + i,
+                line_count=0,
+                partner_name="Northwind Resale",
+                partner_country="US",
+                issued_at=DEC_2,
+            )
+        )
+    session.commit()
+    assert sign_in(client, books["admin"].email, PASSWORD).status_code == 303
+    headers = {"Accept-Language": "es-ES"}
+    first = client.get("/partner/billing/invoices", headers=headers).text
+    assert 'data-testid="invoice-pages"' in first and "Página 1 de 2 (32 facturas)" in first
+    assert len(re.findall(r'href="/partner/billing/invoices/[0-9a-f-]{36}"', first)) == 24
+    assert 'rel="next"' in first and 'rel="prev"' not in first
+    second = client.get("/partner/billing/invoices?page=2", headers=headers).text
+    assert "Página 2 de 2" in second and 'rel="prev"' in second
+    numbers = set(re.findall(r"G\d{9}", first)) & set(re.findall(r"G\d{9}", second))
+    assert not numbers - {"G000000001", "G000000002"}  # no invoice on both pages
+    # The USD chart: round ticks, values on the bars, Spanish months and numbers.
+    assert re.search(r"data-testid=\"tick\">0,00<", first)
+    assert re.search(r"data-testid=\"bar-value\">88,00<", first)
+    assert ">oct<" in first.lower() and ">2026<" in first
+    assert client.get("/partner/billing/invoices?page=abc", headers=headers).status_code == 200

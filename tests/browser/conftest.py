@@ -192,17 +192,27 @@ def _slug(text: str, limit: int = 80) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:limit] or "root"
 
 
-def snap(page: Page, name: str) -> None:
-    """Photograph the page as it is now (an open dialog, a toast) and audit it with axe-core.
+def snap(page: Page, name: str, *, phone: bool = False) -> None:
+    """Photograph the page as it is now (an open dialog, a toast) and audit it with axe-core;
+    with ``phone``, also at 390 px, failing if the page is then wider than the phone.
 
     Saved as ``test-artifacts/screenshots/<test>/states/<name>-<width>.png``.
     """
     test = os.environ.get("PYTEST_CURRENT_TEST", "test").split(" ", 1)[0].rsplit("::", 1)[-1]
     folder = SCREENSHOTS / _slug(test, 120) / "states"
     folder.mkdir(parents=True, exist_ok=True)
-    width = (page.viewport_size or DESKTOP)["width"]
-    page.screenshot(path=str(folder / f"{_slug(name)}-{width}.png"), full_page=True)
+    size = page.viewport_size or DESKTOP
+    page.screenshot(path=str(folder / f"{_slug(name)}-{size['width']}.png"), full_page=True)
     assert_accessible(page, name)
+    if phone:
+        page.set_viewport_size(PHONE)
+        try:
+            shot = folder / f"{_slug(name)}-{PHONE['width']}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"], f"{name}: {width}px wide on a phone"
+        finally:
+            page.set_viewport_size(size)
 
 
 class PageVisits:
@@ -284,6 +294,13 @@ def photograph_and_audit(context: BrowserContext, urls: list[str], folder: Path)
     return problems
 
 
+def _backend_of(request: pytest.FixtureRequest) -> str:
+    """The database the test runs on. Pages are the same templates on both, so they are
+    photographed and audited once, on SQLite, which keeps CI's time bounded."""
+    callspec = getattr(request.node, "callspec", None)
+    return str(callspec.params.get("backend", "sqlite")) if callspec else "sqlite"
+
+
 @pytest.fixture
 def open_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Callable[..., Page]]:
     """Open a page in a fresh browser profile (no cookies) with the given language, 1366x900.
@@ -312,9 +329,13 @@ def open_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Call
             ARTIFACTS.mkdir(exist_ok=True)
             for i, pg in enumerate(ctx.pages):
                 pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{n}-{i}.png"))
-        elif report is not None:
+        elif report is not None and _backend_of(request) == "sqlite":
             folder = SCREENSHOTS / _slug(request.node.name, 120) / f"browser{n}"
+            started = time.monotonic()
             problems += photograph_and_audit(ctx, visits.urls, folder)
+            with (SCREENSHOTS / "timing.tsv").open("a") as out:  # what the photographs cost
+                spent = time.monotonic() - started
+                out.write(f"{request.node.name}\t{len(visits.urls)}\t{spent:.1f}\n")
         ctx.close()
     assert not problems, "Pages with problems:\n" + "\n".join(problems)
 

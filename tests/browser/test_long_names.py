@@ -44,6 +44,7 @@ def test_a_200_character_name_and_a_hostile_name_never_widen_a_page(
         expect(page.get_by_test_id("customer-name")).to_have_text(name)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 1366, f"the customer's page is {width}px wide"
+        snap(page, f"customer-page-{n}", phone=True)
 
     page.goto(live_server.url + "/partner/customers?q=" + suffix)
     link = page.get_by_test_id("customers").get_by_role("link", name=long_name)
@@ -51,7 +52,8 @@ def test_a_200_character_name_and_a_hostile_name_never_widen_a_page(
     box = link.bounding_box()
     assert box is not None and box["width"] < 600  # clipped, not 200 characters wide
     assert page.evaluate("document.documentElement.scrollWidth") <= 1366
-    snap(page, "customers-with-long-names")
+    snap(page, "customers-with-long-names", phone=True)
     page.goto(live_server.url + "/partner/activity-log?customer=" + suffix)
     assert page.evaluate("document.documentElement.scrollWidth") <= 1366
+    snap(page, "activity-log-with-long-names", phone=True)
     assert not dialogs, "markup in a name ran as script"

@@ -37,7 +37,7 @@ def test_partner_staff_browse_the_catalog_of_a_market(
     assert r.status_code == 200
     [item] = r.json()["items"]
     assert item["catalogItemId"] == f"{WS_STD}:AUD-PERP-OT"
-    assert item["defaultCurrency"] == {"code": "AUD", "symbol": "A$"}
+    assert item["defaultCurrency"] == {"code": "AUD", "symbol": "A$", "name": "Australian Dollar"}
     assert item["terms"] == [
         {"duration": None, "description": "Perpetual", "billingCycle": "one_time"}
     ]

@@ -22,6 +22,7 @@ from partnercenter.db import make_engine, make_session_factory
 from tests.conftest import PG_REQUIRED, PG_SKIP_MESSAGE, START
 from tests.jobs.live import committed_database, file_request, seed, token, wait_for
 from tests.support.conftest import Mailbox, free_port
+from tests.webhooks.test_webhooks import Receiver, receiver  # noqa: F401 - fixture
 
 KEK = "q4WbEq3n2l2m6gN2mQ3C8rA1r8Yc3n0ZsK1r2a4u5cM="
 
@@ -54,8 +55,11 @@ def _settings(url: str, data_dir: Path, smtp_port: int, jobs: str) -> Settings:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_the_in_process_runner_sends_support_mail_within_seconds(
-    backend: str, tmp_path: Path, smtp: tuple[Mailbox, int]
+def test_the_in_process_runner_sends_support_mail_and_webhooks_within_seconds(
+    backend: str,
+    tmp_path: Path,
+    smtp: tuple[Mailbox, int],
+    receiver: Receiver,  # noqa: F811 - the fixture imported above
 ) -> None:
     if backend == "postgresql" and not PG_REQUIRED:
         pytest.skip(PG_SKIP_MESSAGE)
@@ -68,9 +72,14 @@ def test_the_in_process_runner_sends_support_mail_within_seconds(
             settings, session_factory=make_session_factory(engine), clock=FrozenClock(START)
         )
         with TestClient(app) as client:
-            file_request(client, token(client), "Mail by the runner")
-            # No request-bound delivery: the runner thread sends it.
+            headers = token(client)
+            hook = {"WebhookUrl": receiver.url, "WebhookEvents": ["support-request-created"]}
+            assert client.post("/v1/webhooks/registration", json=hook, headers=headers).is_success
+            file_request(client, headers, "Mail by the runner")
+            # No request-bound delivery: the runner thread sends both.
             assert wait_for(lambda: len(box.to("ana@fabrikam.example")) == 1, seconds=60)
+            assert wait_for(lambda: len(receiver.received) == 1, seconds=60)
+        assert receiver.bodies()[0]["EventName"] == "support-request-created"
         assert [m["Subject"] for m in box.messages] == [
             "Support request received: Mail by the runner"
         ]
@@ -98,7 +107,9 @@ def _worker(url: str, data_dir: Path, smtp_port: int) -> subprocess.Popen[bytes]
 
 @pytest.mark.postgres_only
 def test_queued_mail_survives_without_a_worker_and_two_workers_send_each_mail_once(
-    tmp_path: Path, smtp: tuple[Mailbox, int]
+    tmp_path: Path,
+    smtp: tuple[Mailbox, int],
+    receiver: Receiver,  # noqa: F811 - the fixture imported above
 ) -> None:
     if not PG_REQUIRED:
         pytest.skip(PG_SKIP_MESSAGE)
@@ -114,6 +125,10 @@ def test_queued_mail_survives_without_a_worker_and_two_workers_send_each_mail_on
         try:
             with TestClient(app) as client:
                 headers = token(client)
+                hook = {"WebhookUrl": receiver.url, "WebhookEvents": ["support-request-created"]}
+                assert client.post(
+                    "/v1/webhooks/registration", json=hook, headers=headers
+                ).is_success
                 # No worker runs: the job waits in procrastinate's table, the mail in the outbox.
                 file_request(client, headers, "Before any worker")
                 with engine.connect() as conn:
@@ -140,6 +155,7 @@ def test_queued_mail_survives_without_a_worker_and_two_workers_send_each_mail_on
                     file_request(client, headers, title)
                 file_request(client, headers, "After a worker died")
                 assert wait_for(lambda: len(box.messages) == 14, seconds=120)
+                assert wait_for(lambda: len(receiver.received) == 14, seconds=120)
         finally:
             for w in workers:
                 if w.poll() is None:
@@ -156,3 +172,6 @@ def test_queued_mail_survives_without_a_worker_and_two_workers_send_each_mail_on
         )
         assert subjects == expected  # each mail exactly once
         assert len({m["Message-ID"] for m in box.messages}) == 14
+        # Every webhook event once as well, from whichever worker took it.
+        delivery_ids = {h["x-partnercenter-delivery"] for h, _ in receiver.received}
+        assert len(delivery_ids) == 14

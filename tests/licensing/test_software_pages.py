@@ -270,3 +270,26 @@ def test_copy_link_answers_the_page_script_with_the_link(
     body = r.json()
     assert "/downloads/" in body["uri"] and body["fileName"]
     assert count(session, "get_software_download_link") == 1
+
+
+def test_cancel_purchase_is_not_offered_for_a_product_that_can_never_be_cancelled(
+    client: TestClient, session: Session, purchase: Purchase
+) -> None:
+    """Software plans (SUSE, Red Hat) give no credit and can never be cancelled: the
+    Software page offers no Cancel purchase for them, and their cancel page no Submit."""
+    sign_in(client, session, purchase.agent)
+    assert 'data-testid="cancel-link"' in client.get(base(purchase)).text
+    # The policy the line was sold under (a software plan's: no credit, never cancellable).
+    purchase.line.cancellation_policy = {
+        **(purchase.line.cancellation_policy or {}),
+        "creditRule": "none",
+    }
+    session.commit()
+    page = client.get(base(purchase))
+    assert page.status_code == 200 and 'data-testid="software-row"' in page.text
+    assert 'data-testid="cancel-link"' not in page.text
+    dialog = client.get(
+        f"/partner/customers/{purchase.customer.id}/cancel", params={"order": purchase.order.id}
+    )
+    assert 'data-testid="cancel-submit"' not in dialog.text
+    assert "software_plan" not in dialog.text and "perpetual_software" not in dialog.text

@@ -88,6 +88,7 @@ def record_json(entry: LogEntry, partner_id: uuid.UUID | None) -> dict[str, Any]
         "correlationId": entry.correlation_id,
         "clientAddress": entry.client_address,
         "userAgent": entry.user_agent,
+        "attributes": {"objectType": "AuditRecord"},
     }
 
 

@@ -824,3 +824,8 @@ def partner_ids(session: Session, entries: Iterable[LogEntry]) -> dict[uuid.UUID
         elif kind == TenantKind.CUSTOMER and parent is not None:
             out[tid] = parent
     return out
+
+
+# Webhook events are written from the records above, in the same transaction: every process
+# that records activity has the hook (partnercenter.webhooks.services).
+import partnercenter.webhooks.services  # noqa: E402, F401

@@ -156,6 +156,19 @@ def line_item_out(line: Any, *, invoice_number: str = "") -> dict[str, Any]:
             "pricingCurrency": line.currency,
             "billingProvider": ONE_TIME,
             "invoiceLineItemType": BILLING_LINE_ITEMS,
+            # Documented fields that do not apply to a software reseller's one-time lines:
+            # no MPN programme, one publisher per product, no promotions or exchange.
+            "mpnId": "",
+            "resellerMpnId": "",
+            "publisherName": "",
+            "publisherId": "",
+            "priceAdjustmentDescription": "",
+            "discountDetails": "",
+            "pcToBCExchangeRate": Decimal(1),
+            "pcToBCExchangeRateDate": body["orderDate"],
+            "meterDescription": "",
+            "reservationOrderId": "",
+            "promotionId": "",
         }
     )
     return body

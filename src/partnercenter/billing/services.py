@@ -944,15 +944,27 @@ def list_periods(session: Session) -> list[dict[str, Any]]:
     return rows
 
 
-def list_invoices(session: Session, *, partner_id: uuid.UUID) -> Sequence[Invoice]:
-    return (
+def list_invoices(
+    session: Session, *, partner_id: uuid.UUID, limit: int | None = None, offset: int = 0
+) -> Sequence[Invoice]:
+    """The partner's invoices, newest month first (then by currency); a page when ``limit``."""
+    stmt = (
+        select(Invoice)
+        .where(Invoice.partner_id == partner_id)
+        .order_by(Invoice.billing_month.desc(), Invoice.currency, Invoice.number)
+        .offset(offset)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return session.execute(stmt).scalars().all()
+
+
+def count_invoices(session: Session, *, partner_id: uuid.UUID) -> int:
+    """How many invoices the partner has."""
+    return int(
         session.execute(
-            select(Invoice)
-            .where(Invoice.partner_id == partner_id)
-            .order_by(Invoice.billing_month.desc(), Invoice.currency)
-        )
-        .scalars()
-        .all()
+            select(func.count()).select_from(Invoice).where(Invoice.partner_id == partner_id)
+        ).scalar_one()
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from partnercenter.catalog import document
 from partnercenter.catalog import services as catalog
+from partnercenter.catalog.errors import ProductNotFound
 from partnercenter.catalog.schemas import (
     ArtifactOut,
     AvailabilityOut,
@@ -453,6 +454,9 @@ def get_offer(
 ) -> dict[str, Any]:
     """One offer (a catalog item id) in the market. Partner Center: "Get an offer by ID"."""
     code = _country(session, actor, country)
+    if offer_id.count(":") != 2:
+        # Not PRODUCT:SKU:AVAILABILITY, so no offer has this id: not found, as for any id.
+        raise ProductNotFound(f"The offer '{offer_id[:60]}' was not found.", source="offerId")
     return offer_json(catalog.resolve_availability(session, catalog_item_id=offer_id, country=code))
 
 

@@ -7,10 +7,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from babel.numbers import get_currency_name
 from pydantic import BaseModel, ConfigDict
 
 from partnercenter.catalog import services as catalog
 from partnercenter.catalog.models import Artifact, Product, Sku
+from partnercenter.envelopes import link
 from partnercenter.money import currency_symbol
 from partnercenter.schemas import RequestModel
 
@@ -47,6 +49,7 @@ class TermOut(BaseModel):
 class CurrencyOut(BaseModel):
     code: str
     symbol: str
+    name: str = ""
 
 
 class AvailabilityOut(BaseModel):
@@ -60,6 +63,8 @@ class AvailabilityOut(BaseModel):
     defaultCurrency: CurrencyOut
     terms: list[TermOut]
     price: PriceOut
+    links: dict[str, Any] = {}
+    attributes: dict[str, str] = {"objectType": "Availability"}
 
 
 class ProductTypeOut(BaseModel):
@@ -76,6 +81,7 @@ class ProductOut(BaseModel):
     productType: ProductTypeOut
     cancellationPolicy: dict[str, Any]
     links: dict[str, Any]
+    attributes: dict[str, str] = {"objectType": "Product"}
 
 
 class SkuOut(BaseModel):
@@ -91,6 +97,7 @@ class SkuOut(BaseModel):
     versions: list[str]
     supportedBillingCycles: list[str]
     links: dict[str, Any]
+    attributes: dict[str, str] = {"objectType": "Sku"}
 
 
 class ArtifactOut(BaseModel):
@@ -134,8 +141,8 @@ def product_out(product: Product, country: str | None = None) -> ProductOut:
         ),
         cancellationPolicy=catalog.cancellation_policy(product).to_json(),
         links={
-            "skus": {"uri": f"/v1/products/{product.id}/skus{qs}", "method": "GET"},
-            "self": {"uri": f"/v1/products/{product.id}{qs}", "method": "GET"},
+            "skus": link(f"/v1/products/{product.id}/skus{qs}"),
+            "self": link(f"/v1/products/{product.id}{qs}"),
         },
     )
 
@@ -155,10 +162,10 @@ def sku_out(sku: Sku, country: str | None = None) -> SkuOut:
         versions=list(sku.versions),
         supportedBillingCycles=cycles,
         links={
-            "availabilities": {
-                "uri": f"/v1/products/{sku.product_id}/skus/{sku.sku_id}/availabilities{qs}",
-                "method": "GET",
-            }
+            "availabilities": link(
+                f"/v1/products/{sku.product_id}/skus/{sku.sku_id}/availabilities{qs}"
+            ),
+            "self": link(f"/v1/products/{sku.product_id}/skus/{sku.sku_id}{qs}"),
         },
     )
 
@@ -172,7 +179,17 @@ def availability_out(item: catalog.ResolvedAvailability) -> AvailabilityOut:
         skuId=item.sku.sku_id,
         catalogItemId=item.catalog_item_id,
         country=item.country,
-        defaultCurrency=CurrencyOut(code=item.currency, symbol=currency_symbol(item.currency)),
+        defaultCurrency=CurrencyOut(
+            code=item.currency,
+            symbol=currency_symbol(item.currency),
+            name=get_currency_name(item.currency, locale="en_US"),
+        ),
+        links={
+            "self": link(
+                f"/v1/products/{item.product.id}/skus/{item.sku.sku_id}"
+                f"/availabilities/{a.availability_id}?country={item.country}"
+            )
+        },
         terms=[
             TermOut(
                 duration=a.term_duration,

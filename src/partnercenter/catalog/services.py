@@ -420,7 +420,8 @@ def list_all_products(session: Session, *, include_inactive: bool = False) -> li
 
 
 def get_product(session: Session, *, product_id: str, include_inactive: bool = False) -> Product:
-    product = session.get(Product, product_id)
+    # The SKUs come in the same statement: nearly every caller goes on to them.
+    product = session.get(Product, product_id, options=[joinedload(Product.skus)])
     if product is None or (not product.is_active and not include_inactive):
         raise ProductNotFound(
             N_("The product “%(product)s” was not found.", product=product_id), source="productId"
@@ -952,11 +953,14 @@ def _generate_key(
 
 def reveal_key(session: Session, *, settings: Settings, key_id: uuid.UUID) -> str:
     """Decrypt a handed-out key (the caller audits the access and checks revocation)."""
-    key = session.get(ProductKey, key_id)
-    if key is None:
+    row = session.execute(
+        select(ProductKey, Sku)
+        .join(Sku, Sku.id == ProductKey.sku_pk)
+        .where(ProductKey.id == key_id)
+    ).first()
+    if row is None:
         raise KeyNotFound()
-    sku = session.get(Sku, key.sku_pk)
-    assert sku is not None
+    key, sku = row
     return KeyCipher.from_settings(settings).decrypt(
         key.ciphertext, context=key_context(sku, key.version)
     )
@@ -1121,16 +1125,21 @@ def list_artifacts(
 def get_artifact(
     session: Session, *, product_id: str, sku_id: str, version: str, language: str, bitness: str
 ) -> Artifact:
-    sku = get_sku(session, product_id=product_id, sku_id=sku_id, include_inactive=True)
+    """The SKU's file for one version, language and bitness (one statement when it exists)."""
     artifact = session.execute(
-        select(Artifact).where(
-            Artifact.sku_pk == sku.id,
+        select(Artifact)
+        .join(Sku, Sku.id == Artifact.sku_pk)
+        .where(
+            Sku.product_id == product_id,
+            Sku.sku_id == sku_id,
             Artifact.version == version,
             Artifact.language == language,
             Artifact.bitness == bitness,
         )
     ).scalar_one_or_none()
     if artifact is None:
+        # Say which part is unknown: the product, the SKU, or only the file.
+        get_sku(session, product_id=product_id, sku_id=sku_id, include_inactive=True)
         raise ArtifactNotFound(
             f"No file for version {version}, language {language}, bitness {bitness}."
         )
@@ -1141,7 +1150,12 @@ def software_versions(session: Session, *, product_id: str, sku_id: str) -> list
     """``[{version, languages, bitness}]`` the SKU offers for download, newest version first."""
     sku = get_sku(session, product_id=product_id, sku_id=sku_id, include_inactive=True)
     found: dict[str, tuple[set[str], set[str]]] = {v: (set(), set()) for v in sku.versions}
-    for a in list_artifacts(session, product_id=product_id, sku_id=sku_id):
+    artifacts = session.execute(
+        select(Artifact.version, Artifact.language, Artifact.bitness)
+        .where(Artifact.sku_pk == sku.id)
+        .order_by(Artifact.version.desc(), Artifact.language, Artifact.bitness)
+    ).all()
+    for a in artifacts:
         langs, bits = found.setdefault(a.version, (set(), set()))
         langs.add(a.language)
         bits.add(a.bitness.value)

@@ -45,8 +45,14 @@ def customer_out(tenant: Tenant) -> CustomerOut:
         companyProfile=CompanyProfileOut(
             tenantId=tenant.id, domain=tenant.domain, companyName=tenant.name
         ),
-        billingProfile=tenant.billing_profile
-        or {"companyName": tenant.name, "defaultAddress": {"country": tenant.country}},
+        billingProfile={
+            "id": str(uuid.uuid5(tenant.id, "billing-profile")),
+            **(
+                tenant.billing_profile
+                or {"companyName": tenant.name, "defaultAddress": {"country": tenant.country}}
+            ),
+            "attributes": {"objectType": "CustomerBillingProfile"},
+        },
         market=tenant.country,
         createdAt=tenant.created_at,
     )

@@ -60,6 +60,7 @@ class CompanyProfileOut(BaseModel):
     tenantId: uuid.UUID
     domain: str | None
     companyName: str
+    attributes: dict[str, str] = {"objectType": "CustomerCompanyProfile"}
 
 
 class UserCredentialsOut(BaseModel):
@@ -67,6 +68,7 @@ class UserCredentialsOut(BaseModel):
 
     userName: str
     password: str
+    attributes: dict[str, str] = {"objectType": "UserCredentials"}
 
 
 class CustomerOut(BaseModel):
@@ -76,6 +78,8 @@ class CustomerOut(BaseModel):
     billingProfile: dict[str, Any]
     market: str | None
     relationshipToPartner: str = "reseller"
+    allowDelegatedAccess: bool = True
+    customDomains: list[str] = []
     createdAt: datetime
     userCredentials: UserCredentialsOut | None = Field(
         default=None, description="Only in the answer to create: the tenant's Global admin"

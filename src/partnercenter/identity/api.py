@@ -14,6 +14,7 @@ from partnercenter.deps import (
     CurrentUser,
     NowDep,
     RequestInfoDep,
+    SecurityNowDep,
     SessionDep,
     SettingsDep,
     parse_uuid,
@@ -77,6 +78,7 @@ def token(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    security_now: SecurityNowDep,
     info: RequestInfoDep,
     grant_type: Annotated[str, Form()],
     username: Annotated[str, Form()],
@@ -94,6 +96,7 @@ def token(
             now=now,
             request=info,
             channel="api",
+            security_now=security_now,
         )
     except BadCredentials:
         session.commit()  # keep the failure on record: it slows the next guesses down
@@ -102,7 +105,7 @@ def token(
         session.commit()
         raise
     lifetime = timedelta(minutes=settings.access_token_minutes)
-    secret, _ = services.issue_token(session, user=user, now=now, lifetime=lifetime)
+    secret, _ = services.issue_token(session, user=user, now=security_now, lifetime=lifetime)
     session.commit()
     return TokenResponse(access_token=secret, expires_in=int(lifetime.total_seconds()))
 
@@ -132,12 +135,19 @@ def create_token(
     user: CurrentUser,
     session: SessionDep,
     now: NowDep,
+    security_now: SecurityNowDep,
     info: RequestInfoDep,
     actor: Annotated[Actor, Depends(require(Action.MANAGE_OWN_API_TOKENS))],
 ) -> NamedTokenCreated:
     """Create a named token for scripts; the secret is shown once."""
     secret, token = services.create_named_token(
-        session, user=user, name=body.name, now=now, request=info, days=body.days
+        session,
+        user=user,
+        name=body.name,
+        now=now,
+        request=info,
+        days=body.days,
+        security_now=security_now,
     )
     session.commit()
     return NamedTokenCreated(**token_out(token).model_dump(), token=secret)

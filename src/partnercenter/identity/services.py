@@ -551,16 +551,19 @@ def authenticate(
     now: datetime,
     request: RequestInfo,
     channel: str,
+    security_now: datetime | None = None,
 ) -> User:
     """Check a password; failures are recorded and slow further attempts down.
 
     The caller commits whatever the outcome, so failures are kept even though the
-    request fails.
+    request fails. ``now`` dates the activity records (business time); the throttle's
+    window runs on ``security_now`` (real time; ``now`` when not given).
     """
     email = email.strip().lower()
     address = request.client_address or "unknown"
     _serialise_attempts(session, "email:" + email, "address:" + address)
-    throttle = sign_in_throttle(session, settings=settings, email=email, address=address, now=now)
+    wall = security_now or now
+    throttle = sign_in_throttle(session, settings=settings, email=email, address=address, now=wall)
     if throttle.blocked:
         audit.record(
             session,
@@ -585,7 +588,7 @@ def authenticate(
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             ok = False
     if not ok or user is None:
-        session.add(SignInFailure(email=email, address=address, at=now))
+        session.add(SignInFailure(email=email, address=address, at=wall))
         audit.record(
             session,
             at=now,
@@ -686,14 +689,21 @@ def create_named_token(
     now: datetime,
     request: RequestInfo | None,
     days: int | None = None,
+    security_now: datetime | None = None,
 ) -> tuple[str, ApiToken]:
+    """A named token for scripts, audited at ``now``; it expires ``days`` after
+    ``security_now`` (real time; ``now`` when not given)."""
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput(N_("Give the token a name of 1 to 100 characters."), source="name")
     if days is not None and not 1 <= days <= 730:
         raise InvalidInput("A token lives between 1 and 730 days.", source="days")
     secret, token = issue_token(
-        session, user=user, now=now, name=name, lifetime=timedelta(days=days) if days else None
+        session,
+        user=user,
+        now=security_now or now,
+        name=name,
+        lifetime=timedelta(days=days) if days else None,
     )
     session.flush()  # the token id goes into the audit record
     audit.record(

@@ -15,6 +15,7 @@ from partnercenter.deps import (
     SESSION_COOKIE,
     NowDep,
     RequestInfoDep,
+    SecurityNowDep,
     SessionDep,
     SettingsDep,
     get_optional_user,
@@ -99,6 +100,7 @@ def signin(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    security_now: SecurityNowDep,
     info: RequestInfoDep,
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
@@ -116,6 +118,7 @@ def signin(
             now=now,
             request=info,
             channel="web",
+            security_now=security_now,
         )
     except (BadCredentials, SignInThrottled) as exc:
         session.commit()  # failures stay on record even though sign-in fails
@@ -128,7 +131,7 @@ def signin(
         if isinstance(exc, SignInThrottled):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    token, _ws = services.start_web_session(session, user=user, settings=settings, now=now)
+    token, _ws = services.start_web_session(session, user=user, settings=settings, now=security_now)
     session.commit()
     target = _safe_next(next) or PORTAL_OF[user.tenant.kind]
     response = RedirectResponse(target, status_code=303)
@@ -480,13 +483,16 @@ def tokens_create(
     user: OptionalUser,
     session: SessionDep,
     now: NowDep,
+    security_now: SecurityNowDep,
     info: RequestInfoDep,
     name: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     me = _any_portal_user(request, user)
     check_csrf(request, csrf_token)
-    secret, _token = services.create_named_token(session, user=me, name=name, now=now, request=info)
+    secret, _token = services.create_named_token(
+        session, user=me, name=name, now=now, request=info, security_now=security_now
+    )
     session.commit()
     tokens = services.list_named_tokens(session, user_id=me.id)
     response = render(

@@ -25,6 +25,7 @@ log = logging.getLogger("partnercenter.jobs")
 
 SEND_MAIL = "partnercenter.send_mail"
 SCHEDULED = "partnercenter.scheduled"
+DELIVER_WEBHOOKS = "partnercenter.deliver_webhooks"
 RETRY_STALLED = "partnercenter.retry_stalled_jobs"
 
 # A failing job (the database away, say) is retried with exponential back-off: 2, 4, 8 ... s.
@@ -59,6 +60,12 @@ def make_app(database_url: str, *, for_worker: bool) -> procrastinate.App:
     @app.task(name=SEND_MAIL, queue="mail", queueing_lock=SEND_MAIL, retry=RETRY)
     def send_mail() -> None:
         tasks.send_mail(_current_env())
+
+    # Webhook events come from any change's activity record: swept every five seconds.
+    @app.periodic(cron="* * * * * */5", periodic_id="five-seconds")
+    @app.task(name=DELIVER_WEBHOOKS, queue="webhooks", queueing_lock=DELIVER_WEBHOOKS, retry=RETRY)
+    def deliver_webhooks(timestamp: int | None = None) -> None:
+        tasks.deliver_webhooks(_current_env())
 
     @app.periodic(cron="* * * * *", periodic_id="minute")
     @app.task(name=SCHEDULED, queue="scheduled", queueing_lock=SCHEDULED, retry=RETRY)
@@ -109,12 +116,19 @@ class QueueKicker:
 
     def mail_written(self) -> bool:
         """Queue a send-mail job (one waiting is enough); False if the queue is unreachable."""
+        return self._defer(SEND_MAIL)
+
+    def webhooks_written(self) -> bool:
+        """Queue a webhook delivery job; False if the queue is unreachable."""
+        return self._defer(DELIVER_WEBHOOKS)
+
+    def _defer(self, task: str) -> bool:
         try:
-            self._opened().configure_task(SEND_MAIL).defer()
+            self._opened().configure_task(task).defer()
         except procrastinate_errors.AlreadyEnqueued:
-            pass  # a waiting job will send this mail too
+            pass  # the waiting job will do this work too
         except Exception:
-            log.exception("could not queue the send-mail job")
+            log.exception("could not queue a job", extra={"task": task})
             return False
         return True
 

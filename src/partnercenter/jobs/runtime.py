@@ -36,6 +36,10 @@ class Jobs(Protocol):
         """Mail was committed; True when a runner will send it (else the caller sends it)."""
         ...
 
+    def webhooks_written(self) -> bool:
+        """Webhook deliveries were committed; True when a runner will deliver them."""
+        ...
+
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
@@ -45,6 +49,9 @@ class NoJobs:
     """``jobs=off``: nothing runs by itself."""
 
     def mail_written(self) -> bool:
+        return False
+
+    def webhooks_written(self) -> bool:
         return False
 
     def start(self) -> None:
@@ -58,6 +65,9 @@ class WorkerPolls(NoJobs):
     """``jobs=worker`` on SQLite: the worker process polls the outbox every few seconds."""
 
     def mail_written(self) -> bool:
+        return True
+
+    def webhooks_written(self) -> bool:
         return True
 
 
@@ -79,6 +89,10 @@ class InProcessRunner:
         self._wake.set()
         return True
 
+    def webhooks_written(self) -> bool:
+        self._wake.set()
+        return True
+
     def run_forever(self) -> None:
         """Loop until :meth:`stop`; each failure is logged and the loop goes on."""
         next_schedule = time.monotonic()
@@ -86,10 +100,11 @@ class InProcessRunner:
             if time.monotonic() >= next_schedule:
                 tasks.run_scheduled(self.env)
                 next_schedule = time.monotonic() + self.schedule_seconds
-            try:
-                tasks.send_mail(self.env)
-            except Exception:
-                log.exception("sending mail failed")
+            for job in (tasks.send_mail, tasks.deliver_webhooks):
+                try:
+                    job(self.env)
+                except Exception:
+                    log.exception("background job failed", extra={"job": job.__name__})
             timeout = min(self.poll_seconds, max(next_schedule - time.monotonic(), 0.0))
             self._wake.wait(timeout)
             self._wake.clear()
@@ -119,6 +134,9 @@ class QueuedJobs:
 
     def mail_written(self) -> bool:
         return self._kicker.mail_written()
+
+    def webhooks_written(self) -> bool:
+        return self._kicker.webhooks_written()
 
     def start(self) -> None:
         pass

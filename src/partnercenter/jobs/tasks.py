@@ -61,6 +61,15 @@ def send_mail(env: JobEnv, *, limit: int = 100) -> int:
     return mail.deliver_pending(env.session_factory, env.settings, now=now, limit=limit)
 
 
+def deliver_webhooks(env: JobEnv, *, limit: int = 100) -> int:
+    """POST the webhook deliveries that are due; returns how many were delivered."""
+    from partnercenter.webhooks import services as webhooks
+
+    with unit_of_work(env.session_factory) as session:
+        now = env.now(session)
+    return webhooks.deliver_pending(env.session_factory, env.settings, now=now, limit=limit)
+
+
 def month_due(now: datetime, *, day: int, hour: int) -> str:
     """The latest month that should be closed at ``now`` (UTC), as ``YYYY-MM``.
 
@@ -228,7 +237,7 @@ def clean_up(env: JobEnv) -> dict[str, int]:
 
 def run_scheduled(env: JobEnv) -> None:
     """The minute's scheduled work, each part on its own so one failure stops no other."""
-    for job in (close_due_month, check_low_stock, clean_up, send_mail):
+    for job in (close_due_month, check_low_stock, clean_up, send_mail, deliver_webhooks):
         try:
             job(env)
         except Exception:

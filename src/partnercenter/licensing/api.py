@@ -23,6 +23,7 @@ from partnercenter.deps import (
     ActorDep,
     NowDep,
     RequestInfoDep,
+    SecurityNowDep,
     SessionDep,
     SettingsDep,
     require,
@@ -272,6 +273,7 @@ def create_link(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    security_now: SecurityNowDep,
     info: RequestInfoDep,
     actor: LinkMaker,
 ) -> JSONResponse:
@@ -290,6 +292,7 @@ def create_link(
         lifetime_minutes=body.expiresInMinutes,
         now=now,
         request=info,
+        security_now=security_now,
     )
     session.commit()
     return JSONResponse(created.to_json(), status_code=201, headers={"Cache-Control": "no-store"})
@@ -377,11 +380,19 @@ def download_by_link(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    security_now: SecurityNowDep,
     info: RequestInfoDep,
 ) -> Response:
     """A copied link: no sign-in; refused with a plain page saying why (403 or 410)."""
     try:
-        plan = services.use_link(session, settings=settings, token=token, now=now, request=info)
+        plan = services.use_link(
+            session,
+            settings=settings,
+            token=token,
+            now=now,
+            request=info,
+            security_now=security_now,
+        )
     except DomainError as exc:
         from partnercenter.web import render_error_page
 

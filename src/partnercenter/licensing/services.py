@@ -20,7 +20,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
@@ -128,18 +128,25 @@ class SoftwareItem:
         [{artifactType, dynamicAttributes}]`` and, with ``showExpiry=true``, ``expiryDate``.
         ``referenceOrder.lineItemNumber`` and an artifact's ``type`` are kept beside them.
         """
+        base = f"/v1/customers/{self.order.customer_id}"
         artifacts: list[dict[str, Any]] = []
         if self.has_key:
             artifacts.append(
                 {
                     "artifactType": "Key",
                     "type": "Key",
+                    "link": link(f"{base}/software/{self.id}/key", "POST"),
                     "dynamicAttributes": {"revealedBy": "POST key"},
                 }
             )
         if any(v["languages"] for v in self.versions):
             artifacts.append(
-                {"artifactType": "Download", "type": "Download", "dynamicAttributes": {}}
+                {
+                    "artifactType": "Download",
+                    "type": "Download",
+                    "link": link(f"{base}/software/{self.id}/downloadlink", "POST"),
+                    "dynamicAttributes": {},
+                }
             )
         body: dict[str, Any] = {
             "id": str(self.id),
@@ -277,16 +284,13 @@ def _require_active(item: SoftwareItem, session: Session | None = None) -> None:
     taken before the activity log's chain, in the same order as cancellation takes them.
     """
     if session is not None:
+        # One statement: the entitlement locked, its line and order re-read with it.
         session.execute(
-            select(Entitlement)
-            .where(Entitlement.id == item.entitlement.id)
-            .with_for_update(read=True)
-            .execution_options(populate_existing=True)
-        )
-        session.execute(
-            select(OrderLine, Order)
+            select(Entitlement, OrderLine, Order)
+            .join(OrderLine, OrderLine.id == Entitlement.order_line_id)
             .join(Order, Order.id == OrderLine.order_id)
-            .where(OrderLine.id == item.line.id)
+            .where(Entitlement.id == item.entitlement.id)
+            .with_for_update(read=True, of=Entitlement)
             .execution_options(populate_existing=True)
         )
     if not item.active:
@@ -466,6 +470,12 @@ def hold_for_reveal(
     the redirect's query string; :func:`take_reveal` shows it once.
     """
     assert revealed.key_id is not None
+    # Holds nobody came back for (a closed tab) are dropped; the table stays tiny.
+    session.execute(
+        delete(KeyReveal).where(
+            KeyReveal.created_at < real_now - timedelta(seconds=KEY_REVEAL_SECONDS)
+        )
+    )
     row = KeyReveal(
         web_session_id=web_session_id,
         customer_id=customer.id,
@@ -631,8 +641,13 @@ def create_link(
     now: datetime,
     lifetime_minutes: int | None = None,
     request: RequestInfo | None = None,
+    security_now: datetime | None = None,
 ) -> CreatedLink:
-    """Make a signed link to one file of the purchase, usable without signing in. Audited."""
+    """Make a signed link to one file of the purchase, usable without signing in. Audited.
+
+    The record is dated ``now`` (business time); the link expires its lifetime after
+    ``security_now`` (real time, so the sandbox clock never ages it; ``now`` when not given).
+    """
     item = get_item(session, customer=customer, item_id=item_id)
     _require_active(item, session)
     lifetime = link_lifetime(settings, lifetime_minutes)
@@ -640,7 +655,9 @@ def create_link(
         session, settings=settings, item=item, version=version, language=language, bitness=bitness
     )
     link_id = uuid.uuid4()
-    issued = issue_token(link_id.hex, key=link_key(settings), now=now, lifetime=lifetime)
+    issued = issue_token(
+        link_id.hex, key=link_key(settings), now=security_now or now, lifetime=lifetime
+    )
     link = DownloadLink(
         id=link_id,
         entitlement_id=item.id,
@@ -687,9 +704,15 @@ def use_link(
     token: str,
     now: datetime,
     request: RequestInfo | None = None,
+    security_now: datetime | None = None,
 ) -> Download:
-    """Open a copied link: 403 when tampered, 410 when expired or its purchase cancelled."""
-    verified = verify_token(token, key=link_key(settings), now=now)
+    """Open a copied link: 403 when tampered, 410 when expired or its purchase cancelled.
+
+    Expiry is checked on ``security_now`` (real time; ``now`` when not given); the record is
+    dated ``now``.
+    """
+    wall = security_now or now
+    verified = verify_token(token, key=link_key(settings), now=wall)
     try:
         link = session.get(DownloadLink, uuid.UUID(hex=verified.link_id))
     except ValueError:
@@ -698,7 +721,7 @@ def use_link(
         raise LinkInvalid()
     if link.revoked_at is not None:
         raise LinkRevoked()
-    if now >= link.expires_at:
+    if wall >= link.expires_at:
         raise LinkExpired(data=[_iso(link.expires_at)])
     item = _entitlement_item(session, link.entitlement_id)
     if item is None:

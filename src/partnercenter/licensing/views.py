@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from partnercenter.context import Actor
 from partnercenter.customers.views import page_customer
-from partnercenter.deps import NowDep, RequestInfoDep, SessionDep, SettingsDep
+from partnercenter.deps import NowDep, RequestInfoDep, SecurityNowDep, SessionDep, SettingsDep
 from partnercenter.downloads import file_response
 from partnercenter.errors import DomainError
 from partnercenter.identity import services as identity
@@ -370,6 +370,7 @@ def partner_link(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    security_now: SecurityNowDep,
     info: RequestInfoDep,
     version: Annotated[str, Form()] = "",
     language: Annotated[str, Form()] = "",
@@ -393,6 +394,7 @@ def partner_link(
             bitness=bitness,
             now=now,
             request=info,
+            security_now=security_now,
         )
         session.commit()
     except DomainError as exc:

@@ -80,6 +80,9 @@ class CartLineOut(BaseModel):
         description="The price now; null when the item can no longer be sold (see error)."
     )
     error: dict[str, Any] | None = None
+    orderGroup: str = Field(description="Lines of one group become one order (billing cycle)")
+    participants: list[dict[str, str]] = []
+    provisioningContext: dict[str, str] = {}
 
 
 class CartOut(BaseModel):
@@ -110,6 +113,7 @@ class OrderLineOut(BaseModel):
     offerId: str
     subscriptionId: str
     transactionType: str
+    links: dict[str, LinkOut] = Field(description="product, sku and availability")
     productId: str
     skuId: str
     friendlyName: str

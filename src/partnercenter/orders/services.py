@@ -202,7 +202,10 @@ class CartView:
         currency = self.currency or ""
         total = self.total
         items = []
+        groups: dict[str, str] = {}  # checkout makes one order per billing cycle
         for line, q, err in self.lines:
+            cycle = q.billing_cycle.value if q else str(line.get("billingCycle") or "")
+            group = groups.setdefault(cycle, str(len(groups)))
             item: dict[str, Any] = {
                 "id": line["id"],
                 "catalogItemId": line["catalogItemId"],
@@ -212,6 +215,9 @@ class CartView:
                 "termDuration": line.get("termDuration"),
                 "currencyCode": line.get("currencyCode") or currency,
                 "pricing": pricing_json(q) if q else None,
+                "orderGroup": group,
+                "participants": [],
+                "provisioningContext": {},
             }
             if err is not None:
                 item["error"] = {"code": err.code, "description": err.description}
@@ -586,6 +592,14 @@ def order_json(order: Order) -> dict[str, Any]:
                 "offerId": line.catalog_item_id,
                 "subscriptionId": str(line.id),
                 "transactionType": "new",
+                "links": {
+                    "product": link(f"/v1/products/{line.product_id}"),
+                    "sku": link(f"/v1/products/{line.product_id}/skus/{line.sku_id}"),
+                    "availability": link(
+                        f"/v1/products/{line.product_id}/skus/{line.sku_id}"
+                        f"/availabilities/{line.availability_id}"
+                    ),
+                },
                 "productId": line.product_id,
                 "skuId": line.sku_id,
                 "friendlyName": f"{line.product_title} {line.sku_title}",

@@ -82,6 +82,9 @@ def request_json(
             "id": str(req.partner_id),
             "name": partner.name if partner else None,
         },
+        "productName": None,
+        "productId": None,
+        "countryCode": partner.country if partner else None,
         "partnerId": str(req.partner_id),
         "partnerName": partner.name if partner else None,
         "primaryContact": {

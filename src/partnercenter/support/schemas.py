@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ConfigDict, Field
 
 from partnercenter.schemas import RequestModel
@@ -34,7 +36,28 @@ class RefundIn(RequestModel):
     )
 
 
-class ServiceRequestIn(RequestModel):
+class ReadOnlyServiceRequestFields(RequestModel):
+    """The ServiceRequest fields the service sets itself. Partner Center's documented
+    requests send them (as null, or copied from an earlier answer); they are accepted and
+    ignored, while any other unknown field is still refused (10010)."""
+
+    id: Any = None
+    status: Any = None
+    organization: Any = None
+    lastUpdatedBy: Any = None
+    productName: Any = None
+    productId: Any = None
+    createdDate: Any = None
+    lastModifiedDate: Any = None
+    lastClosedDate: Any = None
+    fileLinks: Any = None
+    notes: Any = None
+    countryCode: Any = None
+    supportTopicName: Any = None
+    attributes: Any = None
+
+
+class ServiceRequestIn(ReadOnlyServiceRequestFields):
     model_config = ConfigDict(extra="forbid")
 
     title: str = ""
@@ -43,7 +66,6 @@ class ServiceRequestIn(RequestModel):
     supportTopicId: str | int = Field(
         "", description="The support topic's id (an integer, as a number or a string) or code"
     )
-    supportTopicName: str | None = Field(None, description="Ignored: the topic's name")
     primaryContact: ContactIn | None = Field(
         None, description="Optional: the signed-in user is the contact when absent"
     )
@@ -66,13 +88,22 @@ class RefundDecisionIn(RequestModel):
     reason: str = Field("", description="Required to reject; optional note when approving")
 
 
-class ServiceRequestPatch(RequestModel):
-    """Change a request: a note, the status, the assignee (provider) or the refund decision."""
+class ServiceRequestPatch(ReadOnlyServiceRequestFields):
+    """Change a request: a note, the status, the assignee (provider) or the refund decision.
+
+    Partner Center's update may send a whole ServiceRequest; its other fields are ignored.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     status: str | None = None
     newNote: NoteIn | None = None
+    # The rest of a ServiceRequest, sent back whole by Partner Center's clients: ignored.
+    title: Any = None
+    description: Any = None
+    severity: Any = None
+    supportTopicId: Any = None
+    primaryContact: Any = None
     assignedTo: str | None = Field(
         None, description="Provider: a support user id, 'me', or '' to unassign"
     )

@@ -193,8 +193,6 @@ def new_request_page(
         last_name=me.display_name.split(" ", 1)[1] if " " in me.display_name else "",
         email=me.email,
     )
-    if form["topic"] == services.REFUND_TOPIC and order:
-        form["title"] = gettext_for(request)(REFUND_TITLE)
     cancellable = None
     if customer and (order or subscription):
         cancellable = services.purchase_can_be_cancelled(
@@ -204,6 +202,9 @@ def new_request_page(
             order_id=form["order"],
             subscription_id=form["subscription"],
         )
+    # "Refund for a cancelled purchase" only where the purchase can be cancelled at all.
+    if form["topic"] == services.REFUND_TOPIC and order and cancellable is not False:
+        form["title"] = gettext_for(request)(REFUND_TITLE)
     return _new_page(
         request,
         me,

@@ -6,7 +6,7 @@ line's cycle) and the unique cart becomes a unique (cart, billing cycle): a seco
 still can never sell the cart twice.
 
 Revision ID: 0015_order_billing_cycle
-Revises: 0019_jobs
+Revises: 0011_refund_credits
 Create Date: 2026-11-29 14:00:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015_order_billing_cycle"
-down_revision: str | None = "0019_jobs"
+down_revision: str | None = "0011_refund_credits"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

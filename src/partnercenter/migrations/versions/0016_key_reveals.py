@@ -1,7 +1,7 @@
 """key_reveals: Get Key shows a revealed key once, after a redirect
 
 Revision ID: 0016_key_reveals
-Revises: 0011_refund_credits
+Revises: 0015_order_billing_cycle
 Create Date: 2026-11-29 13:50:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import partnercenter.db
 
 revision: str = "0016_key_reveals"
-down_revision: str | None = "0011_refund_credits"
+down_revision: str | None = "0015_order_billing_cycle"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""Webhooks: partners register a URL and event names; events are delivered signed."""
