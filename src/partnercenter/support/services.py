@@ -273,7 +273,10 @@ def _validate_fields(data: NewRequest) -> dict[str, str]:
     problems: dict[str, str] = {}
     topic = topic_for(data.topic_id)
     if topic is None:
-        problems["supportTopicId"] = N_("Choose a type of problem from the list.")
+        problems["supportTopicId"] = N_(
+            "Choose a type of problem: %(topics)s.",
+            topics=", ".join(f"{t.id} ({t.number})" for t in TOPICS),
+        )
     if _text(data.severity) not in {s.value for s in Severity}:
         problems["severity"] = N_("Choose an impact: critical, moderate or minimal.")
     _check_length(problems, "title", _text(data.title), MAX_TITLE)

@@ -74,6 +74,8 @@ def field_problems(exc: DomainError) -> dict[str, str]:
         out: dict[str, str] = {}
         for name, message in exc.problems.items():
             out.setdefault(FIELD_OF.get(name, name.split("[")[0]), message)
+        if "topic" in out:  # the form offers a list; the API's message names the topic ids
+            out["topic"] = N_("Choose a type of problem from the list.")
         return out
     if exc.source in FIELD_OF:
         return {FIELD_OF[exc.source]: exc.description}
