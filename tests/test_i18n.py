@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
@@ -18,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PO = ROOT / "src/partnercenter/locale/es/LC_MESSAGES/messages.po"
 # babel.cfg names the extractor by its entry point; resolve it to Jinja2's own extractor.
 EXTRACTORS = {"jinja2": "jinja2.ext:babel_extract"}
+SENTENCE = re.compile(r"^[A-Z][^{}]*[.?]$")
 
 
 def _spanish_catalog():  # type: ignore[no-untyped-def]
@@ -25,18 +28,43 @@ def _spanish_catalog():  # type: ignore[no-untyped-def]
         return read_po(f, locale="es_ES", abort_invalid=True)
 
 
+def error_keywords() -> dict[str, Any]:
+    """Every DomainError class as an extraction keyword: ``OutOfKeys("No key is left.")``
+    holds a message a page shows (``_(error.description)``), so it needs a Spanish entry."""
+    import importlib
+    import pkgutil
+
+    import partnercenter
+    from partnercenter.errors import DomainError
+
+    for module in pkgutil.walk_packages(partnercenter.__path__, "partnercenter."):
+        if ".migrations" not in module.name:
+            importlib.import_module(module.name)
+    found: set[str] = set()
+    todo = [DomainError]
+    while todo:
+        cls = todo.pop()
+        found.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return {name: None for name in found}
+
+
 def _extracted_msgids() -> dict[str, str]:
-    """Every msgid in templates (_(), gettext, trans blocks) and code (_(), N_()), with a place."""
+    """Every msgid in templates (_(), gettext, trans blocks) and code (_(), N_(), the first
+    argument of an error class), with a place."""
     with (ROOT / "babel.cfg").open() as f:
         method_map, options_map = parse_mapping_cfg(f)
     method_map = [(pattern, EXTRACTORS.get(method, method)) for pattern, method in method_map]
     found: dict[str, str] = {}
-    for filename, lineno, message, _comments, _context in extract_from_dir(
-        str(ROOT), method_map, options_map
-    ):
-        msgid = message[0] if isinstance(message, tuple) else message
-        if msgid:
-            found.setdefault(msgid, f"{filename}:{lineno}")
+    for keywords in (DEFAULT_KEYWORDS, error_keywords()):
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+            str(ROOT), method_map, options_map, keywords=keywords
+        ):
+            msgid = message[0] if isinstance(message, tuple) else message
+            if keywords is not DEFAULT_KEYWORDS and not SENTENCE.match(msgid or ""):
+                continue  # an error's first argument that is a field name, not its message
+            if msgid:
+                found.setdefault(msgid, f"{filename}:{lineno}")
     return found
 
 

@@ -169,7 +169,7 @@ def require(action: Action) -> Callable[[Actor], Awaitable[Actor]]:
 
     async def _check(actor: ActorDep) -> Actor:
         if not actor.can(action):
-            raise Forbidden(f"Your roles do not allow this action ({action.value}).")
+            raise Forbidden(data=[{"action": action.value}])
         return actor
 
     _check.__name__ = f"require_{action.name.lower()}"

@@ -8,6 +8,7 @@ from functools import cache
 import pycountry
 
 from partnercenter.errors import InvalidInput
+from partnercenter.i18n import N_
 
 # Kosovo has a user-assigned code and is not in ISO 3166-1.
 _EXTRA = {"XK": "Kosovo"}
@@ -31,7 +32,10 @@ def normalise_country(code: str) -> str:
     """Return the upper-case alpha-2 code, or raise InvalidInput naming the value."""
     value = code.strip().upper()
     if value not in all_countries():
-        raise InvalidInput(f"'{code}' is not an ISO 3166-1 alpha-2 country code.", source="country")
+        raise InvalidInput(
+            N_("'%(code)s' is not an ISO 3166-1 alpha-2 country code.", code=code),
+            source="country",
+        )
     return value
 
 

@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from partnercenter import i18n, markets
+from partnercenter import i18n, labels, markets
 from partnercenter.errors import CsrfFailed, Unauthenticated
 from partnercenter.permissions import ROLE_LABELS, Action, allowed
 
@@ -42,16 +42,24 @@ def gettext_for(request: Request) -> Any:
     return i18n.translations(language(request)).gettext
 
 
-def newstyle(translations: Any) -> tuple[Any, Any]:
+def newstyle(translations: Any, lang: str = i18n.DEFAULT) -> tuple[Any, Any]:
     """gettext/ngettext for templates that take their placeholders as keywords.
 
     ``_("Welcome, %(name)s.", name=user.display_name)`` translates first, then formats, so
     the catalog holds the sentence with its placeholder. Values are escaped by autoescape.
+    A :class:`~partnercenter.i18n.Message` (an error description with its values) is
+    translated with its values formatted for the reader.
     """
 
     def gettext(message: str, **variables: Any) -> str:
+        if not message:
+            return ""
+        if callable(getattr(message, "localize", None)):
+            return i18n.localize(message, lang)
         text: str = translations.gettext(message)
-        return text % variables if variables else text
+        if not variables:
+            return text
+        return text % {k: i18n.localize_value(v, lang) for k, v in variables.items()}
 
     def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
         text: str = translations.ngettext(singular, plural, n)
@@ -119,7 +127,7 @@ def render(
     lang = language(request)
     translations = i18n.translations(lang)
     roles = set(user.roles) if user is not None else set()
-    gettext, ngettext = newstyle(translations)
+    gettext, ngettext = newstyle(translations, lang)
 
     def can(action: Action) -> bool:
         return user is not None and allowed(user.tenant.kind, roles, action)
@@ -134,6 +142,18 @@ def render(
         "gettext": gettext,
         "ngettext": ngettext,
         "flash": request.query_params.get("flash"),
+        "here": here(request),
+        "fmt_number": lambda value: i18n.format_number(value, lang),
+        "fmt_money": lambda value, currency="": i18n.format_money(value, currency, lang),
+        "fmt_minor": lambda minor, currency: _minor_money(minor, currency, lang),
+        "fmt_day": lambda value: i18n.format_date(value, lang),
+        "fmt_moment": lambda value, seconds=False: i18n.format_datetime(
+            value, lang, seconds=seconds
+        ),
+        "fmt_month": lambda value, short=False: i18n.format_month(value, lang, short=short),
+        "fmt_country": lambda code: markets.country_name(code, lang),
+        "label": lambda kind, value: gettext(labels.label(kind, value)),
+        "line_no": labels.line_number,
         "country_options": markets.country_options(lang),
         "country_name": lambda code: markets.country_name(code, lang),
     }
@@ -147,6 +167,29 @@ def render(
     )
     response.headers["Referrer-Policy"] = "same-origin"
     return _finish(request, response)
+
+
+def here(request: Request) -> str:
+    """Where the language switch returns to: this page with its query string.
+
+    A page shown in answer to a form (POST) returns to the page the form was on.
+    """
+    if request.method == "GET":
+        query = request.url.query
+        return request.url.path + ("?" + query if query else "")
+    referer = request.headers.get("referer", "")
+    host = request.headers.get("host", "")
+    if referer and host and referer.split("://", 1)[-1].startswith(host + "/"):
+        return "/" + referer.split("://", 1)[-1].split("/", 1)[1]
+    return request.url.path
+
+
+def _minor_money(minor: int | None, currency: str, lang: str) -> str:
+    from partnercenter.money import from_minor
+
+    if minor is None:
+        return ""
+    return i18n.format_money(from_minor(minor, currency), currency, lang)
 
 
 _PORTAL_PREFIXES = {"partner": "/partner", "customer": "/admin", "provider": "/provider"}

@@ -69,7 +69,7 @@ def test_invoice_page_shows_lines_with_charge_type_and_credit_reason(
     ]
     html = client.get(f"/partner/billing/invoices/{nov.id}").text
     assert 'data-charge-type="new"' in html and 'data-charge-type="cancel"' in html
-    assert "cancel_within_window" in html and "Contoso" in html
+    assert "Other" in html and "cancel_within_window" not in html and "Contoso" in html
     assert f"/v1/invoices/{nov.id}/documents/statement" in html
     pdf = client.get(f"/v1/invoices/{nov.id}/documents/statement")  # the page's link, by cookie
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")

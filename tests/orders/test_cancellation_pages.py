@@ -65,10 +65,10 @@ def test_admin_agent_sees_days_and_credit_must_acknowledge_then_cancels(
     assert page.status_code == 200
     assert f'<option value="{order["id"]}" selected>' in page.text
     assert _text(page.text, "cancel-days") == (
-        "20 days remain to cancel this order (until 2026-12-02 10:00 UTC)."
+        "20 days remain to cancel this order (until Dec 2, 2026, 10:00 AM UTC)."
     )
     assert _text(page.text, "cancel-credit").startswith(
-        "Credit that will be issued: 972.50 USD (net 972.50, tax 0.00)"
+        "Credit that will be issued: 972.50 USD (net 972.50 USD, tax 0.00 USD)"
     )
     assert "Important" in page.text and 'name="acknowledge"' in page.text
     # Submit without the acknowledgement: refused, with the message next to the checkbox.
@@ -108,7 +108,7 @@ def test_on_day_31_the_dialog_says_the_window_has_passed(
     page = client.get(f"/partner/customers/{shop.us.id}/cancel", params={"order": order["id"]})
     assert page.status_code == 200
     assert _text(page.text, "cancel-window-passed") == (
-        "The 30-day cancellation window has passed (it ended on 2026-12-02 10:00 UTC): "
+        "The 30-day cancellation window has passed (it ended on Dec 2, 2026, 10:00 AM UTC): "
         "this order can no longer be cancelled."
     )
     assert 'data-testid="cancel-submit"' not in page.text

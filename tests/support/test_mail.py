@@ -75,13 +75,18 @@ def test_each_change_sends_one_mail_to_the_contact(
         headers=desk.h("support"),
     )
     messages = mailbox.to("ana@fabrikam.test")
-    assert [m["Subject"] for m in messages] == [
-        "Support request received: Refund for the wrong edition",
-        "Support request updated: Refund for the wrong edition",
-        "Support request updated: Refund for the wrong edition",
+    title = "Refund for the wrong edition"
+    assert [" ".join(str(m["Subject"]).split()) for m in messages] == [
+        f"Support request received: {title} / Solicitud de soporte recibida: {title}",
+        f"Support request updated: {title} / Solicitud de soporte actualizada: {title}",
+        f"Support request updated: {title} / Solicitud de soporte actualizada: {title}",
     ]
+    # The contact's language is not known: every mail says it in English, then in Spanish.
     assert "Status: In progress" in Mailbox.text(messages[1])
-    assert "The refund was rejected: Bought more than 30 days ago." in Mailbox.text(messages[2])
+    assert "Estado: En curso" in Mailbox.text(messages[1])
+    text = Mailbox.text(messages[2])
+    assert "The refund was rejected: Bought more than 30 days ago." in text
+    assert "Se ha rechazado el reembolso: Bought more than 30 days ago." in text
 
 
 def test_the_send_mail_command_is_there() -> None:

@@ -183,7 +183,7 @@ def test_partner_files_with_a_file_support_asks_then_approves_part(
     assert r.status_code == 303, r.text
     page = partner.get(detail).text
     assert "Partially approved" in page
-    assert "USD 250.00" in page
+    assert "250.00 USD" in page
     assert "The second one." in page
     [credit] = session.execute(
         select(Charge).where(Charge.charge_type == ChargeType.CUSTOMER_CREDIT)

@@ -243,7 +243,7 @@ def test_support_asks_for_information_then_approves_part_of_the_refund(
     assert body["refund"]["creditChargeIds"] == [str(credit.id)]
     assert "approve_refund" in operations(session)
     last = mailbox.text(mailbox.to("ana@fabrikam.test")[-1])
-    assert "USD 300.00 of USD 500.00 will be credited" in last
+    assert "300.00 USD of 500.00 USD will be credited" in last
     # the credit is among the partner's unbilled lines
     from partnercenter.billing import services as billing
 

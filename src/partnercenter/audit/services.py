@@ -380,8 +380,12 @@ def _us_date(value: str, source: str) -> tuple[datetime, bool] | None:
         except ValueError:
             continue
     raise InvalidDate(
-        f"{source} '{value[:40]}' is not a date: use M/D/YYYY h:mm:ss AM (6/1/2017 12:00:00 AM), "
-        "YYYY-MM-DD or an ISO 8601 date-time.",
+        N_(
+            "%(field)s “%(value)s” is not a date: use M/D/YYYY h:mm:ss AM "
+            "(6/1/2017 12:00:00 AM), YYYY-MM-DD or an ISO 8601 date-time.",
+            field=source,
+            value=value[:40],
+        ),
         source=source,
     )
 
@@ -617,9 +621,11 @@ def continue_query(
     ]
     if mismatched:
         raise InvalidContinuationToken(
-            "MS-ContinuationToken belongs to a query with a different "
-            + " and ".join(mismatched)
-            + "; send the same parameters as the first page, or start again without the token.",
+            N_(
+                "MS-ContinuationToken belongs to a query with a different %(fields)s; send the "
+                "same parameters as the first page, or start again without the token.",
+                fields=" and ".join(mismatched),
+            ),
             source="MS-ContinuationToken",
         )
     return token_query

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from partnercenter import labels
 from partnercenter.audit import services
 from partnercenter.audit.api import partner_resolver
 from partnercenter.audit.errors import (
@@ -38,30 +39,9 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
 
-OPERATION_LABELS: dict[str, str] = {
-    "get_software_key": N_("Get key"),
-    "get_software_download_link": N_("Copy download link"),
-    "download_software": N_("Download software"),
-    "create_order": N_("Create order"),
-    "cancel_order": N_("Cancel purchase"),
-    "credit": N_("Credit"),
-    "create_support_request": N_("Create support request"),
-    "update_support_request": N_("Change support request status"),
-    "add_support_request_note": N_("Add support request note"),
-    "add_support_request_attachment": N_("Attach file to support request"),
-    "assign_support_request": N_("Assign support request"),
-    "approve_refund": N_("Approve refund"),
-    "reject_refund": N_("Reject refund"),
-    "sign_in_succeeded": N_("Sign-in"),
-    "sign_in_failed": N_("Failed sign-in"),
-    "sign_in_throttled": N_("Throttled sign-in"),
-    "sign_in_unlocked": N_("Failed sign-ins cleared"),
-    "create_user": N_("Add user"),
-    "update_user_roles": N_("Change user roles"),
-    "create_api_token": N_("Create API token"),
-    "revoke_api_token": N_("Revoke API token"),
-    "create_partner": N_("Create partner"),
-}
+# Every action's label lives in labels.py, shared with the other pages.
+OPERATION_LABELS: dict[str, str] = labels.OPERATION
+
 
 _PORTALS: dict[str, tuple[TenantKind, Action]] = {
     "partner": (TenantKind.PARTNER, Action.READ_ACTIVITY_LOG),
@@ -153,17 +133,19 @@ def activity_log_page(
         else "",
         "action": params.get("action", "").strip(),
     }
-    operations = (
-        services.KEY_AND_DOWNLOAD_OPERATIONS
-        if visibility.kind == ScopeKind.CUSTOMER
-        else services.KNOWN_OPERATIONS
-    )
+    if visibility.kind == ScopeKind.CUSTOMER:
+        operations: tuple[str, ...] = services.KEY_AND_DOWNLOAD_OPERATIONS
+    elif visibility.kind == ScopeKind.PARTNER:
+        operations = tuple(op for op in labels.OPERATION if op not in labels.PROVIDER_OPERATIONS)
+    else:
+        operations = tuple(labels.OPERATION)
     context: dict[str, Any] = {
         "portal": portal,
         "me": me,
         "form": form,
         "operations": [(op, OPERATION_LABELS.get(op, op)) for op in operations],
         "labels": OPERATION_LABELS,
+        "details_text": details_text,
         "show_customer": visibility.kind != ScopeKind.CUSTOMER,
         "entries": [],
         "partners": {},
@@ -233,22 +215,6 @@ def render_page(request: Request, context: dict[str, Any], status: int = 200) ->
     return render(request, "activity_log.html", context, status=status)
 
 
-def format_when(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def details_text(details: dict[str, Any]) -> str:
-    return "; ".join(
-        f"{k}: {v if isinstance(v, str) else json.dumps(v)}" for k, v in details.items()
-    )
-
-
-# Jinja helpers for the template.
-def _register() -> None:
-    from partnercenter.web import env
-
-    env.filters["activity_when"] = format_when
-    env.filters["activity_details"] = details_text
-
-
-_register()
+def details_text(operation: str, details: dict[str, Any] | None) -> str:
+    """The Details column: a readable sentence (labels.activity_details), translated on display."""
+    return labels.activity_details(operation, details)

@@ -47,6 +47,7 @@ from partnercenter.billing.models import (
     PeriodState,
 )
 from partnercenter.context import Actor, RequestInfo
+from partnercenter.i18n import N_, Moment
 from partnercenter.identity.models import Tenant
 from partnercenter.money import from_minor
 from partnercenter.orders.models import Charge, ChargeType, Order, OrderLine
@@ -176,8 +177,11 @@ def _earlier_open_months(session: Session, month: str) -> list[str]:
 def _check_closable(session: Session, month: str, now: datetime) -> None:
     if now < month_end(month):
         raise MonthNotEnded(
-            f"{month} has not ended yet: it can be closed from "
-            f"{month_end(month).isoformat()} (UTC) on.",
+            N_(
+                "%(month)s has not ended yet: it can be closed from %(moment)s on.",
+                month=month,
+                moment=Moment(month_end(month)),
+            ),
             source="month",
         )
     earlier = _earlier_open_months(session, month)
@@ -190,7 +194,11 @@ def _check_closable(session: Session, month: str, now: datetime) -> None:
         earlier = sorted({*earlier, *(shift_month(last_closed, i) for i in range(1, gap))})
     if earlier:
         raise EarlierPeriodOpen(
-            f"Close {', '.join(earlier)} before {month}: months are closed in order.",
+            N_(
+                "Close %(earlier)s before %(month)s: months are closed in order.",
+                earlier=", ".join(earlier),
+                month=month,
+            ),
             data=earlier,
             source="month",
         )

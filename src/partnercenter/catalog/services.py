@@ -27,6 +27,7 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from partnercenter import labels
 from partnercenter.audit import services as audit
 from partnercenter.catalog.errors import (
     ArtifactNotFound,
@@ -62,10 +63,10 @@ from partnercenter.catalog.models import (
 from partnercenter.config import Settings
 from partnercenter.context import Actor, RequestInfo
 from partnercenter.errors import InvalidInput
+from partnercenter.i18n import N_, Market, Message
 from partnercenter.markets import (
     azure_reservations_unavailable,
     market_currency,
-    market_label,
     normalise_country,
 )
 from partnercenter.money import (
@@ -237,10 +238,12 @@ def parse_catalog_item_id(value: str) -> tuple[str, str, str]:
 
 def percent_to_ppm(percent: Decimal) -> int:
     if not percent.is_finite() or percent < 0 or percent > 100:
-        raise InvalidTaxRate(f"'{percent}' is not a percentage from 0 to 100.")
+        raise InvalidTaxRate(
+            N_("“%(value)s” is not a percentage from 0 to 100.", value=str(percent))
+        )
     ppm = percent * 10_000
     if ppm != ppm.to_integral_value():
-        raise InvalidTaxRate(f"'{percent}' has more than four decimals.")
+        raise InvalidTaxRate(N_("“%(value)s” has more than four decimals.", value=str(percent)))
     return int(ppm)
 
 
@@ -420,7 +423,9 @@ def get_product(session: Session, *, product_id: str, include_inactive: bool = F
     # The SKUs come in the same statement: nearly every caller goes on to them.
     product = session.get(Product, product_id, options=[joinedload(Product.skus)])
     if product is None or (not product.is_active and not include_inactive):
-        raise ProductNotFound(f"The product '{product_id}' was not found.", source="productId")
+        raise ProductNotFound(
+            N_("The product “%(product)s” was not found.", product=product_id), source="productId"
+        )
     return product
 
 
@@ -447,8 +452,12 @@ def get_sku(
 def _check_market(product: Product, country: str) -> None:
     if not offered_in_market(product, country):
         raise MarketUnavailable(
-            f"The offer '{product.title}' is not available in market {market_label(country)}: "
-            "Azure reservations are not sold there.",
+            N_(
+                "The offer “%(offer)s” is not available in market %(market)s: Azure reservations "
+                "are not sold there.",
+                offer=product.title,
+                market=Market(country),
+            ),
             data=[{"country": country, "productId": product.id}],
             source="country",
         )
@@ -519,8 +528,14 @@ def resolve_availability(
     _check_market(product, country)
     if availability not in _offered(sku.availabilities, country):
         raise MarketUnavailable(
-            f"The offer '{catalog_item_id}' ({product.title}, {sku.title}) is not available "
-            f"in market {market_label(country)}.",
+            N_(
+                "The offer “%(offer)s” (%(product)s, %(sku)s) is not available in market "
+                "%(market)s.",
+                offer=catalog_item_id,
+                product=product.title,
+                sku=sku.title,
+                market=Market(country),
+            ),
             data=[{"country": country, "catalogItemId": catalog_item_id}],
             source="catalogItemId",
         )
@@ -551,16 +566,27 @@ def quote(
         raise InvalidQuantity("The quantity must be a whole number.", source="quantity")
     if not sku.min_quantity <= quantity <= sku.max_quantity:
         raise InvalidQuantity(
-            f"The quantity {quantity} is outside {sku.min_quantity} to {sku.max_quantity} "
-            f"for {item.product.title}, {sku.title}.",
+            N_(
+                "The quantity %(quantity)s is outside %(low)s to %(high)s for %(product)s, "
+                "%(sku)s.",
+                quantity=quantity,
+                low=sku.min_quantity,
+                high=sku.max_quantity,
+                product=item.product.title,
+                sku=sku.title,
+            ),
             data=[{"minimum": sku.min_quantity, "maximum": sku.max_quantity}],
             source="quantity",
         )
     offered_term = item.availability.term_duration
     if term_duration not in (None, "") and term_duration != offered_term:
         raise InvalidTerm(
-            f"The term '{term_duration}' is not offered for {catalog_item_id}; "
-            f"it is {offered_term or 'perpetual (no term)'}.",
+            N_(
+                "The term “%(term)s” is not offered for %(offer)s; it is %(offered)s.",
+                term=term_duration,
+                offer=catalog_item_id,
+                offered=Message(labels.label("term", offered_term), {}),
+            ),
             source="termDuration",
         )
     offered_cycle = item.availability.billing_cycle
@@ -571,8 +597,13 @@ def quote(
             cycle = None
         if cycle != offered_cycle:
             raise InvalidTerm(
-                f"The billing cycle '{billing_cycle}' is not offered for {catalog_item_id}; "
-                f"it is {offered_cycle.value}.",
+                N_(
+                    "The billing cycle “%(cycle)s” is not offered for %(offer)s; "
+                    "it is %(offered)s.",
+                    cycle=str(billing_cycle),
+                    offer=catalog_item_id,
+                    offered=Message(labels.label("cycle", offered_cycle), {}),
+                ),
                 source="billingCycle",
             )
     line = line_price(item.list_price, quantity, item.currency, item.tax_rate, item.tax_inclusive)

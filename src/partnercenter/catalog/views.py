@@ -33,33 +33,11 @@ from partnercenter.web import check_csrf, render
 
 router = APIRouter(include_in_schema=False)
 
-_LABELS: dict[tuple[str, str], str] = {
-    ("BillingCycle", "one_time"): N_("One-time"),
-    ("BillingCycle", "monthly"): N_("Monthly"),
-    ("BillingCycle", "annual"): N_("Annual"),
-    ("ProductType", "azure_reservation"): N_("Azure reservation"),
-    ("ProductType", "server_subscription"): N_("Server subscription"),
-    ("ProductType", "perpetual_software"): N_("Perpetual software"),
-    ("ProductType", "software_plan"): N_("Software plan"),
-    ("CreditRule", "full"): N_("full credit"),
-    ("CreditRule", "prorated"): N_("prorated"),
-    ("CreditRule", "prorated_less_fee"): N_("prorated less a fee"),
-    ("CreditRule", "none"): N_("no credit"),
-    ("KeySource", "inventory"): N_("imported inventory"),
-    ("KeySource", "generator"): N_("generator"),
-    ("KeySource", "none"): N_("no keys"),
-}
-
 
 def _render(
     request: Request, template: str, context: dict[str, Any], status: int = 200
 ) -> Response:
-    return render(request, template, {**context, "label": label}, status=status)
-
-
-def label(member: Any) -> str:
-    """The English label of a catalog enum value (templates translate it with _())."""
-    return _LABELS.get((type(member).__name__, str(member.value)), str(member.value))
+    return render(request, template, context, status=status)
 
 
 MAX_FORM_FILE = 20 * 1024 * 1024
@@ -321,7 +299,7 @@ def provider_set_tax_rate(
         try:
             value = Decimal(percent.strip().replace(",", "."))
         except InvalidOperation:
-            raise InvalidTaxRate(f"'{percent}' is not a number.") from None
+            raise InvalidTaxRate(N_("“%(value)s” is not a number.", value=percent)) from None
         catalog.set_tax_rate(
             session,
             country=country,

@@ -24,6 +24,7 @@ from partnercenter.customers.errors import (
     TenantIdTaken,
 )
 from partnercenter.errors import InvalidInput
+from partnercenter.i18n import N_
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import Tenant, User
 from partnercenter.markets import normalise_country
@@ -117,7 +118,7 @@ def create_customer(
     domain = normalise_domain(domain)
     market = normalise_country(country)
     if session.execute(select(Tenant.id).where(Tenant.domain == domain)).first() is not None:
-        raise DomainTaken(f"Another customer already uses the domain {domain}.")
+        raise DomainTaken(N_("Another customer already uses the domain %(domain)s.", domain=domain))
     if tenant_id is not None and session.get(Tenant, tenant_id) is not None:
         raise TenantIdTaken()
     profile = normalise_billing_profile(billing_profile, company_name=company_name, country=market)
@@ -138,7 +139,9 @@ def create_customer(
             # a clear conflict instead of a failed transaction.
             session.flush()
     except IntegrityError:
-        raise DomainTaken(f"Another customer already uses the domain {domain}.") from None
+        raise DomainTaken(
+            N_("Another customer already uses the domain %(domain)s.", domain=domain)
+        ) from None
     audit.record(
         session,
         at=now,
@@ -254,9 +257,9 @@ def resolve_customer(session: Session, *, partner_id: uuid.UUID, ref: str) -> Te
     )
     if len(found) != 1:
         raise CustomerNotFound(
-            "No single customer has this name, tenant id or domain."
+            N_("No single customer has this name, tenant id or domain.")
             if found
-            else "The customer was not found."
+            else N_("The customer was not found.")
         )
     return found[0]
 

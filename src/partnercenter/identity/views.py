@@ -67,14 +67,17 @@ def portal_user(request: Request, user: User | None, kind: TenantKind) -> User:
         raise SignInRequired()
     if user.tenant.kind != kind:
         raise Forbidden(
-            f"This portal is not for your account. Go to {PORTAL_OF[user.tenant.kind]} instead."
+            N_(
+                "This portal is not for your account. Go to %(portal)s instead.",
+                portal=PORTAL_OF[user.tenant.kind],
+            )
         )
     return user
 
 
 def require_page(action: Action, user: User) -> None:
     if not services.actor_for(user).can(action):
-        raise Forbidden(f"Your roles do not allow this page ({action.value}).")
+        raise Forbidden(N_("Your roles do not allow this page."), data=[{"action": action.value}])
 
 
 @router.get("/")

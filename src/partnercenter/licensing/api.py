@@ -56,7 +56,7 @@ def software_actor(partner: Action, customer: Action | None) -> Callable[[Actor]
         action = customer if actor.tenant_kind == TenantKind.CUSTOMER else partner
         if action is None or not actor.can(action):
             needed = partner if action is None else action
-            raise Forbidden(f"Your roles do not allow this action ({needed.value}).")
+            raise Forbidden(data=[{"action": needed.value}])
         return actor
 
     _check.__name__ = f"require_software_{partner.name.lower()}"

@@ -30,6 +30,7 @@ from partnercenter.billing.credits import Assessment, Refusal, Rules, assess, ca
 from partnercenter.catalog.models import CreditRule
 from partnercenter.context import Actor, RequestInfo
 from partnercenter.errors import DomainError
+from partnercenter.i18n import N_, Money
 from partnercenter.identity.models import Tenant
 from partnercenter.licensing import services as licensing
 from partnercenter.money import Price, from_minor, parse_amount
@@ -337,7 +338,7 @@ def _window_error(j: LineJudgement) -> CancellationWindowPassed:
     days = j.policy.rules.window_days
     deadline = j.assessment.deadline
     return CancellationWindowPassed(
-        f"You have passed your {days}-day cancellation window.",
+        N_("You have passed your %(days)s-day cancellation window.", days=days or 0),
         data=[
             {
                 "lineItemNumber": j.line.line_number,
@@ -370,16 +371,21 @@ def _refusal(
     for j in judgements:
         if j.already_cancelled:
             return OrderNotCancellable(
-                f"The order can't be cancelled: line item {j.line.line_number} "
-                "is already cancelled.",
+                N_(
+                    "The order can't be cancelled: line item %(number)s is already cancelled.",
+                    number=j.line.line_number,
+                ),
                 data=[{"lineItemNumber": j.line.line_number, "status": "cancelled"}],
                 source="lineItems",
             )
     for j in judgements:
         if j.assessment.refusal == Refusal.NOT_CANCELLABLE:
             return ProductNotCancellable(
-                f"{j.line.product_title} can't be cancelled: purchases of this product "
-                "can never be cancelled.",
+                N_(
+                    "%(product)s can't be cancelled: purchases of this product can never be "
+                    "cancelled.",
+                    product=j.line.product_title,
+                ),
                 data=[{"lineItemNumber": j.line.line_number, "productType": j.line.product_type}],
                 source="lineItems",
             )
@@ -389,17 +395,22 @@ def _refusal(
     for j in judgements:
         if j.assessment.refusal == Refusal.NOTHING_LEFT:
             return OrderNotCancellable(
-                f"The order can't be cancelled: line item {j.line.line_number} "
-                "has nothing left to credit.",
+                N_(
+                    "The order can't be cancelled: line item %(number)s has nothing left to "
+                    "credit.",
+                    number=j.line.line_number,
+                ),
                 data=[{"lineItemNumber": j.line.line_number}],
                 source="lineItems",
             )
     if any(j.needs_support_request for j in judgements) and not approved_by_support:
         uri = support_request_uri(customer=customer, order=order, amount=total)
         return SupportRequestRequired(
-            "Cancelling this order credits "
-            f"{total.currency} {total.gross}, more than can be cancelled here: file a "
-            "customer support request.",
+            N_(
+                "Cancelling this order credits %(amount)s, more than can be cancelled here: "
+                "file a customer support request.",
+                amount=Money(total.gross, total.currency),
+            ),
             support_request_uri=uri,
             data=[
                 {

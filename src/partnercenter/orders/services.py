@@ -28,6 +28,7 @@ from partnercenter.catalog.services import SOFTWARE_TYPES, LineQuote
 from partnercenter.config import Settings
 from partnercenter.context import Actor, RequestInfo
 from partnercenter.errors import DomainError, InvalidInput
+from partnercenter.i18n import N_
 from partnercenter.identity.models import Tenant
 from partnercenter.money import Price
 from partnercenter.orders.errors import (
@@ -141,9 +142,11 @@ def price_lines(
     currencies = {p.quote.item.currency for p in priced}
     if len(currencies) > 1:
         raise MixedCurrencies(
-            "All items of one cart must be priced in the same currency; this cart mixes "
-            + ", ".join(sorted(currencies))
-            + ".",
+            N_(
+                "All items of one cart must be priced in the same currency; this cart mixes "
+                "%(currencies)s.",
+                currencies=", ".join(sorted(currencies)),
+            ),
             source="lineItems",
         )
     return priced

@@ -16,6 +16,7 @@ from partnercenter.catalog.services import ResolvedAvailability
 from partnercenter.customers.views import page_customer, partner_page_user
 from partnercenter.deps import NowDep, RequestInfoDep, SessionDep, SettingsDep
 from partnercenter.errors import DomainError
+from partnercenter.i18n import N_
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import Tenant, User
 from partnercenter.identity.views import OptionalUser
@@ -153,7 +154,9 @@ def add_line(
         except ValueError:
             from partnercenter.errors import InvalidInput
 
-            raise InvalidInput(f"'{quantity}' is not a whole number.", source="quantity") from None
+            raise InvalidInput(
+                N_("'%(quantity)s' is not a whole number.", quantity=quantity), source="quantity"
+            ) from None
         new_line = {"catalogItemId": catalog_item_id, "quantity": qty}
         if cart is None or cart.status != CartStatus.ACTIVE or now >= cart.expires_at:
             # No cart yet, or the old one was ordered or has expired: start a new one.

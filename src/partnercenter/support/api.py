@@ -47,8 +47,10 @@ def reader(actor: ActorDep) -> Actor:
     """Partners who see their requests, or provider support who works the queue."""
     if not (actor.can(Action.VIEW_SUPPORT_REQUESTS) or actor.can(Action.WORK_SUPPORT_QUEUE)):
         raise Forbidden(
-            "Your roles do not allow this action "
-            f"({Action.VIEW_SUPPORT_REQUESTS.value} or {Action.WORK_SUPPORT_QUEUE.value})."
+            data=[
+                {"action": Action.VIEW_SUPPORT_REQUESTS.value},
+                {"action": Action.WORK_SUPPORT_QUEUE.value},
+            ]
         )
     return actor
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import IO
 
+from partnercenter.i18n import N_, Message
 from partnercenter.support.errors import AttachmentTooLarge, AttachmentTypeNotAllowed
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -102,21 +103,34 @@ def check_file(incoming: IncomingFile) -> CheckedFile:
     name = clean_name(incoming.file_name)
     if incoming.too_large or len(incoming.content) > MAX_FILE_BYTES:
         raise AttachmentTooLarge(
-            f"{name} is larger than 10 MiB ({MAX_FILE_BYTES} bytes).", source="files"
+            N_(
+                "%(name)s is larger than 10 MiB (%(bytes)s bytes).", name=name, bytes=MAX_FILE_BYTES
+            ),
+            source="files",
         )
     if not incoming.content:
-        raise AttachmentTypeNotAllowed(f"{name} is empty.", source="files")
+        raise AttachmentTypeNotAllowed(N_("%(name)s is empty.", name=name), source="files")
     extension = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
     if extension not in ALLOWED_EXTENSIONS:
         raise AttachmentTypeNotAllowed(
-            f"{name}: only {', '.join(ALLOWED_EXTENSIONS)} files can be attached.", source="files"
+            N_(
+                "%(name)s: only %(types)s files can be attached.",
+                name=name,
+                types=", ".join(ALLOWED_EXTENSIONS),
+            ),
+            source="files",
         )
     detected = _sniff(incoming.content)
     if detected is TEXT and extension in CSV.extensions:
         detected = CSV
     if detected is None or extension not in detected.extensions:
-        what = detected.content_type if detected else "not an allowed type"
+        what = detected.content_type if detected else N_("not an allowed type")
         raise AttachmentTypeNotAllowed(
-            f"{name}: the content ({what}) does not match the file name.", source="files"
+            N_(
+                "%(name)s: the content (%(type)s) does not match the file name.",
+                name=name,
+                type=Message(what, {}) if detected is None else what,
+            ),
+            source="files",
         )
     return CheckedFile(name, detected.content_type, incoming.content)

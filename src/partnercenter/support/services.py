@@ -28,7 +28,7 @@ from partnercenter.context import Actor, RequestInfo
 from partnercenter.customers import services as customers
 from partnercenter.customers.errors import CustomerNotFound
 from partnercenter.errors import DomainError, Forbidden, NotFound
-from partnercenter.i18n import N_
+from partnercenter.i18n import N_, Lines, Message, Money, Verbatim, bilingual
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import Tenant
 from partnercenter.licensing import services as licensing
@@ -263,7 +263,9 @@ def _check_length(problems: dict[str, str], name: str, value: str, limit: int) -
     if not value:
         problems[name] = N_("Required.")
     elif len(value) > limit:
-        problems[name] = f"At most {limit} characters (this has {len(value)})."
+        problems[name] = N_(
+            "At most %(limit)s characters (this has %(length)s).", limit=limit, length=len(value)
+        )
 
 
 def _validate_fields(data: NewRequest) -> dict[str, str]:
@@ -271,16 +273,17 @@ def _validate_fields(data: NewRequest) -> dict[str, str]:
     problems: dict[str, str] = {}
     topic = topic_for(data.topic_id)
     if topic is None:
-        problems["supportTopicId"] = (
-            "Choose a type of problem: " + ", ".join(f"{t.id} ({t.number})" for t in TOPICS) + "."
+        problems["supportTopicId"] = N_(
+            "Choose a type of problem: %(topics)s.",
+            topics=", ".join(f"{t.id} ({t.number})" for t in TOPICS),
         )
     if _text(data.severity) not in {s.value for s in Severity}:
-        problems["severity"] = "Choose an impact: critical, moderate or minimal."
+        problems["severity"] = N_("Choose an impact: critical, moderate or minimal.")
     _check_length(problems, "title", _text(data.title), MAX_TITLE)
     description = _text(data.description)
     if topic is not None and topic.refund:
         if len(description) > MAX_DESCRIPTION:
-            problems["description"] = f"At most {MAX_DESCRIPTION} characters."
+            problems["description"] = N_("At most %(limit)s characters.", limit=MAX_DESCRIPTION)
     else:
         _check_length(problems, "description", description, MAX_DESCRIPTION)
     c = data.contact
@@ -290,31 +293,33 @@ def _validate_fields(data: NewRequest) -> dict[str, str]:
     if not email:
         problems["primaryContact.email"] = N_("Required.")
     elif len(email) > 320 or not _EMAIL.match(email):
-        problems["primaryContact.email"] = "Not an email address such as name@contoso.com."
+        problems["primaryContact.email"] = N_("Not an email address such as name@contoso.com.")
     phone = _text(c.phone)
     if not phone and data.contact_is_caller:
         pass
     elif not phone:
         problems["primaryContact.phoneNumber"] = N_("Required.")
     elif not _PHONE.match(phone) or not 6 <= sum(ch.isdigit() for ch in phone) <= 15:
-        problems["primaryContact.phoneNumber"] = (
+        problems["primaryContact.phoneNumber"] = N_(
             "Not a phone number: 6 to 15 digits, optionally starting with + (e.g. +1 425 555 0100)."
         )
     if topic is not None and topic.refund:
         r = data.refund or RefundDetails()
         if not _text(r.customer):
-            problems["refund.customerTenantId"] = "Required: the customer's tenant GUID or domain."
+            problems["refund.customerTenantId"] = N_(
+                "Required: the customer's tenant GUID or domain."
+            )
         order_ref, sub_ref = _text(r.order_id), _text(r.subscription_id)
         if not order_ref and not sub_ref:
-            problems["refund.orderId"] = "Required: the order id or the subscription id."
+            problems["refund.orderId"] = N_("Required: the order id or the subscription id.")
         elif order_ref and sub_ref:
-            problems["refund.orderId"] = "Give the order id or the subscription id, not both."
+            problems["refund.orderId"] = N_("Give the order id or the subscription id, not both.")
         for name, ref in (("refund.orderId", order_ref), ("refund.subscriptionId", sub_ref)):
             if ref and name not in problems:
                 try:
                     uuid.UUID(ref)
                 except ValueError:
-                    problems[name] = "Not an id: expected a GUID such as 0d6f2a4e-...."
+                    problems[name] = N_("Not an id: expected a GUID such as 0d6f2a4e-....")
         _check_length(problems, "refund.reason", _text(r.reason), MAX_REASON)
         amount_problem = _amount_problem(_text(r.amount))
         if amount_problem:
@@ -322,20 +327,28 @@ def _validate_fields(data: NewRequest) -> dict[str, str]:
     elif data.refund is not None and any(
         _text(v) for v in (data.refund.customer, data.refund.order_id, data.refund.amount)
     ):
-        problems["refund"] = f"Refund details belong to the '{REFUND_TOPIC}' type of problem only."
+        problems["refund"] = N_(
+            "Refund details belong to the “%(topic)s” type of problem only.", topic=REFUND_TOPIC
+        )
     return problems
 
 
 def _amount_problem(raw: str) -> str | None:
     if not raw:
-        return "Required: the amount to refund, e.g. 120.50."
+        return N_("Required: the amount to refund, e.g. 120.50.")
     try:
         amount = parse_amount(raw)
     except MoneyError:
-        return f"'{raw}' is not an amount: use digits and a decimal point, e.g. 120.50."
+        return N_(
+            "“%(value)s” is not an amount: use digits and a decimal point, e.g. 120.50.", value=raw
+        )
     if amount <= 0:
-        return "The amount must be more than zero."
+        return N_("The amount must be more than zero.")
     return None
+
+
+# Mail goes out in English and Spanish: the contact's language is not known.
+MAIL_SEPARATOR = "\n\n— Español —\n\n"
 
 
 def _money(minor: int, currency: str) -> str:
@@ -575,7 +588,9 @@ def file_request(
         raise Forbidden()
     problems = _validate_fields(data)
     if len(files) > MAX_FILES:
-        problems["attachments"] = f"At most {MAX_FILES} files (you chose {len(files)})."
+        problems["attachments"] = N_(
+            "At most %(limit)s files (you chose %(count)s).", limit=MAX_FILES, count=len(files)
+        )
     checked: list[CheckedFile] = []
     for index, incoming in enumerate(files):
         try:
@@ -666,11 +681,18 @@ def file_request(
     mail.enqueue(
         session,
         request=req,
-        subject=f"Support request received: {req.title}",
-        body=(
-            f"Hello {req.contact_first_name},\n\nWe received your support request "
-            f'"{req.title}" ({req.id}). Its status is: open.\n\n'
-            f"Follow it in Partner Center: {base_url}/partner/support/{req.id}\n"
+        subject=bilingual(N_("Support request received: %(title)s", title=req.title), " / "),
+        body=bilingual(
+            N_(
+                "Hello %(name)s,\n\nWe received your support request “%(title)s” (%(id)s). "
+                "Its status is: %(status)s.\n\nFollow it in Partner Center: %(link)s\n",
+                name=req.contact_first_name,
+                title=req.title,
+                id=str(req.id),
+                status=Message(STATUS_LABELS[req.status], {}),
+                link=f"{base_url}/partner/support/{req.id}",
+            ),
+            MAIL_SEPARATOR,
         ),
         now=now,
     )
@@ -842,15 +864,19 @@ def list_requests(
         statuses = [s.strip() for s in filters.status.split(",") if s.strip()]
         bad = [s for s in statuses if s not in {v.value for v in RequestStatus}]
         if bad:
-            problems["status"] = f"Unknown status {bad[0]!r}: use " + ", ".join(
-                s.value for s in RequestStatus
+            problems["status"] = N_(
+                "Unknown status “%(status)s”: use %(statuses)s.",
+                status=bad[0],
+                statuses=", ".join(s.value for s in RequestStatus),
             )
         else:
             query = query.where(SupportRequest.status.in_([RequestStatus(s) for s in statuses]))
     if filters.topic_id:
         wanted = topic_for(filters.topic_id)
         if wanted is None:
-            problems["supportTopicId"] = f"Unknown type of problem {filters.topic_id!r}."
+            problems["supportTopicId"] = N_(
+                "Unknown type of problem “%(topic)s”.", topic=filters.topic_id
+            )
         query = query.where(SupportRequest.topic_id == (wanted.id if wanted else ""))
     if filters.customer_id is not None:
         query = query.where(SupportRequest.customer_id == filters.customer_id)
@@ -859,7 +885,7 @@ def list_requests(
     ages: dict[str, int] = {}
     for name, days in (("minAgeDays", filters.min_age_days), ("maxAgeDays", filters.max_age_days)):
         if days is not None and not 0 <= days <= 36500:
-            problems[name] = "A whole number of days from 0 to 36500."
+            problems[name] = N_("A whole number of days from 0 to 36500.")
         elif days is not None:
             ages[name] = days  # only in-range ages: a huge one overflows the date arithmetic
     if "minAgeDays" in ages:
@@ -875,7 +901,7 @@ def list_requests(
             try:
                 query = query.where(SupportRequest.assigned_to == uuid.UUID(filters.assigned))
             except ValueError:
-                problems["assignedTo"] = "Use me, none or a user id."
+                problems["assignedTo"] = N_("Use me, none or a user id.")
     if problems:
         raise InvalidSupportRequest(problems)
     total = int(session.execute(select(func.count()).select_from(query.subquery())).scalar_one())
@@ -983,7 +1009,7 @@ def update_request(
         raise InvalidSupportRequest(
             {"": "Nothing to change: give status, newNote, assignedTo or refund."}
         )
-    told: list[str] = []
+    told: list[str] = []  # i18n.Message sentences, in both languages in the mail
     before = req.status
     if changes.assign:
         _assign(session, req=req, actor=actor, assignee_id=changes.assignee_id, now=now, info=info)
@@ -1009,7 +1035,7 @@ def update_request(
     status_change = req.status.value if req.status != before else None
     if note_text:
         _add_note(req, actor=actor, body=note_text, now=now, status_change=status_change)
-        told.append(f"{actor.display_name} wrote:\n{note_text}")
+        told.append(N_("%(name)s wrote:\n%(note)s", name=actor.display_name, note=note_text))
         audit.record(
             session,
             at=now,
@@ -1030,7 +1056,7 @@ def update_request(
                 now=now,
                 status_change=status_change,
             )
-        told.insert(0, f"Status: {STATUS_LABELS[req.status]}")
+        told.insert(0, N_("Status: %(status)s", status=Message(STATUS_LABELS[req.status], {})))
         audit.record(
             session,
             at=now,
@@ -1047,11 +1073,18 @@ def update_request(
         mail.enqueue(
             session,
             request=req,
-            subject=f"Support request updated: {req.title}",
-            body=(
-                f'Hello {req.contact_first_name},\n\nYour support request "{req.title}" '
-                f"({req.id}) changed.\n\n" + "\n\n".join(told) + "\n\n"
-                f"Follow it in Partner Center: {base_url}/partner/support/{req.id}\n"
+            subject=bilingual(N_("Support request updated: %(title)s", title=req.title), " / "),
+            body=bilingual(
+                N_(
+                    "Hello %(name)s,\n\nYour support request “%(title)s” (%(id)s) changed.\n\n"
+                    "%(changes)s\n\nFollow it in Partner Center: %(link)s\n",
+                    name=req.contact_first_name,
+                    title=req.title,
+                    id=str(req.id),
+                    changes=Lines(told, "\n\n"),
+                    link=f"{base_url}/partner/support/{req.id}",
+                ),
+                MAIL_SEPARATOR,
             ),
             now=now,
         )
@@ -1136,7 +1169,7 @@ def _decide(
             customer_id=req.customer_id,
             details=_audit_details(req, reason=reason),
         )
-        return f"The refund was rejected: {reason}"
+        return N_("The refund was rejected: %(reason)s", reason=reason)
     raw = _text(decision.amount) or str(from_minor(req.amount_requested_minor, currency))
     problem = _amount_problem(raw)
     if problem is None and not is_exact(parse_amount(raw), currency):
@@ -1215,12 +1248,16 @@ def _decide(
             purchaseCancelled=req.cancel_purchase,
         ),
     )
-    text = (
-        f"The refund was approved: {_money(amount_minor, currency)} of "
-        f"{_money(req.amount_requested_minor, currency)} will be credited on your next invoice."
-    )
+    parts: list[str] = [
+        N_(
+            "The refund was approved: %(amount)s of %(requested)s will be credited on your "
+            "next invoice.",
+            amount=Money(from_minor(amount_minor, currency), currency),
+            requested=Money(from_minor(req.amount_requested_minor or 0, currency), currency),
+        )
+    ]
     if req.cancel_purchase:
-        text += " The purchase is cancelled; its keys and download links are revoked."
+        parts.append(N_("The purchase is cancelled; its keys and download links are revoked."))
     if reason:
-        text += f"\n{reason}"
-    return text
+        return Lines([Lines(parts, " "), Verbatim(reason)], "\n")
+    return Lines(parts, " ")

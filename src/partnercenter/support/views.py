@@ -74,6 +74,8 @@ def field_problems(exc: DomainError) -> dict[str, str]:
         out: dict[str, str] = {}
         for name, message in exc.problems.items():
             out.setdefault(FIELD_OF.get(name, name.split("[")[0]), message)
+        if "topic" in out:  # the form offers a list; the API's message names the topic ids
+            out["topic"] = N_("Choose a type of problem from the list.")
         return out
     if exc.source in FIELD_OF:
         return {FIELD_OF[exc.source]: exc.description}
@@ -438,7 +440,7 @@ def provider_queue(
         try:
             return int(value)
         except ValueError:
-            problems[name] = "A whole number of days."
+            problems[name] = N_("A whole number of days.")
             return None
 
     partner_id = None
@@ -446,7 +448,7 @@ def provider_queue(
         try:
             partner_id = uuid.UUID(partner)
         except ValueError:
-            problems["partner"] = "Choose a partner from the list."
+            problems["partner"] = N_("Choose a partner from the list.")
     filters = services.QueueFilter(
         status=status or None,
         topic_id=topic or None,
