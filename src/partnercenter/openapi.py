@@ -52,6 +52,7 @@ GENERIC_DESCRIPTIONS: dict[int, str] = {
     403: "The caller's roles do not allow this (10403)",
     404: "No such resource, or another tenant's (answered the same)",
     413: "The request body is larger than allowed",
+    415: "The body's Content-Type is not one this operation accepts (10815)",
     503: "The service is busy or the database unreachable; retry after `Retry-After` seconds",
 }
 
@@ -74,11 +75,11 @@ def generic_statuses(path: str, route: APIRoute) -> set[int]:
 
     calls = set(_dependency_calls(route.dependant))
     names = {getattr(c, "__name__", "") for c in calls}
-    statuses: set[int] = set()
-    if path.startswith("/v1"):
-        statuses.add(400)
+    # The edge (edge.py) refuses control characters, non-UTF-8 and the like in any path,
+    # query string or header, whatever the route: 400 everywhere.
+    statuses: set[int] = {400}
     if route.dependant.body_params:
-        statuses.update({400, 413})
+        statuses.update({400, 413, 415})
     if route.dependant.path_params or "sandbox_only" in names:
         statuses.add(404)
     if calls & {deps.get_current_user, deps.get_actor}:
