@@ -366,6 +366,7 @@ _PAGE: dict[str, Any] = {"text/html": {}}
     "/downloads/{token}",
     responses={
         200: {"content": {"application/octet-stream": {}}, "description": "The file"},
+        400: {"content": _PAGE, "description": "Control characters or non-UTF-8 in the link"},
         403: {"content": _PAGE, "description": "The link was changed (16010)"},
         404: {"content": _PAGE, "description": "No such link"},
         410: {
