@@ -16,8 +16,10 @@ from tests.orders.conftest import Shop
 # databases: token + user + tenant + roles (1), customer (1), cart locked (1), catalog and tax
 # rate (1), billing month held FOR SHARE (1), order, lines, charges, entitlements (4), key
 # reserved (1), cart marked ordered (1), audit chain head advanced (1), audit record (1) and
-# the head's hash (1), MS-RequestId remembered (1). See docs/dev/orders.md.
-MAX_CHECKOUT_STATEMENTS = 15
+# the head's hash (1), the partner's webhook registration looked up to write its event in the
+# same transaction (1), MS-RequestId remembered (1). See docs/dev/orders.md and
+# docs/dev/webhooks.md.
+MAX_CHECKOUT_STATEMENTS = 16
 
 
 @contextmanager
