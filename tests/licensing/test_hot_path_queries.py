@@ -16,10 +16,12 @@ Headers = Callable[..., dict[str, str]]
 
 # token + user + tenant + roles (1), customer (1), the purchase (1), the product with its SKUs
 # and the files' versions (2), the purchase held FOR SHARE against a racing cancellation (1),
-# the line's keys (1), the audit chain head, record and head's hash (3), the key and SKU (1).
-MAX_KEY_REVEAL_STATEMENTS = 11
+# the line's keys (1), the audit chain head, record and head's hash (3), the partner's webhook
+# registration looked up to write the record's event in the same transaction (1), the key and
+# SKU (1).
+MAX_KEY_REVEAL_STATEMENTS = 12
 # The same without the keys and the ciphertext, plus the file's artifact row (1).
-MAX_DOWNLOAD_STATEMENTS = 10
+MAX_DOWNLOAD_STATEMENTS = 11
 
 
 @pytest.fixture
