@@ -38,6 +38,14 @@ PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
 # Routes that only exist in some deployments (404 for everyone otherwise); their role checks
 # are tested where they exist (tests/test_ops.py runs the sandbox clock in sandbox mode).
 ABSENT_HERE = {"/v1/sandbox/clock"}
+# Path parameters that name no tenant's resource, with the value the walk sends: the portal,
+# Partner Center's agent locale (a language tag) and an offer id (catalog data, the same for
+# every tenant: PRODUCT:SKU:AVAILABILITY). A route whose only parameters are these has no
+# foreign id to hide and is left out of the foreign-id walk; the role walks still call it.
+NOT_TENANT_OWNED = {
+    "agent_locale": "en-US",
+    "offer_id": "DG7GMGF0D7FV:0001:AUD-PERP-OT",
+}
 PORTALS = {
     TenantKind.PARTNER: "partner",
     TenantKind.CUSTOMER: "admin",
@@ -324,6 +332,8 @@ def fill_foreign(endpoint: Endpoint, w: World, caller: User) -> tuple[str, bool]
         value: str
         if lowered == "portal":
             value = PORTALS[caller.tenant.kind]
+        elif lowered in NOT_TENANT_OWNED:
+            value = NOT_TENANT_OWNED[lowered]
         elif "partner" in lowered or segment == "partners":
             value, real, addressed = str(w.partner_a.id), True, w.partner_a
         elif "customer" in lowered or "tenant" in lowered or segment == "customers":
@@ -346,6 +356,8 @@ def fill_own(endpoint: Endpoint, w: World, caller: User) -> str:
         lowered = name.lower()
         if lowered == "portal":
             value = PORTALS[caller.tenant.kind]
+        elif lowered in NOT_TENANT_OWNED:
+            value = NOT_TENANT_OWNED[lowered]
         elif "partner" in lowered or segment == "partners":
             value = str(w.partner_b.id)
         elif "customer" in lowered or "tenant" in lowered or segment == "customers":
@@ -399,10 +411,8 @@ def test_foreign_tenant_ids_answer_404_or_403_on_every_route(
             continue
         if not endpoint.is_api and endpoint.method != "GET":
             continue  # page forms are refused by CSRF first; their GET pages are walked
-        if endpoint.params == ["portal"]:
-            continue  # no id in the path: the caller's own portal page
-        if endpoint.params == ["agent_locale"]:
-            continue  # a language, not an id (Partner Center's create-service-request path)
+        if set(endpoint.params) <= {"portal", *NOT_TENANT_OWNED}:
+            continue  # no tenant's id in the path: the caller's own page, a locale, an offer
         for caller in world.all_roles.values():
             path, _real = fill_foreign(endpoint, world, caller)
             r = call(client, world, endpoint, path, caller, spec)

@@ -1,5 +1,6 @@
 """Buying for a customer in Chromium: find the customer by domain, add two products, check
-the review totals, place the order and see it in Order history."""
+the review totals, place the order and see it in Order history: a cart mixing a one-time
+purchase and an annual subscription becomes one order per billing cycle, as in Partner Center."""
 
 from __future__ import annotations
 
@@ -67,7 +68,12 @@ def test_admin_agent_buys_two_products_for_a_customer_found_by_domain(
     order_id = page.url.rsplit("order=", 1)[1]
     expect(page.get_by_test_id("order-placed")).to_contain_text(order_id)
 
+    # One order per billing cycle: the perpetual licence and the annual subscription each
+    # get their own order of one line, and their totals add up to the cart's.
     page.get_by_test_id("tab-orders").click()
-    placed = page.locator(f"#order-{order_id}")
-    expect(placed.get_by_test_id("order-line")).to_have_count(2)
-    expect(placed.get_by_test_id("order-total")).to_have_text(f"{total.gross} AUD")
+    expect(page.locator(f"#order-{order_id}")).to_have_count(1)
+    for q, item in zip(quotes, (PERPETUAL, SUBSCRIPTION), strict=True):
+        order = page.get_by_test_id("order").filter(has_text=item)
+        expect(order).to_have_count(1)
+        expect(order.get_by_test_id("order-line")).to_have_count(1)
+        expect(order.get_by_test_id("order-total")).to_have_text(f"{q.line_price.gross} AUD")

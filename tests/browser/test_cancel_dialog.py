@@ -178,3 +178,31 @@ def test_admin_agent_cancels_on_day_10_and_sees_the_window_passed_on_day_31(
         "The 30-day cancellation window has passed"
     )
     expect(page.get_by_test_id("cancel-submit")).to_have_count(0)
+
+
+def test_cancel_dialog_is_a_true_modal_keeping_focus_inside_and_closing_on_escape(
+    server: Live, open_page: Callable[..., Page]
+) -> None:
+    cid, [(_order_id, item_id), _] = _buy(server)
+    page = open_page()
+    _sign_in(page, server.url)
+    page.goto(f"{server.url}/partner/customers/{cid}/software")
+    link = page.locator(f"tr[data-item='{item_id}']").get_by_test_id("cancel-link")
+    link.click()
+    modal = page.locator("dialog#pc-dialog")
+    expect(modal).to_be_visible()
+    expect(modal.get_by_test_id("cancel-dialog")).to_be_visible()
+    # Opened with showModal(): the page behind is inert and the dialog is in the top layer.
+    assert modal.evaluate("d => d.matches(':modal')")
+    # Tabbing through every control never leaves the dialog (the browser is the only other
+    # stop a modal allows: focus sits on the document body or nowhere in the page).
+    for _ in range(25):
+        page.keyboard.press("Tab")
+        inside = page.evaluate(
+            "() => { const a = document.activeElement;"
+            " return !a || a === document.body || !!a.closest('dialog#pc-dialog'); }"
+        )
+        assert inside
+    page.keyboard.press("Escape")
+    expect(modal).to_be_hidden()
+    assert not modal.evaluate("d => d.open")

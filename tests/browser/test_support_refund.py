@@ -185,7 +185,7 @@ def test_refund_from_the_cancel_dialog_to_a_credit_on_the_next_invoice(
     credit = admin.locator("tr[data-charge-type='customerCredit']")
     expect(credit).to_have_count(1)
     expect(credit).to_contain_text("-500.00")
-    expect(credit).to_contain_text("customerCredit")
+    expect(credit).to_contain_text("Refund credit")
 
     # The contact was told of each change by mail.
     texts = [Mailbox.text(m) for m in mailbox.to("ana@fabrikam.example")]
