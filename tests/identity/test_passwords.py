@@ -105,4 +105,4 @@ def test_the_partner_form_explains_a_common_password_in_spanish(
         headers=es,
     )
     assert r.status_code == 400
-    assert "Esta contraseña está entre las más usadas. Elija otra." in r.text
+    assert "Esta contraseña está entre las más usadas. Elige otra." in r.text
