@@ -48,7 +48,7 @@ def test_global_admin_finds_the_get_key_record_and_exports_it(
     expect(rows.first).to_contain_text("Get key")
     expect(rows.first).to_contain_text("admin.agent@fabrikam.example")
     expect(rows.first).to_contain_text("Wingtip Toys")
-    expect(rows.first).to_contain_text(f"version: {choice['version']}")
+    expect(rows.first).to_contain_text(f"version {choice['version']}.")
     record_id = rows.first.get_attribute("data-record-id")
 
     with page.expect_download() as info:

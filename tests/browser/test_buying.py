@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 from partnercenter import demo
 from partnercenter.catalog import services as catalog
 from partnercenter.db import make_session_factory
+from partnercenter.i18n import format_money
 from partnercenter.orders.services import total_of
 from tests.browser.conftest import LiveServer
 
@@ -19,6 +20,11 @@ pytestmark = pytest.mark.browser
 
 PERPETUAL = "DG7GMGF0D7FV:0001:AUD-PERP-OT"  # Windows Server 2022 Standard, AUD
 SUBSCRIPTION = "DG7GMGF0FKZV:0001:AUD-P1Y-AN"  # Windows Server 2022 subscription, AUD
+
+
+def _aud(amount: object) -> str:
+    """An amount as the page writes it for an en-US reader (Babel): ``3,271.15 AUD``."""
+    return format_money(amount, "AUD", "en")
 
 
 def test_admin_agent_buys_two_products_for_a_customer_found_by_domain(
@@ -54,12 +60,12 @@ def test_admin_agent_buys_two_products_for_a_customer_found_by_domain(
 
     for i, q in enumerate(quotes):
         line = page.get_by_test_id("cart-line").nth(i)
-        expect(line.get_by_test_id("line-net")).to_have_text(str(q.line_price.net))
-        expect(line.get_by_test_id("line-tax")).to_have_text(str(q.line_price.tax))
-        expect(line.get_by_test_id("line-gross")).to_have_text(f"{q.line_price.gross} AUD")
-    expect(page.get_by_test_id("total-net")).to_have_text(str(total.net))
-    expect(page.get_by_test_id("total-tax")).to_have_text(str(total.tax))
-    expect(page.get_by_test_id("total-gross")).to_have_text(f"{total.gross} AUD")
+        expect(line.get_by_test_id("line-net")).to_have_text(_aud(q.line_price.net))
+        expect(line.get_by_test_id("line-tax")).to_have_text(_aud(q.line_price.tax))
+        expect(line.get_by_test_id("line-gross")).to_have_text(_aud(q.line_price.gross))
+    expect(page.get_by_test_id("total-net")).to_have_text(_aud(total.net))
+    expect(page.get_by_test_id("total-tax")).to_have_text(_aud(total.tax))
+    expect(page.get_by_test_id("total-gross")).to_have_text(_aud(total.gross))
     expect(page.get_by_test_id("tax-note")).to_have_text("Prices in this market include tax.")
     assert total.net + total.tax == total.gross and total.tax > 0
 
@@ -76,4 +82,4 @@ def test_admin_agent_buys_two_products_for_a_customer_found_by_domain(
         order = page.get_by_test_id("order").filter(has_text=item)
         expect(order).to_have_count(1)
         expect(order.get_by_test_id("order-line")).to_have_count(1)
-        expect(order.get_by_test_id("order-total")).to_have_text(f"{q.line_price.gross} AUD")
+        expect(order.get_by_test_id("order-total")).to_have_text(_aud(q.line_price.gross))

@@ -139,7 +139,10 @@ def test_admin_agent_cancels_on_day_10_and_sees_the_window_passed_on_day_31(
         "20 days remain to cancel this order"
     )
     expect(dialog.get_by_test_id("cancel-credit")).to_contain_text(
-        re.compile(r"Credit that will be issued: [0-9.]+ AUD \(net [0-9.]+, tax [0-9.]+\)")
+        re.compile(
+            r"Credit that will be issued: [0-9,]+\.[0-9]{2} AUD"
+            r" \(net [0-9,]+\.[0-9]{2} AUD, tax [0-9,]+\.[0-9]{2} AUD\)"
+        )
     )
     expect(dialog.get_by_test_id("important")).to_contain_text("revoked at once")
 
