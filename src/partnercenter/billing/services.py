@@ -127,6 +127,8 @@ def _period_state(session: Session, month: str, *, lock: str | None = None) -> P
     stmt = select(BillingPeriod.state).where(BillingPeriod.month == month)
     if lock == "share":
         stmt = stmt.with_for_update(read=True)
+    elif lock == "share_skip_locked":
+        stmt = stmt.with_for_update(read=True, skip_locked=True)
     elif lock == "update":
         stmt = stmt.with_for_update()
     return session.execute(stmt).scalar_one_or_none()
@@ -142,11 +144,19 @@ def open_billing_month(session: Session, *, now: datetime) -> str:
     month = month_of(now)
     for _ in range(24):
         # One round trip on the common path: the period exists and is read under the share
-        # lock at once (a close holding it makes this wait, then see the closing state).
-        state = _period_state(session, month, lock="share")
+        # lock at once. A running close holds the row FOR UPDATE for as long as it issues
+        # invoices; SKIP LOCKED keeps a charge from waiting for it: the row then reads as
+        # missing, and an unlocked read tells a closing month (go on to the next) from a
+        # month with no period row yet.
+        state = _period_state(session, month, lock="share_skip_locked")
         if state is None:
-            _ensure_period(session, month, now)
-            state = _period_state(session, month, lock="share")
+            state = _period_state(session, month)
+            if state is None:
+                _ensure_period(session, month, now)
+                state = _period_state(session, month, lock="share")
+            elif state == PeriodState.OPEN:
+                # Locked while still open: a close is starting; wait for it to say so.
+                state = _period_state(session, month, lock="share")
         if state == PeriodState.OPEN:
             return month
         month = shift_month(month, 1)
