@@ -28,7 +28,9 @@ from partnercenter.context import Actor, RequestInfo
 from partnercenter.customers import services as customers
 from partnercenter.customers.errors import CustomerNotFound
 from partnercenter.errors import DomainError, Forbidden, NotFound
-from partnercenter.i18n import N_, Lines, Message, Money, Verbatim, bilingual
+from partnercenter.i18n import DEFAULT as DEFAULT_LANGUAGE
+from partnercenter.i18n import N_, Lines, Message, Money, Verbatim, localize
+from partnercenter.i18n import SUPPORTED as SUPPORTED_LANGUAGES
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import Tenant
 from partnercenter.licensing import services as licensing
@@ -225,6 +227,8 @@ class NewRequest:
     # No primary contact was given: the caller is the contact, as in Partner Center, and a
     # phone number is then optional.
     contact_is_caller: bool = False
+    # The filer's language (``en``/``es``): mail to the contact is written in it.
+    language: str = DEFAULT_LANGUAGE
 
 
 @dataclass(frozen=True)
@@ -347,8 +351,9 @@ def _amount_problem(raw: str) -> str | None:
     return None
 
 
-# Mail goes out in English and Spanish: the contact's language is not known.
-MAIL_SEPARATOR = "\n\n— Español —\n\n"
+def mail_language(lang: str | None) -> str:
+    """The language a request's mail is written in: ``lang`` if supported, else English."""
+    return lang if lang in SUPPORTED_LANGUAGES else DEFAULT_LANGUAGE
 
 
 def _money(minor: int, currency: str) -> str:
@@ -643,6 +648,7 @@ def file_request(
         contact_last_name=_text(c.last_name),
         contact_email=_text(c.email),
         contact_phone=_text(c.phone),
+        contact_language=mail_language(data.language),
         customer_id=target.customer.id if target else None,
         order_id=target.order.id if target else None,
         entitlement_id=target.entitlement_id if target else None,
@@ -681,8 +687,10 @@ def file_request(
     mail.enqueue(
         session,
         request=req,
-        subject=bilingual(N_("Support request received: %(title)s", title=req.title), " / "),
-        body=bilingual(
+        subject=localize(
+            N_("Support request received: %(title)s", title=req.title), req.contact_language
+        ),
+        body=localize(
             N_(
                 "Hello %(name)s,\n\nWe received your support request “%(title)s” (%(id)s). "
                 "Its status is: %(status)s.\n\nFollow it in Partner Center: %(link)s\n",
@@ -692,7 +700,7 @@ def file_request(
                 status=Message(STATUS_LABELS[req.status], {}),
                 link=f"{base_url}/partner/support/{req.id}",
             ),
-            MAIL_SEPARATOR,
+            req.contact_language,
         ),
         now=now,
     )
@@ -1073,8 +1081,11 @@ def update_request(
         mail.enqueue(
             session,
             request=req,
-            subject=bilingual(N_("Support request updated: %(title)s", title=req.title), " / "),
-            body=bilingual(
+            subject=localize(
+                N_("Support request updated: %(title)s", title=req.title),
+                mail_language(req.contact_language),
+            ),
+            body=localize(
                 N_(
                     "Hello %(name)s,\n\nYour support request “%(title)s” (%(id)s) changed.\n\n"
                     "%(changes)s\n\nFollow it in Partner Center: %(link)s\n",
@@ -1084,7 +1095,7 @@ def update_request(
                     changes=Lines(told, "\n\n"),
                     link=f"{base_url}/partner/support/{req.id}",
                 ),
-                MAIL_SEPARATOR,
+                mail_language(req.contact_language),
             ),
             now=now,
         )
