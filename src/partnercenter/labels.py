@@ -99,7 +99,7 @@ CYCLE_CHARGE: dict[str, str] = {
 
 
 def charge_label(charge_type: Any, billing_cycle: Any = None) -> str:
-    """The English label (a msgid) of a charge of ``charge_type`` on a line billed ``billing_cycle``.
+    """The English label (a msgid) of a charge of ``charge_type`` on a line billed so.
 
     One table for the invoice page, the PDF statement and anything else that names a charge:
     a ``cycleCharge`` reads "Monthly charge" or "Annual charge" by the line's cycle

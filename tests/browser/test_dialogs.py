@@ -141,7 +141,8 @@ def test_remove_user_and_revoke_token_ask_in_a_modal_first(
     expect(row).to_contain_text("Active")
 
     remove = f"el.closest('tr') && el.closest('tr').textContent.includes({email!r})"
-    tab_to(page, f"el.tagName === 'BUTTON' && el.classList.contains('danger') && {remove}", "Remove")
+    danger = "el.tagName === 'BUTTON' && el.classList.contains('danger')"
+    tab_to(page, f"{danger} && {remove}", "Remove")
     _mark_focus(page)
     page.keyboard.press("Enter")
     confirm = page.get_by_test_id("confirm-dialog")

@@ -28,9 +28,9 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import Flowable
 
+from partnercenter import labels as code_labels
 from partnercenter.billing.models import DocumentType, Invoice, InvoiceLine
 from partnercenter.billing.services import charge_period, unit_prices
-from partnercenter import labels as code_labels
 from partnercenter.i18n import N_
 from partnercenter.money import from_minor
 

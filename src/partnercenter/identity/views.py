@@ -490,9 +490,24 @@ def tokens_create(
 ) -> Response:
     me = _any_portal_user(request, user)
     check_csrf(request, csrf_token)
-    secret, _token = services.create_named_token(
-        session, user=me, name=name, now=now, request=info, security_now=security_now
-    )
+    try:
+        secret, _token = services.create_named_token(
+            session, user=me, name=name, now=now, request=info, security_now=security_now
+        )
+    except DomainError as exc:  # shown beside the field, the form kept
+        session.rollback()
+        return render(
+            request,
+            "tokens.html",
+            {
+                "portal": PORTAL_OF[me.tenant.kind].strip("/"),
+                "me": me,
+                "tokens": services.list_named_tokens(session, user_id=me.id),
+                "error": exc,
+                "name": name,
+            },
+            status=exc.status,
+        )
     session.commit()
     tokens = services.list_named_tokens(session, user_id=me.id)
     response = render(

@@ -983,7 +983,7 @@ def _move(req: SupportRequest, to: RequestStatus, *, actor: Actor, now: datetime
     provider = _side(actor) == NoteAuthor.PROVIDER
     if to == req.status:
         raise InvalidStatusTransition(
-            N_("The support request’s status is already %(status)s.", status=_status(to)),
+            N_("The support request's status is already %(status)s.", status=_status(to)),
             source="status",
         )
     # Partners close their own requests; nothing else is theirs to set.
