@@ -183,6 +183,8 @@ def parse(text: str, *, filename: str = "") -> Parsed:
                         "path": "",
                         "line": exc.lineno,
                         "message": N_("invalid JSON: %(problem)s", problem=Verbatim(exc.msg)),
+                        "summary": N_("invalid JSON"),
+                        "detail": exc.msg,
                     }
                 ]
             ) from None
@@ -198,6 +200,8 @@ def parse(text: str, *, filename: str = "") -> Parsed:
                         "path": "",
                         "line": mark.line + 1 if mark else None,
                         "message": N_("invalid YAML: %(problem)s", problem=Verbatim(problem)),
+                        "summary": N_("invalid YAML"),
+                        "detail": problem,
                     }
                 ]
             ) from None
@@ -309,8 +313,8 @@ BAD_ID = N_("ids are 1-40 letters, digits, '-' or '_'")
 def _describe_combo(term: str | None, cycle: BillingCycle) -> str:
     """``P1Y billed monthly`` (the document's own codes), translated around the codes."""
     if term is None:
-        return N_("no term billed %(cycle)s", cycle=cycle.value)
-    return N_("%(term)s billed %(cycle)s", term=term, cycle=cycle.value)
+        return N_("no term billed '%(cycle)s'", cycle=cycle.value)
+    return N_("'%(term)s' billed '%(cycle)s'", term=term, cycle=cycle.value)
 
 
 def _check_markets(
@@ -417,7 +421,12 @@ class _Validation(str):
         if lang == DEFAULT_LANGUAGE:
             return str(self)
         template = _VALIDATION.get(self.kind, N_("This value is not valid here."))
-        text = localize(Message(template, self.values) if self.values else template, lang)
+        values = dict(self.values)
+        if "expected" in values:  # pydantic lists the choices as "'a', 'b' or 'c'"
+            values["expected"] = Verbatim(
+                str(values["expected"]).replace(" or ", " " + localize(N_("or"), lang) + " ")
+            )
+        text = localize(Message(template, values) if values else template, lang)
         return f"{text} ({localize(self.hint, lang)})" if self.hint else text
 
 
@@ -477,7 +486,9 @@ def _unique_id(
     if value in seen:
         errors.add(
             f"{path}.id",
-            N_("'%(value)s' is also %(other)s", value=value, other=f"{collection}[{seen[value]}]"),
+            N_(
+                "'%(value)s' is also '%(other)s'", value=value, other=f"{collection}[{seen[value]}]"
+            ),
         )
     else:
         seen[value] = int(path.rsplit("[", 1)[1].rstrip("]"))
@@ -554,7 +565,7 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
                         N_(
                             "'%(value)s' is not one of %(terms)s",
                             value=a.term,
-                            terms=", ".join(TERMS),
+                            terms=", ".join(f"'{t}'" for t in TERMS),
                         ),
                     )
                 elif allowed is not None and (a.term, a.billingCycle) not in allowed:
@@ -564,7 +575,7 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
                     errors.add(
                         f"{apath}.billingCycle",
                         N_(
-                            "%(combo)s is not allowed for %(type)s (allowed: %(offered)s)",
+                            "%(combo)s is not allowed for '%(type)s' (allowed: %(offered)s)",
                             combo=_describe_combo(a.term, a.billingCycle),
                             type=product_type.value if product_type else "",
                             offered=offered,
@@ -579,7 +590,7 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
                         errors.add(
                             f"{apath}.markets",
                             N_(
-                                "'%(market)s' already has %(other)s for %(combo)s",
+                                "'%(market)s' already has '%(other)s' for %(combo)s",
                                 market=market,
                                 other=f"availabilities[{claimed[slot]}]",
                                 combo=_describe_combo(a.term, a.billingCycle),
@@ -661,12 +672,12 @@ def _check_sku(errors: _Errors, spath: str, sku: SkuDoc, product_type: ProductTy
     if source != KeySource.NONE and not sku.versions:
         errors.add(
             f"{spath}.versions",
-            N_("a SKU with keySource %(source)s needs a version", source=source.value),
+            N_("a SKU with keySource '%(source)s' needs a version", source=source.value),
         )
     if source != KeySource.NONE and product_type not in SOFTWARE_TYPES:
         errors.add(
             f"{spath}.keySource",
-            N_("%(type)s products have no keys", type=product_type.value),
+            N_("'%(type)s' products have no keys", type=product_type.value),
         )
 
 

@@ -347,7 +347,12 @@ def parse_target_view(value: str | None) -> frozenset[ProductType] | None:
         if name.lower() == value.lower():
             return types
     raise InvalidInput(
-        f"targetView '{value}' is not one of {', '.join(TARGET_VIEWS)}.", source="targetView"
+        N_(
+            "targetView '%(value)s' is not one of %(views)s.",
+            value=value,
+            views=", ".join(TARGET_VIEWS),
+        ),
+        source="targetView",
     )
 
 

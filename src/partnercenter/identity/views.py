@@ -21,7 +21,7 @@ from partnercenter.deps import (
     get_optional_user,
 )
 from partnercenter.errors import DomainError, Forbidden, NotFound, Unauthenticated
-from partnercenter.i18n import N_
+from partnercenter.i18n import N_, Message
 from partnercenter.identity import services
 from partnercenter.identity.errors import BadCredentials, SignInThrottled
 from partnercenter.identity.models import User
@@ -61,6 +61,14 @@ def _safe_next(target: str | None) -> str | None:
     return None
 
 
+# Each portal by the name its header shows (the brand link), for messages that send people there.
+PORTAL_NAMES: dict[TenantKind, str] = {
+    TenantKind.PARTNER: N_("Partner Center"),
+    TenantKind.CUSTOMER: N_("Admin Center"),
+    TenantKind.PROVIDER: N_("Provider console"),
+}
+
+
 def portal_user(request: Request, user: User | None, kind: TenantKind) -> User:
     """The signed-in user of this portal's tenant kind, or a redirect / refusal."""
     if user is None or getattr(request.state, "web_session", None) is None:
@@ -69,7 +77,7 @@ def portal_user(request: Request, user: User | None, kind: TenantKind) -> User:
         raise Forbidden(
             N_(
                 "This portal is not for your account. Go to %(portal)s instead.",
-                portal=PORTAL_OF[user.tenant.kind],
+                portal=Message(PORTAL_NAMES[user.tenant.kind], {}),
             )
         )
     return user
