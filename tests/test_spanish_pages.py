@@ -687,6 +687,14 @@ def test_every_page_of_every_role_reads_in_spanish(world: World) -> None:
             f"/admin/billing/products/software?item={i['item']}",
         )
     )
+    # Support requests name their type of problem, never its number or code.
+    for email, path in (
+        ("admin.agent@fabrikam.example", f"/partner/support/{i['request']}"),
+        ("admin.agent@fabrikam.example", "/partner/support"),
+        ("support@northwind.example", "/provider/support"),
+    ):
+        html = world.client(email).get(path).text
+        assert "Compra/reembolso" in html and "32000001" not in html, path
     # The sign-in page and its error, signed out.
     anonymous = TestClient(world.app, base_url="http://testserver", headers=SPANISH)
     for html, what in (
@@ -822,7 +830,12 @@ def test_form_errors_read_in_spanish(world: World) -> None:
         (provider, "/provider/catalog/import", "/provider/catalog/import", {"text": '{"a": }'}),
         (provider, "/provider/keys", "/provider/keys/import", {"sku": "NO:SUCH"}),
         (provider, "/account/tokens", "/account/tokens", {"name": "x" * 101}),
-        (provider, "/provider/tax-rates", "/provider/tax-rates", {"country": "ES", "percent": "doce"}),
+        (
+            provider,
+            "/provider/tax-rates",
+            "/provider/tax-rates",
+            {"country": "ES", "percent": "doce"},
+        ),
         (provider, "/provider/billing", "/provider/billing/close", {"month": "2099-01"}),
         (provider, "/provider/partners", "/provider/partners", {"company_name": "", "country": ""}),
     ]

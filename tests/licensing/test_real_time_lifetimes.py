@@ -1,9 +1,10 @@
 """The sandbox clock moves business time only; security lifetimes run on real time.
 
-Moving the sandbox clock 60 days or two years ahead moves business time (30-day windows, month ends, cart
-expiry: ``tests/test_ops.py``) but signs nobody out: the bearer token, the browser session
-and a fresh copied link keep working, and a throttled sign-in stays throttled. A lifetime
-that passes on the real-time clock still ends (an injected clock stands for real time).
+Moving the sandbox clock 60 days or two years ahead moves business time (30-day windows,
+month ends, cart expiry: ``tests/test_ops.py``) but signs nobody out: the bearer token, the
+browser session and a fresh copied link keep working, and a throttled sign-in stays
+throttled. A lifetime that passes on the real-time clock still ends (an injected clock
+stands for real time).
 """
 
 from __future__ import annotations
