@@ -17,6 +17,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from partnercenter import demo
 from tests.browser.conftest import LiveServer, snap
@@ -71,9 +72,12 @@ def assert_true_modal(page: Page, dialog: Locator, name: str) -> None:
 def assert_closes_on_escape_and_gives_focus_back(page: Page, dialog: Locator, name: str) -> None:
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
-    assert page.evaluate("document.activeElement.getAttribute('data-opener')") == "yes", (
-        f"{name}: focus did not return to the control that opened the dialog"
-    )
+    # The dialog's "close" event (which puts focus back) is a task queued after it hides.
+    back = "document.activeElement && document.activeElement.getAttribute('data-opener') === 'yes'"
+    try:
+        page.wait_for_function(back, timeout=5_000)
+    except PlaywrightTimeout:
+        pytest.fail(f"{name}: focus did not return to the control that opened the dialog")
     page.evaluate("document.querySelector('[data-opener]').removeAttribute('data-opener')")
 
 
