@@ -122,3 +122,22 @@ def test_language_switch_keeps_the_page_and_its_query_string(client: TestClient)
         follow_redirects=False,
     )
     assert r.status_code == 303 and r.headers["location"] == back
+
+
+@pytest.mark.parametrize(
+    ("charge_type", "cycle", "english", "spanish"),
+    [
+        ("cycleCharge", "monthly", "Monthly charge", "Cargo mensual"),
+        ("cycleCharge", BillingCycle.MONTHLY, "Monthly charge", "Cargo mensual"),
+        ("cycleCharge", "annual", "Annual charge", "Cargo anual"),
+        (ChargeType.CYCLE_CHARGE, BillingCycle.ANNUAL, "Annual charge", "Cargo anual"),
+        ("cycleCharge", None, "Recurring charge", "Cargo periódico"),
+        ("new", "annual", "Purchase", "Compra"),
+        ("cancel", "monthly", "Cancellation credit", "Crédito por cancelación"),
+    ],
+)
+def test_a_charge_is_named_by_its_billing_cycle(
+    charge_type: object, cycle: object, english: str, spanish: str
+) -> None:
+    assert labels.charge_label(charge_type, cycle) == english
+    assert i18n.localize(labels.charge_label(charge_type, cycle), "es") == spanish

@@ -270,7 +270,20 @@ class _Text(HTMLParser):
     """The words a person reads: text nodes and person-facing attributes, not code."""
 
     SKIP = {"script", "style", "code", "pre", "textarea", "svg"}
-    ATTRS = {"title", "placeholder", "aria-label", "alt", "label"}
+    # Texts the script shows: a confirmation's question, toasts, the dialog's buttons.
+    ATTRS = {
+        "title",
+        "placeholder",
+        "aria-label",
+        "alt",
+        "label",
+        "data-confirm",
+        "data-confirm-title",
+        "data-cancel",
+        "data-copied",
+        "data-link-copied",
+        "data-copy-failed",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -415,6 +428,8 @@ def world(
     w = World(app, session, settings, clock)
     contoso = _tenant(session, "Contoso Ltd")
     w.ids["customer"] = str(contoso.id)
+    # A customer with nothing bought: the empty states of its pages.
+    w.ids["empty_customer"] = str(_tenant(session, "Wingtip Toys Pty").id)
     for tenant in session.execute(select(Tenant)).scalars():
         w.names.append(tenant.name)
     w.names += [u.display_name for u in session.execute(select(User)).scalars()]
@@ -526,11 +541,22 @@ def world(
             w.client(demo.PROVIDER_ADMIN_EMAIL).get("/provider/catalog").text,
         )
         w.ids["product"] = product_ids[0]
+        w.ids["products"] = ",".join(dict.fromkeys(product_ids))
     yield w
 
 
+# Every portal's home and a page that does not exist: each role also reads the error pages
+# of the portals it may not open (403 or a redirect to its own portal) and a 404.
+ERROR_PAGES = ["/partner", "/admin", "/provider", "/no-such-page", "/partner/no-such-page"]
+
+
 def pages_of(w: World, portal: str) -> list[str]:
+    return _portal_pages(w, portal) + [p for p in ERROR_PAGES if not p.startswith(portal + "/")]
+
+
+def _portal_pages(w: World, portal: str) -> list[str]:
     c, i = w.ids["customer"], w.ids
+    empty = i["empty_customer"]
     if portal == "/partner":
         return [
             "/partner",
@@ -559,6 +585,17 @@ def pages_of(w: World, portal: str) -> list[str]:
             "/partner/users",
             "/account/tokens",
             f"/partner/customers/{uuid.uuid4()}",
+            # Empty states: a customer with nothing bought, lists filtered to nothing.
+            f"/partner/customers/{empty}",
+            f"/partner/customers/{empty}/users",
+            f"/partner/customers/{empty}/orders",
+            f"/partner/customers/{empty}/software",
+            f"/partner/customers/{empty}/cancel",
+            f"/partner/customers/{empty}/add-products?q=zzz-nothing",
+            "/partner/support?status=closed",
+            "/partner/activity-log?from=2030-01-01&to=2030-01-31",
+            f"/partner/billing/invoices/{uuid.uuid4()}",
+            f"/partner/support/{uuid.uuid4()}",
         ]
     if portal == "/admin":
         return [
@@ -566,8 +603,10 @@ def pages_of(w: World, portal: str) -> list[str]:
             "/admin/billing/products/software",
             f"/admin/billing/products/software?item={i['item']}",
             "/admin/activity-log",
+            "/admin/activity-log?from=2030-01-01&to=2030-01-31",
             "/admin/users",
             "/account/tokens",
+            f"/admin/billing/products/software?item={uuid.uuid4()}",
         ]
     return [
         "/provider",
@@ -581,9 +620,13 @@ def pages_of(w: World, portal: str) -> list[str]:
         f"/provider/support/{i['request']}",
         "/provider/billing",
         "/provider/activity-log",
+        "/provider/activity-log?from=2030-01-01&to=2030-01-31",
         "/provider/users",
         "/account/tokens",
-    ]
+        "/provider/support?status=closed",
+        "/provider/catalog?view=Nada",
+        f"/provider/catalog/products/{uuid.uuid4().hex[:12]}",
+    ] + [f"/provider/catalog/products/{p}" for p in i["products"].split(",")]
 
 
 def _walk(w: World, email: str, portal: str) -> dict[str, list[str]]:
@@ -600,6 +643,32 @@ def _walk(w: World, email: str, portal: str) -> dict[str, list[str]]:
         found = problems_of(r.text, w.names)
         if found:
             report[f"{email} {path} ({r.status_code})"] = found
+    # A form posted without its CSRF token: the error page, in the portal's layout.
+    r = c.post(portal + "/users", data={"email": "x@example.com"}, follow_redirects=True)
+    if "text/html" in r.headers.get("content-type", "") and "<html lang" in r.text:
+        found = problems_of(r.text, w.names)
+        if found:
+            report[f"{email} POST {portal}/users without CSRF ({r.status_code})"] = found
+    return report
+
+
+def _key_dialog(w: World, email: str, software: str) -> dict[str, list[str]]:
+    """Get Key: the page with the key in its modal dialog, then the page reloaded."""
+    c = w.client(email)
+    page = c.get(software)
+    forms = re.findall(
+        r'<form method="post" action="([^"]+/key)"[^>]*>(.*?)</form>', page.text, re.S
+    )
+    if not forms:
+        return {}
+    action, body = forms[0]
+    data = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', body))
+    r = c.post(action, data=data)
+    report = {}
+    for what, html in (("key dialog", r.text), ("reloaded", c.get(str(r.url)).text)):
+        found = problems_of(html, w.names)
+        if found:
+            report[f"{email} {software} ({what})"] = found
     return report
 
 
@@ -608,6 +677,33 @@ def test_every_page_of_every_role_reads_in_spanish(world: World) -> None:
     report: dict[str, list[str]] = {}
     for u in users:
         report.update(_walk(world, u.email, u.portal))
+    i = world.ids
+    software = f"/partner/customers/{i['customer']}/software?{i['software_query']}"
+    report.update(_key_dialog(world, "admin.agent@fabrikam.example", software))
+    report.update(
+        _key_dialog(
+            world,
+            "global.admin@contoso.example",
+            f"/admin/billing/products/software?item={i['item']}",
+        )
+    )
+    # Support requests name their type of problem, never its number or code.
+    for email, path in (
+        ("admin.agent@fabrikam.example", f"/partner/support/{i['request']}"),
+        ("admin.agent@fabrikam.example", "/partner/support"),
+        ("support@northwind.example", "/provider/support"),
+    ):
+        html = world.client(email).get(path).text
+        assert "Compra/reembolso" in html and "32000001" not in html, path
+    # The sign-in page and its error, signed out.
+    anonymous = TestClient(world.app, base_url="http://testserver", headers=SPANISH)
+    for html, what in (
+        (anonymous.get("/signin").text, "GET /signin"),
+        (sign_in(anonymous, "nobody@example.com", "wrong-password", **SPANISH).text, "bad sign-in"),
+    ):
+        found = problems_of(html, [])
+        if found:
+            report[what] = found
     assert not report, "\n".join(f"{page}: {'; '.join(found)}" for page, found in report.items())
 
 
@@ -622,6 +718,53 @@ def test_the_word_check_finds_english_and_codes() -> None:
     assert any("raw timestamp" in f for f in found)
     assert any("unformatted amount" in f for f in found)
     assert problems_of("<p>El pedido <code>create_order</code></p>", []) == []
+
+
+# A catalogue document with an error of every kind the import reports.
+BAD_CATALOG = """
+taxRates: {ZZ: "5", FR: "120", DE: "19.123456"}
+products:
+  - id: "BAD:ID"
+    title: ""
+    productType: gadget
+    extra: true
+  - id: WINSRV
+    title: Windows Server
+    productType: perpetual_software
+    cancellationPolicy: {windowDays: -1, feePercent: "150", creditRule: none}
+    skus:
+      - id: 0001
+        title: Standard
+        minQuantity: 0
+        maxQuantity: 200000
+        versions: ["2022", "2022", "bad version!"]
+        availabilities:
+          - id: A1
+            currency: USD
+            price: "12.345"
+            term: P2Y
+            billingCycle: monthly
+            markets: [US, US, DE, XX, "currency:EUR"]
+          - id: A2
+            currency: JPY
+            price: "1500.5"
+            billingCycle: one_time
+            markets: [JP]
+          - id: A2
+            currency: XYZ
+            price: [1]
+            billingCycle: one_time
+            markets: [JP]
+  - id: AZ
+    title: Azure
+    productType: azure_reservation
+    skus:
+      - id: S
+        title: S
+        keySource: inventory
+        availabilities:
+          - {id: X, currency: EUR, price: "1", term: P1Y, billingCycle: annual, markets: [AD]}
+"""
 
 
 def test_form_errors_read_in_spanish(world: World) -> None:
@@ -650,9 +793,49 @@ def test_form_errors_read_in_spanish(world: World) -> None:
             {"catalog_item_id": "NO:SUCH:ITEM", "quantity": "2", "cart_id": ""},
         ),
     ]
+    c, i = world.ids["customer"], world.ids
+    admin = world.client("global.admin@fabrikam.example")
+    posts += [
+        (
+            agent,
+            f"/partner/customers/{c}/users",
+            f"/partner/customers/{c}/users",
+            {"email": "not-an-address", "display_name": "", "password": "short"},
+        ),
+        (
+            agent,
+            f"/partner/customers/{c}/cancel?order={i['order']}",
+            f"/partner/customers/{c}/cancel",
+            {"order": i["order"]},
+        ),
+        (
+            agent,
+            f"/partner/support/{i['request']}",
+            f"/partner/support/{i['request']}",
+            {"note": ""},
+        ),
+        (agent, "/account/tokens", "/account/tokens", {"name": ""}),
+        (admin, "/partner/users", "/partner/users", {"email": "bad", "password": "short"}),
+        (
+            admin,
+            "/partner/users",
+            "/partner/users",
+            {"email": "new.person@fabrikam.example", "password": "password123"},
+        ),
+    ]
     provider = world.client(demo.PROVIDER_ADMIN_EMAIL)
     posts += [
-        (provider, "/provider/tax-rates", "/provider/tax-rates", {"country": "ES", "percent": "x"}),
+        (provider, "/provider/catalog/import", "/provider/catalog/import", {"text": BAD_CATALOG}),
+        (provider, "/provider/catalog/import", "/provider/catalog/import", {"text": "a: [b"}),
+        (provider, "/provider/catalog/import", "/provider/catalog/import", {"text": '{"a": }'}),
+        (provider, "/provider/keys", "/provider/keys/import", {"sku": "NO:SUCH"}),
+        (provider, "/account/tokens", "/account/tokens", {"name": "x" * 101}),
+        (
+            provider,
+            "/provider/tax-rates",
+            "/provider/tax-rates",
+            {"country": "ES", "percent": "doce"},
+        ),
         (provider, "/provider/billing", "/provider/billing/close", {"month": "2099-01"}),
         (provider, "/provider/partners", "/provider/partners", {"company_name": "", "country": ""}),
     ]

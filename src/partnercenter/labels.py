@@ -80,12 +80,37 @@ CART_STATUS: dict[str, str] = {
     "ordered": N_("Ordered"),
 }
 
+# A charge type alone; a ``cycleCharge`` is named by its billing cycle in
+# :data:`CYCLE_CHARGE` (see :func:`charge_label`), this entry is for when the cycle is unknown.
 CHARGE_TYPE: dict[str, str] = {
     "new": N_("Purchase"),
-    "cycleCharge": N_("Monthly charge"),
+    "cycleCharge": N_("Recurring charge"),
     "cancel": N_("Cancellation credit"),
     "customerCredit": N_("Refund credit"),
 }
+
+# The charge of each later billing period, by the line's billing cycle: a monthly term's
+# charge is monthly; an annual one (a 1-year or 3-year term billed annually, charged on each
+# anniversary) is annual.
+CYCLE_CHARGE: dict[str, str] = {
+    "monthly": N_("Monthly charge"),
+    "annual": N_("Annual charge"),
+}
+
+
+def charge_label(charge_type: Any, billing_cycle: Any = None) -> str:
+    """The English label (a msgid) of a charge of ``charge_type`` on a line billed so.
+
+    One table for the invoice page, the PDF statement and anything else that names a charge:
+    a ``cycleCharge`` reads "Monthly charge" or "Annual charge" by the line's cycle
+    (``monthly``/``annual``, enum members accepted), "Recurring charge" if the cycle is unknown.
+    """
+    kind = str(getattr(charge_type, "value", charge_type))
+    cycle = str(getattr(billing_cycle, "value", billing_cycle))
+    if kind == "cycleCharge" and cycle in CYCLE_CHARGE:
+        return CYCLE_CHARGE[cycle]
+    return label("charge_type", kind)
+
 
 CREDIT_REASON: dict[str, str] = {
     "customer_cancellation": N_("Cancelled by the partner"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from importlib import resources
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from partnercenter import i18n, labels, markets
 from partnercenter.errors import CsrfFailed, Unauthenticated
@@ -24,6 +26,18 @@ env = Environment(
     extensions=["jinja2.ext.i18n"],
 )
 env.globals["ROLE_LABELS"] = ROLE_LABELS
+
+_QUOTED = re.compile(r"&#39;((?:(?!&#39;)[^\s])(?:(?!&#39;).){0,199})&#39;")
+
+
+def code_quoted(text: str) -> Markup:
+    """``text`` escaped, each '…'-quoted literal (a document's own code, such as 'P1Y' or
+    'perpetual_software') shown as ``<code>`` (the import page's error messages)."""
+    escaped = str(escape(text))  # quotes become &#39;; the literal inside is escaped too
+    return Markup(_QUOTED.sub(lambda m: f"<code>{m.group(1)}</code>", escaped))  # noqa: S704
+
+
+env.filters["code_quoted"] = code_quoted
 env.globals["Action"] = Action
 
 

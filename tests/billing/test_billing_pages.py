@@ -54,6 +54,9 @@ def test_billing_admin_sees_invoices_chart_and_unbilled_lines(
     assert len(bars) == 12 and bars[-1][0] == "2026-12"
     assert dict(bars)["2026-10"] == "88.00" and dict(bars)["2026-11"] == "-66.00"
     assert 'data-testid="unbilled-lines"' in html and "5.50 USD" in html
+    # The unit price is the price of one, as written: 5.00 USD, not its minor units.
+    units = re.findall(r'data-testid="unit-price">([^<]+)<', html)
+    assert units == ["5.00 USD"], units
     assert 'href="/partner/billing/invoices"' in client.get("/partner").text
 
 

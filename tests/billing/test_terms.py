@@ -31,7 +31,7 @@ from partnercenter.money import from_minor, to_minor
 from partnercenter.orders import cancellation
 from partnercenter.orders.models import OrderLine
 from partnercenter.permissions import Role
-from tests.factories import Factory
+from tests.factories import PASSWORD, Factory
 from tests.orders.cancel_helpers import Buyer
 from tests.orders.catalog_data import Offer, add_product
 
@@ -337,3 +337,60 @@ def test_the_annual_charge_of_a_later_year_covers_that_year(
     ]
     assert [li.charge_type for li in lines] == ["new", "cycleCharge", "cycleCharge"]
     assert sum(from_minor(li.net_minor, "USD") for li in lines) == Decimal("347.10")
+
+
+def test_later_charges_are_named_by_their_billing_cycle_on_the_invoice_page(
+    shop: tuple[Buyer, dict[str, Any]],
+    client: TestClient,
+    session: Session,
+    factory: Factory,
+    clock: FrozenClock,
+) -> None:
+    """A multi-year term billed annually reads "Annual charge" ("Cargo anual") on each
+    anniversary, one billed monthly "Monthly charge" ("Cargo mensual"), in English and Spanish."""
+    from tests.web import sign_in
+
+    buyer, people = shop
+    _walk(buyer, people, session, clock)
+    admin = factory.user(people["partner"], Role.GLOBAL_ADMIN)
+    session.commit()
+    assert sign_in(client, admin.email, PASSWORD).status_code == 303
+    lines = session.execute(
+        select(InvoiceLine, Invoice.id)
+        .join(
+            Invoice,
+            (Invoice.partner_id == InvoiceLine.partner_id)
+            & (Invoice.billing_month == InvoiceLine.invoice_month)
+            & (Invoice.currency == InvoiceLine.currency),
+        )
+        .where(InvoiceLine.charge_type == "cycleCharge")
+    ).all()
+    cycles = {li.billing_cycle for li, _ in lines}
+    assert cycles == {"monthly", "annual"}
+    # A 1-year term billed annually is charged once, at purchase: later annual charges are the
+    # 3-year terms' anniversaries; monthly ones come from 1-year and 3-year terms.
+    assert {li.term_duration for li, _ in lines if li.billing_cycle == "annual"} == {"P3Y"}
+    assert {li.term_duration for li, _ in lines if li.billing_cycle == "monthly"} == {"P1Y", "P3Y"}
+    want = {
+        "monthly": ("Monthly charge", "Cargo mensual"),
+        "annual": ("Annual charge", "Cargo anual"),
+    }
+    pages: dict[tuple[uuid.UUID, str], str] = {}
+    for li, invoice_id in lines:
+        for n, lang in enumerate(("en", "es")):
+            if (invoice_id, lang) not in pages:
+                client.cookies.set("pc_lang", lang)
+                r = client.get(f"/partner/billing/invoices/{invoice_id}")
+                assert r.status_code == 200, r.text
+                pages[(invoice_id, lang)] = r.text
+            html = pages[(invoice_id, lang)]
+            rows = [
+                row
+                for row in html.split('<tr data-charge-type="cycleCharge">')[1:]
+                if str(li.order_id) in row.split("</tr>", 1)[0]
+            ]
+            assert rows, (li.order_id, lang)
+            label_cell = rows[0].split("</td>", 2)[1]
+            assert want[li.billing_cycle][n] in label_cell, (li.term_duration, li.billing_cycle)
+            other = want["annual" if li.billing_cycle == "monthly" else "monthly"][n]
+            assert other not in label_cell

@@ -26,7 +26,7 @@ from partnercenter import demo
 from partnercenter.clock import FrozenClock
 from partnercenter.db import make_engine
 from partnercenter.migrate import upgrade
-from tests.browser.conftest import ARTIFACTS, _load_demo
+from tests.browser.conftest import ARTIFACTS, _load_demo, snap
 from tests.orders.live import Live, committed_postgres, live_app
 
 pytestmark = pytest.mark.browser
@@ -112,6 +112,11 @@ def test_billing_admin_reads_novembers_invoice_as_page_pdf_and_csv(
     close_form = console.get_by_test_id("close-period")
     expect(close_form.locator("input[name=month]")).to_have_value("2026-11")
     close_form.get_by_role("button", name="Close month").click()
+    confirm = console.get_by_test_id("confirm-dialog")  # a modal asks first
+    expect(confirm).to_contain_text("invoice of the month is issued")
+    assert confirm.evaluate("d => d.matches(':modal')")
+    snap(console, "close-month-confirm")
+    confirm.get_by_test_id("confirm-ok").click()
     expect(console.get_by_test_id("close-result")).to_contain_text("November 2026")
     expect(console.locator("tr[data-month='2026-11']")).to_contain_text("Closed")
 

@@ -104,3 +104,75 @@ def test_sign_in_buy_get_key_and_copy_it_by_keyboard_alone(
     snap(page, "keyboard-key-copied")
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
+
+
+def _sign_in_by_keyboard(page: Page, url: str) -> None:
+    page.goto(url + "/signin")
+    tab_to(page, "el.name === 'email'", "the email field")
+    page.keyboard.type("admin.agent@fabrikam.example")
+    tab_to(page, "el.name === 'password'", "the password field")
+    page.keyboard.type(demo.DEMO_PASSWORD)
+    go(page)
+    expect(page).to_have_url(re.compile(r"/partner$"))
+
+
+def _choose_by_keyboard(page: Page, testid: str, value: str) -> None:
+    """With the select focused, Arrow Down until ``value`` is chosen (as a keyboard user does)."""
+    tab_to(page, by_testid(testid), testid)
+    for _ in range(12):
+        if page.evaluate("document.activeElement.value") == value:
+            return
+        page.keyboard.press("ArrowDown")
+    pytest.fail(f"{value} cannot be chosen in {testid} with the keyboard")
+
+
+def test_cancel_a_purchase_and_report_a_problem_by_keyboard_alone(
+    page: Page, live_server: LiveServer
+) -> None:
+    from tests.browser.test_dialogs import _buy
+
+    cid, order_id = _buy(live_server.url)
+    _sign_in_by_keyboard(page, live_server.url)
+
+    # Cancel purchase: the link opens the modal dialog; the acknowledgement is a checkbox
+    # ticked with Space; Submit with Enter.
+    page.goto(f"{live_server.url}/partner/customers/{cid}/software")
+    in_row = f"el.closest('tr') && el.closest('tr').textContent.includes({order_id!r})"
+    tab_to(page, f"{by_testid('cancel-link')} && {in_row}", "Cancel purchase")
+    page.keyboard.press("Enter")
+    dialog = page.locator("dialog#pc-dialog")
+    expect(dialog.get_by_test_id("cancel-form")).to_be_visible()
+    expect(dialog.get_by_test_id("order-number")).to_have_value(order_id)
+    tab_to(page, by_testid("acknowledge"), "the acknowledgement")
+    page.keyboard.press("Space")
+    assert page.evaluate("document.activeElement.checked")
+    tab_to(page, by_testid("cancel-submit"), "Submit")
+    go(page)
+    expect(page.get_by_test_id("cancel-confirmation")).to_contain_text(
+        "Your cancellation is confirmed"
+    )
+
+    # Report a problem: from the support list, every field filled by keyboard.
+    page.goto(f"{live_server.url}/partner/support")
+    tab_to(page, by_testid("report-problem"), "Report a problem")
+    go(page)
+    _choose_by_keyboard(page, "topic", "orders")
+    _choose_by_keyboard(page, "severity", "minimal")
+    title = f"Typed without a mouse {order_id[:8]}"
+    tab_to(page, by_testid("title"), "the title")
+    page.keyboard.type(title)
+    tab_to(page, by_testid("description"), "the description")
+    page.keyboard.type("The order shows twice in the list.")
+    for testid, text in (
+        ("first-name", "Ana"),
+        ("last-name", "García"),
+        ("email", "ana@fabrikam.example"),
+        ("phone", "+34 600 000 000"),
+    ):
+        tab_to(page, by_testid(testid), testid)
+        page.keyboard.press("Control+A")  # it may be filled in from the account
+        page.keyboard.type(text)
+    tab_to(page, by_testid("submit"), "Submit")
+    go(page)
+    expect(page.locator("h1")).to_contain_text(title)
+    snap(page, "keyboard-support-request-filed")

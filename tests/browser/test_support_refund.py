@@ -169,6 +169,9 @@ def test_refund_from_the_cancel_dialog_to_a_credit_on_the_next_invoice(
     approve = support.get_by_test_id("approve-form")
     approve.get_by_test_id("amount-approved-input").fill("500.00")
     approve.get_by_test_id("approve").click()
+    confirm = support.get_by_test_id("confirm-dialog")  # a modal asks first
+    assert confirm.evaluate("d => d.matches(':modal')")
+    confirm.get_by_test_id("confirm-ok").click()
     expect(support.get_by_test_id("refund-status")).to_have_text("Partially approved")
     expect(support.get_by_test_id("status")).to_have_text("Resolved")
 

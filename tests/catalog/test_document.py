@@ -69,7 +69,7 @@ def test_a_broken_document_reports_every_error_with_its_path_and_changes_nothing
     assert ("products[0].skus[0].availabilities[3].price", "JPY has no decimals") in found
     assert (
         "products[0].skus[0].availabilities[2].term",
-        "'P2Y' is not one of P1M, P1Y, P3Y",
+        "'P2Y' is not one of 'P1M', 'P1Y', 'P3Y'",
     ) in found
     assert ("products[0].skus[0].maxQuantity", "must be at least minQuantity (1)") in found
     assert (
@@ -81,7 +81,7 @@ def test_a_broken_document_reports_every_error_with_its_path_and_changes_nothing
         'expected a decimal amount such as "12.50"',
     ) in found
     assert {"products[2].title", "products[2].productType"} <= paths
-    assert ("products[3].id", "'WINSRV' is also products[0]") in found
+    assert ("products[3].id", "'WINSRV' is also 'products[0]'") in found
     assert (
         "products[0].skus[1].id",
         'Input should be a valid string (write it in quotes, e.g. "0001": '

@@ -183,5 +183,5 @@ def _subject(message: Any) -> str:
 
 
 def _received(title: str) -> str:
-    """The support mail's subject: English, then Spanish (no contact language is stored)."""
-    return f"Support request received: {title} / Solicitud de soporte recibida: {title}"
+    """The support mail's subject, in the filer's language (English: no Accept-Language)."""
+    return f"Support request received: {title}"

@@ -1,9 +1,10 @@
 """The sandbox clock moves business time only; security lifetimes run on real time.
 
-Moving the sandbox clock 60 days ahead moves business time (30-day windows, month ends, cart
-expiry: ``tests/test_ops.py``) but signs nobody out: the bearer token, the browser session
-and a fresh copied link keep working, and a throttled sign-in stays throttled. A lifetime
-that passes on the real-time clock still ends (an injected clock stands for real time).
+Moving the sandbox clock 60 days or two years ahead moves business time (30-day windows,
+month ends, cart expiry: ``tests/test_ops.py``) but signs nobody out: the bearer token, the
+browser session and a fresh copied link keep working, and a throttled sign-in stays
+throttled. A lifetime that passes on the real-time clock still ends (an injected clock
+stands for real time).
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def _advance(client: TestClient, admin: dict[str, str], days: int) -> None:
     assert moved.status_code == 200, moved.text
 
 
-def test_moving_the_sandbox_clock_60_days_signs_nobody_out_nor_expires_a_fresh_link(
+@pytest.mark.parametrize("days", [60, 730], ids=["60-days", "2-years"])
+def test_moving_the_sandbox_clock_signs_nobody_out_nor_expires_a_fresh_link(
+    days: int,
     client: TestClient,
     session: Session,
     factory: Factory,
@@ -73,11 +76,11 @@ def test_moving_the_sandbox_clock_60_days_signs_nobody_out_nor_expires_a_fresh_l
     link = client.post(purchase.url("/downloadlink"), json=FILE, headers=agent).json()
     path = link["uri"].split("8000", 1)[1]
 
-    _advance(client, admin, 60)
+    _advance(client, admin, days)
 
     # Business time moved (tests/test_ops.py shows every rule reading it) ...
     business = client.get("/v1/sandbox/clock", headers=admin).json()
-    assert business["offsetSeconds"] == pytest.approx(60 * 86400, abs=120)
+    assert business["offsetSeconds"] == pytest.approx(days * 86400, abs=120)
     # Security lifetimes did not.
     assert client.get("/v1/users/me", headers=agent).status_code == 200
     page = browser.get("/partner", follow_redirects=False)

@@ -167,7 +167,7 @@ def test_amount_cannot_exceed_what_was_charged(client: TestClient, desk: Desk) -
     assert r.status_code == 400, r.text
     problem = r.json()["data"][0]
     assert problem["field"] == "refund.amountRequested"
-    assert f"USD {charged}" in problem["message"]
+    assert f"{charged:,} USD" in problem["message"]  # the amount as people read it
     assert file(client, desk, refund={"amountRequested": str(charged)}).status_code == 201
 
 

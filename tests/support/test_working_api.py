@@ -281,7 +281,7 @@ def test_approval_is_capped_by_earlier_credits_and_the_amount_asked(
     assert patch(client, desk, "support", first, refund={"decision": "approve"}).status_code == 200
     r = patch(client, desk, "support", second, refund={"decision": "approve"})
     assert r.status_code == 400, r.text
-    assert "USD 0.00" in r.json()["data"][0]["message"]
+    assert "0.00 USD" in r.json()["data"][0]["message"]
     assert len(credits(session)) == 1
 
 

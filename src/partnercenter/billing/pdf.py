@@ -28,6 +28,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import Flowable
 
+from partnercenter import labels as code_labels
 from partnercenter.billing.models import DocumentType, Invoice, InvoiceLine
 from partnercenter.billing.services import charge_period, unit_prices
 from partnercenter.i18n import N_
@@ -35,18 +36,6 @@ from partnercenter.money import from_minor
 
 Translate = Callable[[str], str]
 
-CHARGE_TYPE_LABELS = {
-    "new": N_("Purchase"),
-    "cycleCharge": N_("Monthly charge"),
-    "cancel": N_("Cancellation credit"),
-    "customerCredit": N_("Refund credit"),
-}
-ANNUAL_CHARGE = N_("Annual charge")
-
-CREDIT_REASON_LABELS = {
-    "customer_cancellation": N_("Cancelled by the partner"),
-    "customerCredit": N_("Approved refund"),
-}
 
 MONTHS = (
     N_("January"),
@@ -65,10 +54,8 @@ MONTHS = (
 
 
 def charge_label(line: InvoiceLine) -> str:
-    """The (untranslated) label of a line's charge type: a later year's charge is annual."""
-    if line.charge_type == "cycleCharge" and line.billing_cycle == "annual":
-        return ANNUAL_CHARGE
-    return CHARGE_TYPE_LABELS.get(line.charge_type, line.charge_type)
+    """The (untranslated) label of a line's charge: :func:`partnercenter.labels.charge_label`."""
+    return code_labels.charge_label(line.charge_type, line.billing_cycle)
 
 
 # --- fonts ---------------------------------------------------------------------------------
@@ -303,8 +290,7 @@ def render_statement(
             start, end = charge_period(line)
             label = markup(_(charge_label(line)))
             if line.credit_reason_code:
-                reason = CREDIT_REASON_LABELS.get(line.credit_reason_code)
-                text = _(reason) if reason else line.credit_reason_code
+                text = _(code_labels.label("credit_reason", line.credit_reason_code))
                 label += f"<br/><font size=6.3 color=grey>{markup(text)}</font>"
             units = unit_prices(line)
             if units.net is not None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from partnercenter.billing import services
 from partnercenter.billing.api import close_month, statement_response
 from partnercenter.billing.models import InvoiceLine
-from partnercenter.billing.pdf import CREDIT_REASON_LABELS, charge_label
+from partnercenter.billing.pdf import charge_label
 from partnercenter.deps import NowDep, RequestInfoDep, SessionDep, parse_uuid
 from partnercenter.errors import DomainError
 from partnercenter.i18n import babel_locale
@@ -158,7 +158,6 @@ def _line_context() -> dict[str, Any]:
         "money": _money,
         "charge_period": services.charge_period,
         "charge_label": charge_label,
-        "reason_labels": CREDIT_REASON_LABELS,
         "unit_prices": services.unit_prices,
     }
 

@@ -51,12 +51,13 @@ from partnercenter.catalog.services import (
     ppm_to_percent,
 )
 from partnercenter.context import Actor, RequestInfo
+from partnercenter.i18n import DEFAULT as DEFAULT_LANGUAGE
+from partnercenter.i18n import N_, Lines, Market, Message, Verbatim, localize
 from partnercenter.markets import (
     BILLING_CURRENCIES,
     all_countries,
     azure_reservations_unavailable,
     market_currency,
-    market_label,
 )
 from partnercenter.money import from_minor, is_exact, minor_units, to_minor
 
@@ -177,7 +178,15 @@ def parse(text: str, *, filename: str = "") -> Parsed:
             data = json.loads(text, parse_float=Decimal)
         except json.JSONDecodeError as exc:
             raise CatalogDocumentInvalid(
-                [{"path": "", "line": exc.lineno, "message": f"invalid JSON: {exc.msg}"}]
+                [
+                    {
+                        "path": "",
+                        "line": exc.lineno,
+                        "message": N_("invalid JSON: %(problem)s", problem=Verbatim(exc.msg)),
+                        "summary": N_("invalid JSON"),
+                        "detail": exc.msg,
+                    }
+                ]
             ) from None
     else:
         try:
@@ -190,7 +199,9 @@ def parse(text: str, *, filename: str = "") -> Parsed:
                     {
                         "path": "",
                         "line": mark.line + 1 if mark else None,
-                        "message": f"invalid YAML: {problem}",
+                        "message": N_("invalid YAML: %(problem)s", problem=Verbatim(problem)),
+                        "summary": N_("invalid YAML"),
+                        "detail": problem,
                     }
                 ]
             ) from None
@@ -230,24 +241,26 @@ class _Errors:
 
 def _amount(errors: _Errors, path: str, value: Any, currency: str | None) -> Decimal | None:
     if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
-        errors.add(path, 'expected a decimal amount such as "12.50"')
+        errors.add(path, N_('expected a decimal amount such as "12.50"'))
         return None
     try:
         amount = Decimal(str(value).strip())
     except ArithmeticError:
-        errors.add(path, f"'{value}' is not a decimal amount")
+        errors.add(path, N_("'%(value)s' is not a decimal amount", value=str(value)))
         return None
     if not amount.is_finite():
-        errors.add(path, f"'{value}' is not a decimal amount")
+        errors.add(path, N_("'%(value)s' is not a decimal amount", value=str(value)))
         return None
     if amount < 0:
-        errors.add(path, "an amount cannot be negative")
+        errors.add(path, N_("an amount cannot be negative"))
         return None
     if currency and currency in BILLING_CURRENCIES and not is_exact(amount, currency):
         places = minor_units(currency)
         errors.add(
             path,
-            f"{currency} has no decimals" if places == 0 else f"{currency} has {places} decimals",
+            N_("%(currency)s has no decimals", currency=currency)
+            if places == 0
+            else N_("%(currency)s has %(places)s decimals", currency=currency, places=str(places)),
         )
         return None
     return amount
@@ -257,8 +270,11 @@ def _currency(errors: _Errors, path: str, value: str) -> bool:
     if value not in BILLING_CURRENCIES:
         errors.add(
             path,
-            f"'{value}' is not a currency any market is billed in "
-            f"({', '.join(sorted(BILLING_CURRENCIES))})",
+            N_(
+                "'%(value)s' is not a currency any market is billed in (%(currencies)s)",
+                value=str(value),
+                currencies=", ".join(sorted(BILLING_CURRENCIES)),
+            ),
         )
         return False
     return True
@@ -269,10 +285,10 @@ def _percent(errors: _Errors, path: str, value: Any) -> Decimal | None:
     if amount is None:
         return None
     if amount > 100:
-        errors.add(path, "a percentage is at most 100")
+        errors.add(path, N_("a percentage is at most 100"))
         return None
     if amount * 10_000 != (amount * 10_000).to_integral_value():
-        errors.add(path, "a percentage has at most four decimals")
+        errors.add(path, N_("a percentage has at most four decimals"))
         return None
     return amount
 
@@ -291,8 +307,14 @@ def _allowed_terms(product_type: ProductType) -> set[tuple[str | None, BillingCy
     return combos
 
 
+BAD_ID = N_("ids are 1-40 letters, digits, '-' or '_'")
+
+
 def _describe_combo(term: str | None, cycle: BillingCycle) -> str:
-    return f"{term or 'no term'} billed {cycle.value}"
+    """``P1Y billed monthly`` (the document's own codes), translated around the codes."""
+    if term is None:
+        return N_("no term billed '%(cycle)s'", cycle=cycle.value)
+    return N_("'%(term)s' billed '%(cycle)s'", term=term, cycle=cycle.value)
 
 
 def _check_markets(
@@ -304,32 +326,108 @@ def _check_markets(
     for i, market in enumerate(a.markets):
         mpath = f"{path}.markets[{i}]"
         if market in seen:
-            errors.add(mpath, f"'{market}' is listed twice")
+            errors.add(mpath, N_("'%(value)s' is listed twice", value=market))
             continue
         seen.add(market)
         if market.startswith(CURRENCY_SELECTOR):
             cur = market[len(CURRENCY_SELECTOR) :]
             if cur not in BILLING_CURRENCIES:
-                errors.add(mpath, f"'{cur}' is not a currency any market is billed in")
+                errors.add(
+                    mpath, N_("'%(value)s' is not a currency any market is billed in", value=cur)
+                )
             elif cur != a.currency:
-                errors.add(mpath, f"the selector names {cur} but the price is in {a.currency}")
+                errors.add(
+                    mpath,
+                    N_(
+                        "the selector names %(named)s but the price is in %(currency)s",
+                        named=cur,
+                        currency=a.currency,
+                    ),
+                )
             continue
         if market not in countries:
             errors.add(
                 mpath,
-                f"'{market}' is not an ISO 3166-1 alpha-2 country code "
-                "(or a selector such as currency:EUR)",
+                N_(
+                    "'%(value)s' is not an ISO 3166-1 alpha-2 country code "
+                    "(or a selector such as currency:EUR)",
+                    value=market,
+                ),
             )
             continue
         if market_currency(market) != a.currency:
             errors.add(
                 mpath,
-                f"{market_label(market)} is billed in {market_currency(market)}, not {a.currency}",
+                N_(
+                    "%(market)s is billed in %(billed)s, not %(currency)s",
+                    market=Market(market),
+                    billed=market_currency(market),
+                    currency=a.currency,
+                ),
             )
         if product_type == ProductType.AZURE_RESERVATION and market in blocked:
             errors.add(
-                mpath, f"Azure reservations are not available in market {market_label(market)}"
+                mpath,
+                N_(
+                    "Azure reservations are not available in market %(market)s",
+                    market=Market(market),
+                ),
             )
+
+
+# Pydantic's messages by error type, for readers of another language: the English stays
+# pydantic's own (what the API has always said), the Spanish is the catalogue's.
+_VALIDATION: dict[str, str] = {
+    "missing": N_("Field required"),
+    "extra_forbidden": N_("Extra inputs are not permitted"),
+    "string_type": N_("Input should be a valid string"),
+    "string_too_short": N_("Input should have at least %(min_length)s characters"),
+    "string_too_long": N_("Input should have at most %(max_length)s characters"),
+    "string_pattern_mismatch": N_("Input should match the pattern %(pattern)s"),
+    "int_type": N_("Input should be a valid integer"),
+    "int_parsing": N_("Input should be a valid integer"),
+    "int_from_float": N_("Input should be a valid integer"),
+    "bool_type": N_("Input should be a valid boolean"),
+    "bool_parsing": N_("Input should be a valid boolean"),
+    "decimal_type": N_("Input should be a valid decimal"),
+    "decimal_parsing": N_("Input should be a valid decimal"),
+    "list_type": N_("Input should be a valid list"),
+    "dict_type": N_("Input should be a valid dictionary"),
+    "model_type": N_("Input should be a valid dictionary"),
+    "enum": N_("Input should be %(expected)s"),
+    "literal_error": N_("Input should be %(expected)s"),
+    "greater_than_equal": N_("Input should be greater than or equal to %(ge)s"),
+    "less_than_equal": N_("Input should be less than or equal to %(le)s"),
+    "greater_than": N_("Input should be greater than %(gt)s"),
+    "less_than": N_("Input should be less than %(lt)s"),
+}
+_QUOTES_HINT = N_('write it in quotes, e.g. "0001": YAML reads 0001 as the number 1')
+
+
+class _Validation(str):
+    """One of pydantic's messages: its English as pydantic wrote it, translated by error type
+    (:data:`_VALIDATION`) with the values pydantic names; an unknown type reads generically."""
+
+    kind: str
+    values: dict[str, object]
+    hint: str
+
+    def __new__(cls, english: str, kind: str, values: dict[str, object], hint: str) -> _Validation:
+        obj = super().__new__(cls, f"{english} ({hint})" if hint else english)
+        obj.kind, obj.values, obj.hint = kind, values, hint
+        return obj
+
+    def localize(self, lang: str) -> str:
+        if lang == DEFAULT_LANGUAGE:
+            return str(self)
+        template = _VALIDATION.get(self.kind, N_("This value is not valid here."))
+        values = dict(self.values)
+        if "expected" in values:  # pydantic lists the choices as "'a', 'b' or 'c'"
+            values["expected"] = Verbatim(
+                str(values["expected"]).replace(" or ", " " + localize(N_("or"), lang) + " ")
+            )
+        text = localize(Message(template, values) if values else template, lang)
+        return f"{text} ({localize(self.hint, lang)})" if self.hint else text
 
 
 def _model_errors(errors: _Errors, path: str, exc: ValidationError) -> None:
@@ -337,13 +435,17 @@ def _model_errors(errors: _Errors, path: str, exc: ValidationError) -> None:
         loc = tuple(err.get("loc", ()))
         # Constrained types add the validator's name to the location: drop it.
         loc = tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
-        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        if err.get("type") == "string_type" and isinstance(err.get("input"), (int, Decimal)):
+        english = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        kind = str(err.get("type", ""))
+        values: dict[str, object] = {k: Verbatim(str(v)) for k, v in (err.get("ctx") or {}).items()}
+        hint = ""
+        if kind == "string_type" and isinstance(err.get("input"), (int, Decimal)):
             # YAML reads 0001 as the number 1: say how to keep it text.
-            message += ' (write it in quotes, e.g. "0001": YAML reads 0001 as the number 1)'
+            hint = _QUOTES_HINT
         sub = _path(loc)
         if sub and not sub.startswith("["):
             sub = "." + sub
+        message = _Validation(english, kind, values, hint)
         errors.add(f"{path}{sub}" if path else sub.lstrip("."), message)
 
 
@@ -352,7 +454,7 @@ def _part(
 ) -> _M | None:
     """One level of the document, validated on its own so every level reports its errors."""
     if not isinstance(data, dict):
-        errors.add(path, "expected a mapping (key: value pairs)")
+        errors.add(path, N_("expected a mapping (key: value pairs)"))
         return None
     body = dict(data)
     if children is not None:
@@ -369,7 +471,7 @@ def _children(errors: _Errors, data: Any, key: str, path: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        errors.add(f"{path}.{key}" if path else key, "expected a list")
+        errors.add(f"{path}.{key}" if path else key, N_("expected a list"))
         return []
     return value
 
@@ -382,7 +484,12 @@ def _unique_id(
     if not isinstance(value, str):
         return
     if value in seen:
-        errors.add(f"{path}.id", f"'{value}' is also {collection}[{seen[value]}]")
+        errors.add(
+            f"{path}.id",
+            N_(
+                "'%(value)s' is also '%(other)s'", value=value, other=f"{collection}[{seen[value]}]"
+            ),
+        )
     else:
         seen[value] = int(path.rsplit("[", 1)[1].rstrip("]"))
 
@@ -392,7 +499,7 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
     error with its path (and line)."""
     errors = _Errors(lines or {})
     if not isinstance(data, dict):
-        errors.add("", "the document must be a mapping with 'products' and/or 'taxRates'")
+        errors.add("", N_("the document must be a mapping with 'products' and/or 'taxRates'"))
         raise CatalogDocumentInvalid(errors.items)
     head = _part(errors, CatalogDoc, {k: v for k, v in data.items() if k != "products"}, "")
     parts: list[
@@ -428,7 +535,9 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
         for code, value in doc.taxRates.items():
             path = f"taxRates.{code}"
             if code not in countries:
-                errors.add(path, f"'{code}' is not an ISO 3166-1 alpha-2 country code")
+                errors.add(
+                    path, N_("'%(value)s' is not an ISO 3166-1 alpha-2 country code", value=code)
+                )
             _percent(errors, path, value)
 
     for p_index, product, skus in parts:
@@ -436,28 +545,41 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
         product_type = product.productType if product is not None else None
         if product is not None:
             if not _ID.match(product.id):
-                errors.add(f"{ppath}.id", "ids are 1-40 letters, digits, '-' or '_'")
+                errors.add(f"{ppath}.id", BAD_ID)
             _check_policy(errors, f"{ppath}.cancellationPolicy", product)
         for s_index, sku, avails in skus:
             spath = f"{ppath}.skus[{s_index}]"
             if not _ID.match(sku.id):
-                errors.add(f"{spath}.id", "ids are 1-40 letters, digits, '-' or '_'")
+                errors.add(f"{spath}.id", BAD_ID)
             _check_sku(errors, spath, sku, product_type)
             claimed: dict[tuple[str | None, BillingCycle, str], int] = {}
             allowed = _allowed_terms(product_type) if product_type else None
             for a_index, a in avails:
                 apath = f"{spath}.availabilities[{a_index}]"
                 if not _ID.match(a.id):
-                    errors.add(f"{apath}.id", "ids are 1-40 letters, digits, '-' or '_'")
+                    errors.add(f"{apath}.id", BAD_ID)
                 currency_ok = _currency(errors, f"{apath}.currency", a.currency)
                 if a.term is not None and a.term not in TERMS:
-                    errors.add(f"{apath}.term", f"'{a.term}' is not one of {', '.join(TERMS)}")
+                    errors.add(
+                        f"{apath}.term",
+                        N_(
+                            "'%(value)s' is not one of %(terms)s",
+                            value=a.term,
+                            terms=", ".join(f"'{t}'" for t in TERMS),
+                        ),
+                    )
                 elif allowed is not None and (a.term, a.billingCycle) not in allowed:
-                    offered = "; ".join(sorted(_describe_combo(t, c) for t, c in allowed))
+                    offered = Lines(
+                        sorted((_describe_combo(t, c) for t, c in allowed), key=str), "; "
+                    )
                     errors.add(
                         f"{apath}.billingCycle",
-                        f"{_describe_combo(a.term, a.billingCycle)} is not allowed for "
-                        f"{product_type.value if product_type else ''} (allowed: {offered})",
+                        N_(
+                            "%(combo)s is not allowed for '%(type)s' (allowed: %(offered)s)",
+                            combo=_describe_combo(a.term, a.billingCycle),
+                            type=product_type.value if product_type else "",
+                            offered=offered,
+                        ),
                     )
                 _amount(errors, f"{apath}.price", a.price, a.currency if currency_ok else None)
                 if currency_ok:
@@ -467,8 +589,12 @@ def validate(data: Any, *, lines: dict[str, int] | None = None) -> CatalogDoc:
                     if slot in claimed and claimed[slot] != a_index:
                         errors.add(
                             f"{apath}.markets",
-                            f"'{market}' already has availabilities[{claimed[slot]}] for "
-                            f"{_describe_combo(a.term, a.billingCycle)}",
+                            N_(
+                                "'%(market)s' already has '%(other)s' for %(combo)s",
+                                market=market,
+                                other=f"availabilities[{claimed[slot]}]",
+                                combo=_describe_combo(a.term, a.billingCycle),
+                            ),
                         )
                     claimed.setdefault(slot, a_index)
     if errors.items:
@@ -506,44 +632,53 @@ def _check_policy(errors: _Errors, path: str, product: ProductDoc) -> None:
     if policy is None:
         return
     if policy.windowDays is not None and policy.windowDays < 0:
-        errors.add(f"{path}.windowDays", "the window cannot be negative")
+        errors.add(f"{path}.windowDays", N_("the window cannot be negative"))
     if policy.fullCreditDays < 0:
-        errors.add(f"{path}.fullCreditDays", "cannot be negative")
+        errors.add(f"{path}.fullCreditDays", N_("cannot be negative"))
     _percent(errors, f"{path}.feePercent", policy.feePercent)
     if policy.creditRule == CreditRule.NONE and policy.windowDays not in (None, 0):
-        errors.add(f"{path}.creditRule", "'none' credits nothing: set windowDays to 0")
+        errors.add(f"{path}.creditRule", N_("'none' credits nothing: set windowDays to 0"))
     for name, money in (("cap", policy.cap), ("supportRequestAbove", policy.supportRequestAbove)):
         if money is None:
             continue
         ok = _currency(errors, f"{path}.{name}.currency", money.currency)
         _amount(errors, f"{path}.{name}.amount", money.amount, money.currency if ok else None)
     if policy.cap is not None and policy.cap.periodDays < 1:
-        errors.add(f"{path}.cap.periodDays", "must be at least 1 day")
+        errors.add(f"{path}.cap.periodDays", N_("must be at least 1 day"))
 
 
 def _check_sku(errors: _Errors, spath: str, sku: SkuDoc, product_type: ProductType | None) -> None:
     if sku.minQuantity < 1:
-        errors.add(f"{spath}.minQuantity", "must be at least 1")
+        errors.add(f"{spath}.minQuantity", N_("must be at least 1"))
     if sku.maxQuantity < sku.minQuantity:
-        errors.add(f"{spath}.maxQuantity", f"must be at least minQuantity ({sku.minQuantity})")
+        errors.add(
+            f"{spath}.maxQuantity",
+            N_("must be at least minQuantity (%(min)s)", min=str(sku.minQuantity)),
+        )
     if sku.maxQuantity > 100_000:
-        errors.add(f"{spath}.maxQuantity", "must be at most 100000")
+        errors.add(f"{spath}.maxQuantity", N_("must be at most 100000"))
     if sku.lowStockThreshold < 0:
-        errors.add(f"{spath}.lowStockThreshold", "cannot be negative")
+        errors.add(f"{spath}.lowStockThreshold", N_("cannot be negative"))
     seen: set[str] = set()
     for i, v in enumerate(sku.versions):
         if not _VERSION.match(v):
-            errors.add(f"{spath}.versions[{i}]", "versions are 1-40 letters, digits, '.', '-'")
+            errors.add(f"{spath}.versions[{i}]", N_("versions are 1-40 letters, digits, '.', '-'"))
         elif v in seen:
-            errors.add(f"{spath}.versions[{i}]", f"'{v}' is listed twice")
+            errors.add(f"{spath}.versions[{i}]", N_("'%(value)s' is listed twice", value=v))
         seen.add(v)
     if product_type is None:
         return
     source = sku.keySource or _default_key_source(product_type)
     if source != KeySource.NONE and not sku.versions:
-        errors.add(f"{spath}.versions", f"a SKU with keySource {source.value} needs a version")
+        errors.add(
+            f"{spath}.versions",
+            N_("a SKU with keySource '%(source)s' needs a version", source=source.value),
+        )
     if source != KeySource.NONE and product_type not in SOFTWARE_TYPES:
-        errors.add(f"{spath}.keySource", f"{product_type.value} products have no keys")
+        errors.add(
+            f"{spath}.keySource",
+            N_("'%(type)s' products have no keys", type=product_type.value),
+        )
 
 
 def _default_key_source(product_type: ProductType) -> KeySource:
@@ -667,11 +802,11 @@ def _apply_tax_rates(
         else:
             continue
         report.tax_rates += 1
-        report.details.append(f"tax rate {code}: {value} %")
+        report.details.append(N_("tax rate %(code)s: %(value)s %%", code=code, value=str(value)))
     for code, row in existing.items():
         session.delete(row)
         report.tax_rates += 1
-        report.details.append(f"tax rate {code} removed")
+        report.details.append(N_("tax rate %(code)s removed", code=code))
 
 
 def _apply_products(
@@ -703,18 +838,18 @@ def _apply_products(
             product = Product(id=pdoc.id, created_at=now, updated_at=now, **values)
             session.add(product)
             report.created += 1
-            report.details.append(f"product {pdoc.id} created")
+            report.details.append(N_("product %(id)s created", id=pdoc.id))
         elif _assign(product, values):
             product.updated_at = now
             report.updated += 1
-            report.details.append(f"product {pdoc.id} updated")
+            report.details.append(N_("product %(id)s updated", id=pdoc.id))
         _apply_skus(product, pdoc, report)
     for product in existing.values():
         if product.is_active:
             product.is_active = False
             product.updated_at = now
             report.retired += 1
-            report.details.append(f"product {product.id} retired")
+            report.details.append(N_("product %(id)s retired", id=product.id))
 
 
 def _apply_skus(product: Product, pdoc: ProductDoc, report: ImportReport) -> None:
@@ -738,16 +873,16 @@ def _apply_skus(product: Product, pdoc: ProductDoc, report: ImportReport) -> Non
             sku = Sku(sku_id=sdoc.id, **values)
             product.skus.append(sku)
             report.created += 1
-            report.details.append(f"SKU {label} created")
+            report.details.append(N_("SKU %(id)s created", id=label))
         elif _assign(sku, values):
             report.updated += 1
-            report.details.append(f"SKU {label} updated")
+            report.details.append(N_("SKU %(id)s updated", id=label))
         _apply_availabilities(sku, sdoc, label, report)
     for sku in existing.values():
         if sku.is_active:
             sku.is_active = False
             report.retired += 1
-            report.details.append(f"SKU {product.id}:{sku.sku_id} retired")
+            report.details.append(N_("SKU %(id)s retired", id=f"{product.id}:{sku.sku_id}"))
 
 
 def _apply_availabilities(sku: Sku, sdoc: SkuDoc, label: str, report: ImportReport) -> None:
@@ -767,7 +902,7 @@ def _apply_availabilities(sku: Sku, sdoc: SkuDoc, label: str, report: ImportRepo
             availability.market_rows = [AvailabilityMarket(market=m) for m in adoc.markets]
             sku.availabilities.append(availability)
             report.created += 1
-            report.details.append(f"availability {label}:{adoc.id} created")
+            report.details.append(N_("availability %(id)s created", id=f"{label}:{adoc.id}"))
             continue
         changed = _assign(availability, values)
         if set(availability.markets) != set(adoc.markets):
@@ -778,12 +913,14 @@ def _apply_availabilities(sku: Sku, sdoc: SkuDoc, label: str, report: ImportRepo
             changed = True
         if changed:
             report.updated += 1
-            report.details.append(f"availability {label}:{adoc.id} updated")
+            report.details.append(N_("availability %(id)s updated", id=f"{label}:{adoc.id}"))
     for availability in existing.values():
         if availability.is_active:
             availability.is_active = False
             report.retired += 1
-            report.details.append(f"availability {label}:{availability.availability_id} retired")
+            report.details.append(
+                N_("availability %(id)s retired", id=f"{label}:{availability.availability_id}")
+            )
 
 
 def import_text(

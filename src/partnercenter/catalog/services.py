@@ -347,7 +347,12 @@ def parse_target_view(value: str | None) -> frozenset[ProductType] | None:
         if name.lower() == value.lower():
             return types
     raise InvalidInput(
-        f"targetView '{value}' is not one of {', '.join(TARGET_VIEWS)}.", source="targetView"
+        N_(
+            "targetView '%(value)s' is not one of %(views)s.",
+            value=value,
+            views=", ".join(TARGET_VIEWS),
+        ),
+        source="targetView",
     )
 
 
@@ -719,7 +724,10 @@ def import_keys(
     """
     sku = get_sku(session, product_id=product_id, sku_id=sku_id)
     if sku.key_source == KeySource.NONE:
-        raise InvalidInput(f"The SKU {product_id}:{sku_id} has no product keys.", source="skuId")
+        raise InvalidInput(
+            N_("The SKU %(sku)s has no product keys.", sku=f"{product_id}:{sku_id}"),
+            source="skuId",
+        )
     rows, errors = parse_key_csv(csv_text, versions=sku.versions)
     cipher = KeyCipher.from_settings(settings)
     seen: dict[str, int] = {}
@@ -869,11 +877,19 @@ def reserve_key(
     """
     sku = get_sku(session, product_id=product_id, sku_id=sku_id, include_inactive=True)
     if sku.key_source == KeySource.NONE:
-        raise InvalidInput(f"The SKU {product_id}:{sku_id} has no product keys.", source="skuId")
+        raise InvalidInput(
+            N_("The SKU %(sku)s has no product keys.", sku=f"{product_id}:{sku_id}"),
+            source="skuId",
+        )
     chosen = version or (sku.versions[0] if sku.versions else "")
     if chosen not in sku.versions:
         raise InvalidInput(
-            f"The version '{chosen}' is not offered for {product_id}:{sku_id}.", source="version"
+            N_(
+                "The version '%(version)s' is not offered for %(sku)s.",
+                version=chosen,
+                sku=f"{product_id}:{sku_id}",
+            ),
+            source="version",
         )
     if sku.key_source == KeySource.GENERATOR:
         return _generate_key(
@@ -907,7 +923,11 @@ def reserve_key(
     ).scalar_one_or_none()
     if key_id is None:
         raise OutOfKeys(
-            f"No product key is left in inventory for {product_id}:{sku_id} version {chosen}.",
+            N_(
+                "No product key is left in inventory for %(sku)s version %(version)s.",
+                sku=f"{product_id}:{sku_id}",
+                version=chosen,
+            ),
             data=[{"productId": product_id, "skuId": sku_id, "version": chosen}],
         )
     reserved: uuid.UUID = key_id
@@ -1028,23 +1048,28 @@ def upload_artifact(
     sku = get_sku(session, product_id=product_id, sku_id=sku_id)
     if sku.product.product_type not in SOFTWARE_TYPES:
         raise InvalidArtifact(
-            f"{product_id}:{sku_id} is not software and has no downloads.", source="skuId"
+            N_("%(sku)s is not software and has no downloads.", sku=f"{product_id}:{sku_id}"),
+            source="skuId",
         )
     if version not in sku.versions:
         raise InvalidArtifact(
-            f"The version '{version}' is not one of the SKU's versions "
-            f"({', '.join(sku.versions) or 'none'}).",
+            N_(
+                "The version '%(version)s' is not one of the SKU's versions (%(versions)s).",
+                version=version,
+                versions=", ".join(sku.versions) or "—",
+            ),
             source="version",
         )
     if not _LANGUAGE.match(language or ""):
         raise InvalidArtifact(
-            f"'{language}' is not a language tag such as en-US or es-ES.", source="language"
+            N_("'%(value)s' is not a language tag such as en-US or es-ES.", value=language),
+            source="language",
         )
     try:
         bits = Bitness(bitness)
     except ValueError:
         raise InvalidArtifact(
-            f"'{bitness}' is not one of x64, x86, arm64.", source="bitness"
+            N_("'%(value)s' is not one of x64, x86, arm64.", value=bitness), source="bitness"
         ) from None
     name = safe_file_name(file_name)
     # A fresh key per upload: a download in flight keeps reading the file it started with.
@@ -1141,7 +1166,12 @@ def get_artifact(
         # Say which part is unknown: the product, the SKU, or only the file.
         get_sku(session, product_id=product_id, sku_id=sku_id, include_inactive=True)
         raise ArtifactNotFound(
-            f"No file for version {version}, language {language}, bitness {bitness}."
+            N_(
+                "No file for version %(version)s, language %(language)s, bitness %(bitness)s.",
+                version=version,
+                language=language,
+                bitness=bitness,
+            )
         )
     return artifact
 

@@ -21,7 +21,7 @@ from partnercenter.deps import (
     get_optional_user,
 )
 from partnercenter.errors import DomainError, Forbidden, NotFound, Unauthenticated
-from partnercenter.i18n import N_
+from partnercenter.i18n import N_, Message
 from partnercenter.identity import services
 from partnercenter.identity.errors import BadCredentials, SignInThrottled
 from partnercenter.identity.models import User
@@ -61,6 +61,14 @@ def _safe_next(target: str | None) -> str | None:
     return None
 
 
+# Each portal by the name its header shows (the brand link), for messages that send people there.
+PORTAL_NAMES: dict[TenantKind, str] = {
+    TenantKind.PARTNER: N_("Partner Center"),
+    TenantKind.CUSTOMER: N_("Admin Center"),
+    TenantKind.PROVIDER: N_("Provider console"),
+}
+
+
 def portal_user(request: Request, user: User | None, kind: TenantKind) -> User:
     """The signed-in user of this portal's tenant kind, or a redirect / refusal."""
     if user is None or getattr(request.state, "web_session", None) is None:
@@ -69,7 +77,7 @@ def portal_user(request: Request, user: User | None, kind: TenantKind) -> User:
         raise Forbidden(
             N_(
                 "This portal is not for your account. Go to %(portal)s instead.",
-                portal=PORTAL_OF[user.tenant.kind],
+                portal=Message(PORTAL_NAMES[user.tenant.kind], {}),
             )
         )
     return user
@@ -490,9 +498,24 @@ def tokens_create(
 ) -> Response:
     me = _any_portal_user(request, user)
     check_csrf(request, csrf_token)
-    secret, _token = services.create_named_token(
-        session, user=me, name=name, now=now, request=info, security_now=security_now
-    )
+    try:
+        secret, _token = services.create_named_token(
+            session, user=me, name=name, now=now, request=info, security_now=security_now
+        )
+    except DomainError as exc:  # shown beside the field, the form kept
+        session.rollback()
+        return render(
+            request,
+            "tokens.html",
+            {
+                "portal": PORTAL_OF[me.tenant.kind].strip("/"),
+                "me": me,
+                "tokens": services.list_named_tokens(session, user_id=me.id),
+                "error": exc,
+                "name": name,
+            },
+            status=exc.status,
+        )
     session.commit()
     tokens = services.list_named_tokens(session, user_id=me.id)
     response = render(

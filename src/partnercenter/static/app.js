@@ -42,7 +42,12 @@ async function openPageDialog(url) {
   close.setAttribute("aria-label", document.documentElement.lang.startsWith("es") ? "Cerrar" : "Close");
   close.addEventListener("click", () => dialog.close());
   dialog.replaceChildren(close, document.importNode(content, true));
-  if (!dialog.open) dialog.showModal();
+  if (!dialog.open) {
+    // Focus goes back where it was (the link that opened the dialog) when it closes.
+    const opener = document.activeElement;
+    dialog.addEventListener("close", () => { if (opener && opener.isConnected) opener.focus(); }, { once: true });
+    dialog.showModal();
+  }
 }
 
 document.addEventListener("click", (event) => {
@@ -142,10 +147,64 @@ document.addEventListener("submit", async (event) => {
   }
 });
 
+// Forms marked data-confirm ask first, in a modal dialog: the form's own button confirms,
+// Cancel (or Esc) keeps everything as it was and puts focus back on the button. Without
+// JavaScript the form simply posts.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!form.matches("form[data-confirm]") || typeof HTMLDialogElement === "undefined") return;
+  if (form.dataset.confirmed === "true") { delete form.dataset.confirmed; return; }
+  event.preventDefault();
+  const submitter = event.submitter || form.querySelector("[type=submit]");
+  const dialog = document.createElement("dialog");
+  dialog.className = "confirm-dialog";
+  dialog.dataset.testid = "confirm-dialog";
+  dialog.setAttribute("role", "alertdialog");
+  dialog.setAttribute("aria-labelledby", "pc-confirm-title");
+  dialog.setAttribute("aria-describedby", "pc-confirm-text");
+  const title = document.createElement("h2");
+  title.id = "pc-confirm-title";
+  title.textContent = t("confirmTitle");
+  const text = document.createElement("p");
+  text.id = "pc-confirm-text";
+  text.textContent = form.dataset.confirm;
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  const ok = document.createElement("button");
+  ok.type = "button";
+  ok.className = submitter && submitter.classList.contains("danger") ? "danger" : "primary";
+  ok.dataset.testid = "confirm-ok";
+  ok.textContent = (submitter && submitter.textContent.trim()) || t("confirmTitle");
+  const cancel = document.createElement("button");
+  cancel.type = "button";
+  cancel.dataset.testid = "confirm-cancel";
+  cancel.textContent = t("cancel");
+  actions.append(ok, cancel);
+  dialog.append(title, text, actions);
+  let confirmed = false;
+  cancel.addEventListener("click", () => dialog.close());
+  ok.addEventListener("click", () => { confirmed = true; dialog.close(); });
+  dialog.addEventListener("close", () => {
+    dialog.remove();
+    if (!confirmed) { if (submitter) submitter.focus(); return; }
+    form.dataset.confirmed = "true";
+    if (form.requestSubmit) form.requestSubmit(submitter || undefined);
+    else form.submit();
+  });
+  document.body.appendChild(dialog);
+  dialog.showModal();
+  cancel.focus();  // the safe choice has focus: Enter or Space on it changes nothing
+});
+
 // Dialogs the server marks to open as modal (centred, focus kept inside, Esc closes).
 document.addEventListener("DOMContentLoaded", () => {
   for (const dialog of document.querySelectorAll("dialog[data-show-modal]")) {
-    if (!dialog.open && dialog.showModal) dialog.showModal();
+    if (!dialog.open && dialog.showModal) {
+      // Closing puts focus on the control that asked for it (Get Key), not nowhere.
+      const back = dialog.dataset.returnFocus && document.querySelector(dialog.dataset.returnFocus);
+      if (back) dialog.addEventListener("close", () => back.focus(), { once: true });
+      dialog.showModal();
+    }
   }
   // A key is shown once: drop its one-time id from the address so it is not bookmarked.
   const url = new URL(window.location.href);

@@ -11,6 +11,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, File, Query, Request, U
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from partnercenter import i18n
 from partnercenter.clock import Clock
 from partnercenter.config import Settings
 from partnercenter.context import Actor, RequestInfo
@@ -177,7 +178,11 @@ def _deliver(factory: Any, settings: Settings, clock: Clock) -> None:
     mail.deliver_pending(factory, settings, now=clock.now())
 
 
-def new_request_from(body: ServiceRequestIn, actor: Actor) -> services.NewRequest:
+def new_request_from(
+    body: ServiceRequestIn, actor: Actor, language: str = i18n.DEFAULT
+) -> services.NewRequest:
+    """The service's request from the API body; ``language`` (``en``/``es``) is the filer's,
+    in which mail to the contact is written."""
     refund = None
     if body.refund is not None:
         r = body.refund
@@ -203,6 +208,7 @@ def new_request_from(body: ServiceRequestIn, actor: Actor) -> services.NewReques
         contact_is_caller=c is None,
         refund=refund,
         cancel_purchase=bool(body.refund and body.refund.cancelPurchase),
+        language=language,
     )
 
 
@@ -226,8 +232,10 @@ def file_request(
     """Report a problem; the refund topic needs the customer, order, reason and amount.
 
     Partner Center: "Create a service request" (``POST /v1/servicerequests/{agent-locale}``).
+    Mail to the contact is written in the caller's ``Accept-Language`` (English or Spanish).
     """
-    return _file(body, request, background, session, settings, now, info, actor)
+    language = i18n.choose(None, request.headers.get("accept-language"))
+    return _file(body, request, background, session, settings, now, info, actor, language)
 
 
 @router.post("/servicerequests/{agent_locale}", status_code=201)
@@ -245,13 +253,15 @@ def file_request_in_locale(
     """Report a problem, Partner Center's documented way: the path names the agent's locale.
 
     Partner Center: "Create a service request". The locale (``en-US``) names the language
-    of the organisation filing; it is checked and otherwise changes nothing here.
+    of the organisation filing: mail to the contact is written in it (Spanish for ``es-*``,
+    English otherwise).
     """
     if not _LOCALE.match(agent_locale):
         raise InvalidInput(
             f"{agent_locale!r} is not a locale such as en-US.", source="agent-locale"
         )
-    return _file(body, request, background, session, settings, now, info, actor)
+    language = i18n.choose(None, agent_locale)
+    return _file(body, request, background, session, settings, now, info, actor, language)
 
 
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,2}$")
@@ -266,11 +276,12 @@ def _file(
     now: datetime,
     info: RequestInfo,
     actor: Actor,
+    language: str,
 ) -> dict[str, Any]:
     req = services.file_request(
         session,
         actor=actor,
-        data=new_request_from(body, actor),
+        data=new_request_from(body, actor, language),
         storage=get_storage(settings),
         now=now,
         info=info,

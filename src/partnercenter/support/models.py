@@ -61,6 +61,9 @@ class SupportRequest(Base):
     contact_last_name: Mapped[str] = mapped_column(String(100))
     contact_email: Mapped[str] = mapped_column(String(320))
     contact_phone: Mapped[str] = mapped_column(String(40))
+    # The language mail to the contact is written in (``en``/``es``): the language of the
+    # person who filed the request (the portal's, or the API's agent locale).
+    contact_language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     assigned_to: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )

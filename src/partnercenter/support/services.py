@@ -28,7 +28,9 @@ from partnercenter.context import Actor, RequestInfo
 from partnercenter.customers import services as customers
 from partnercenter.customers.errors import CustomerNotFound
 from partnercenter.errors import DomainError, Forbidden, NotFound
-from partnercenter.i18n import N_, Lines, Message, Money, Verbatim, bilingual
+from partnercenter.i18n import DEFAULT as DEFAULT_LANGUAGE
+from partnercenter.i18n import N_, Lines, Message, Money, Verbatim, localize
+from partnercenter.i18n import SUPPORTED as SUPPORTED_LANGUAGES
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import Tenant
 from partnercenter.licensing import services as licensing
@@ -225,6 +227,8 @@ class NewRequest:
     # No primary contact was given: the caller is the contact, as in Partner Center, and a
     # phone number is then optional.
     contact_is_caller: bool = False
+    # The filer's language (``en``/``es``): mail to the contact is written in it.
+    language: str = DEFAULT_LANGUAGE
 
 
 @dataclass(frozen=True)
@@ -347,12 +351,33 @@ def _amount_problem(raw: str) -> str | None:
     return None
 
 
-# Mail goes out in English and Spanish: the contact's language is not known.
-MAIL_SEPARATOR = "\n\n— Español —\n\n"
+def mail_language(lang: str | None) -> str:
+    """The language a request's mail is written in: ``lang`` if supported, else English."""
+    return lang if lang in SUPPORTED_LANGUAGES else DEFAULT_LANGUAGE
 
 
 def _money(minor: int, currency: str) -> str:
     return f"{currency} {from_minor(minor, currency)}"
+
+
+def _amount_of(minor: int, currency: str) -> Money:
+    """An amount in minor units as people read it (``1,799.13 USD`` / ``1.799,13 USD``)."""
+    return Money(from_minor(minor, currency), currency)
+
+
+def _status(status: RequestStatus) -> Message:
+    """A request status as its label, translated where it is shown."""
+    return Message(STATUS_LABELS[status], {})
+
+
+def _more_than_refundable(amount_minor: int, remaining_minor: int, currency: str) -> str:
+    """The message for a refund above what is left: the amount, and what can still be given."""
+    return N_(
+        "%(amount)s is more than can still be refunded for this purchase: %(left)s (what was "
+        "charged less earlier credits).",
+        amount=_amount_of(amount_minor, currency),
+        left=_amount_of(remaining_minor, currency),
+    )
 
 
 # --- cross-area helpers ----------------------------------------------------------------------
@@ -612,19 +637,17 @@ def file_request(
         amount = parse_amount(_text(data.refund.amount))
         if not is_exact(amount, currency):
             raise InvalidSupportRequest(
-                {"refund.amountRequested": f"Too many decimals for an amount in {currency}."}
+                {
+                    "refund.amountRequested": N_(
+                        "Too many decimals for an amount in %(currency)s.", currency=currency
+                    )
+                }
             )
         amount_minor = to_minor(amount, currency)
         remaining = sum(creditable(session, target).values())
         if amount_minor > remaining:
             raise InvalidSupportRequest(
-                {
-                    "refund.amountRequested": (
-                        f"{_money(amount_minor, currency)} is more than can still be refunded "
-                        f"for this purchase: {_money(remaining, currency)} (what was charged "
-                        "less earlier credits)."
-                    )
-                }
+                {"refund.amountRequested": _more_than_refundable(amount_minor, remaining, currency)}
             )
         refund_text = _refund_description(data, target, amount_minor)
         description = f"{refund_text}\n\n{description}".strip() if description else refund_text
@@ -643,6 +666,7 @@ def file_request(
         contact_last_name=_text(c.last_name),
         contact_email=_text(c.email),
         contact_phone=_text(c.phone),
+        contact_language=mail_language(data.language),
         customer_id=target.customer.id if target else None,
         order_id=target.order.id if target else None,
         entitlement_id=target.entitlement_id if target else None,
@@ -681,8 +705,10 @@ def file_request(
     mail.enqueue(
         session,
         request=req,
-        subject=bilingual(N_("Support request received: %(title)s", title=req.title), " / "),
-        body=bilingual(
+        subject=localize(
+            N_("Support request received: %(title)s", title=req.title), req.contact_language
+        ),
+        body=localize(
             N_(
                 "Hello %(name)s,\n\nWe received your support request “%(title)s” (%(id)s). "
                 "Its status is: %(status)s.\n\nFollow it in Partner Center: %(link)s\n",
@@ -692,7 +718,7 @@ def file_request(
                 status=Message(STATUS_LABELS[req.status], {}),
                 link=f"{base_url}/partner/support/{req.id}",
             ),
-            MAIL_SEPARATOR,
+            req.contact_language,
         ),
         now=now,
     )
@@ -775,11 +801,16 @@ def add_attachments(
     if req.status == RequestStatus.CLOSED:
         raise RequestClosed()
     if not files:
-        raise InvalidSupportRequest({"files": "Choose at least one file."})
+        raise InvalidSupportRequest({"files": N_("Choose at least one file.")})
     if len(req.attachments) + len(files) > MAX_FILES:
         raise TooManyAttachments(
-            f"A support request can have at most {MAX_FILES} files; this one has "
-            f"{len(req.attachments)} and you sent {len(files)}.",
+            N_(
+                "A support request can have at most %(limit)s files; this one has %(count)s "
+                "and you sent %(sent)s.",
+                limit=MAX_FILES,
+                count=len(req.attachments),
+                sent=len(files),
+            ),
             source="files",
         )
     checked = [check_file(f) for f in files]
@@ -952,15 +983,25 @@ def _move(req: SupportRequest, to: RequestStatus, *, actor: Actor, now: datetime
     provider = _side(actor) == NoteAuthor.PROVIDER
     if to == req.status:
         raise InvalidStatusTransition(
-            f"The support request is already {to.value}.", source="status"
+            N_("The support request's status is already %(status)s.", status=_status(to)),
+            source="status",
         )
     # Partners close their own requests; nothing else is theirs to set.
     allowed = to in TRANSITIONS[req.status] if provider else to == RequestStatus.CLOSED
     if not allowed:
         raise InvalidStatusTransition(
-            f"A support request cannot go from {req.status.value} to {to.value}"
-            + ("" if provider else " (partners can only close a request)")
-            + ".",
+            N_(
+                "A support request cannot go from %(before)s to %(after)s.",
+                before=_status(req.status),
+                after=_status(to),
+            )
+            if provider
+            else N_(
+                "A support request cannot go from %(before)s to %(after)s "
+                "(partners can only close a request).",
+                before=_status(req.status),
+                after=_status(to),
+            ),
             source="status",
             data=[{"from": req.status.value, "to": to.value}],
         )
@@ -989,7 +1030,7 @@ def update_request(
     req = _locked(session, actor=actor, request_id=request_id)
     provider = _side(actor) == NoteAuthor.PROVIDER
     if (changes.assign or changes.refund is not None) and not provider:
-        raise Forbidden("Only provider support can assign requests and decide refunds.")
+        raise Forbidden(N_("Only provider support can assign requests and decide refunds."))
     if req.status == RequestStatus.CLOSED:
         raise RequestClosed()
     target_status: RequestStatus | None = None
@@ -998,16 +1039,25 @@ def update_request(
             target_status = RequestStatus(changes.status)
         except ValueError:
             raise InvalidSupportRequest(
-                {"status": "Unknown status: use " + ", ".join(s.value for s in RequestStatus)}
+                {
+                    "status": N_(
+                        "Unknown status: use %(statuses)s",
+                        statuses=", ".join(s.value for s in RequestStatus),
+                    )
+                }
             ) from None
     note_text = _text(changes.note) if changes.note is not None else None
     if note_text is not None and (not note_text or len(note_text) > MAX_NOTE):
         raise InvalidSupportRequest(
-            {"newNote.text": "Required." if not note_text else f"At most {MAX_NOTE} characters."}
+            {
+                "newNote.text": N_("Required.")
+                if not note_text
+                else N_("At most %(limit)s characters.", limit=MAX_NOTE)
+            }
         )
     if not (note_text or changes.assign or changes.refund or target_status):
         raise InvalidSupportRequest(
-            {"": "Nothing to change: give status, newNote, assignedTo or refund."}
+            {"": N_("Nothing to change: give status, newNote, assignedTo or refund.")}
         )
     told: list[str] = []  # i18n.Message sentences, in both languages in the mail
     before = req.status
@@ -1073,8 +1123,11 @@ def update_request(
         mail.enqueue(
             session,
             request=req,
-            subject=bilingual(N_("Support request updated: %(title)s", title=req.title), " / "),
-            body=bilingual(
+            subject=localize(
+                N_("Support request updated: %(title)s", title=req.title),
+                mail_language(req.contact_language),
+            ),
+            body=localize(
                 N_(
                     "Hello %(name)s,\n\nYour support request “%(title)s” (%(id)s) changed.\n\n"
                     "%(changes)s\n\nFollow it in Partner Center: %(link)s\n",
@@ -1084,7 +1137,7 @@ def update_request(
                     changes=Lines(told, "\n\n"),
                     link=f"{base_url}/partner/support/{req.id}",
                 ),
-                MAIL_SEPARATOR,
+                mail_language(req.contact_language),
             ),
             now=now,
         )
@@ -1140,7 +1193,10 @@ def _decide(
         raise NotARefundRequest(source="refund")
     if req.refund_status != RefundStatus.REQUESTED:
         raise RefundAlreadyDecided(
-            f"The refund was already {req.refund_status.value.replace('_', ' ')}.",
+            N_(
+                "The refund was already decided: %(status)s.",
+                status=Message(REFUND_STATUS_LABELS[req.refund_status], {}),
+            ),
             source="refund",
         )
     reason = _text(decision.reason)
@@ -1149,9 +1205,9 @@ def _decide(
     if not decision.approve:
         if not reason or len(reason) > MAX_REASON:
             raise InvalidSupportRequest(
-                {"refund.reason": "Required: tell the partner why the refund is rejected."}
+                {"refund.reason": N_("Required: tell the partner why the refund is rejected.")}
                 if not reason
-                else {"refund.reason": f"At most {MAX_REASON} characters."}
+                else {"refund.reason": N_("At most %(limit)s characters.", limit=MAX_REASON)}
             )
         req.refund_status = RefundStatus.REJECTED
         req.refund_decision_reason = reason
@@ -1173,16 +1229,17 @@ def _decide(
     raw = _text(decision.amount) or str(from_minor(req.amount_requested_minor, currency))
     problem = _amount_problem(raw)
     if problem is None and not is_exact(parse_amount(raw), currency):
-        problem = f"Too many decimals for {currency}."
+        problem = N_("Too many decimals for %(currency)s.", currency=currency)
     if problem:
         raise InvalidSupportRequest({"refund.amountApproved": problem})
     amount_minor = to_minor(parse_amount(raw), currency)
     if amount_minor > req.amount_requested_minor:
         raise InvalidSupportRequest(
             {
-                "refund.amountApproved": (
-                    f"{_money(amount_minor, currency)} is more than the partner asked for "
-                    f"({_money(req.amount_requested_minor, currency)})."
+                "refund.amountApproved": N_(
+                    "%(amount)s is more than the partner asked for (%(asked)s).",
+                    amount=_amount_of(amount_minor, currency),
+                    asked=_amount_of(req.amount_requested_minor, currency),
                 )
             }
         )
@@ -1198,10 +1255,8 @@ def _decide(
     if amount_minor > sum(remaining.values()):
         raise InvalidSupportRequest(
             {
-                "refund.amountApproved": (
-                    f"{_money(amount_minor, currency)} is more than can still be refunded for "
-                    f"this purchase: {_money(sum(remaining.values()), currency)} (what was "
-                    "charged less earlier credits)."
+                "refund.amountApproved": _more_than_refundable(
+                    amount_minor, sum(remaining.values()), currency
                 )
             }
         )

@@ -21,7 +21,7 @@ from partnercenter.support.api import names_for, request_json, send_mail_after_c
 from partnercenter.support.errors import InvalidSupportRequest
 from partnercenter.support.files import ALLOWED_EXTENSIONS, IncomingFile, read_limited
 from partnercenter.support.models import RequestStatus, Severity, SupportRequest
-from partnercenter.web import check_csrf, gettext_for, render
+from partnercenter.web import check_csrf, gettext_for, language, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -254,6 +254,7 @@ def new_request_submit(
         contact=services.Contact(first_name, last_name, email, phone),
         refund=refund if topic == services.REFUND_TOPIC else None,
         cancel_purchase=cancel_purchase == "1",
+        language=language(request),
     )
     try:
         req = services.file_request(
