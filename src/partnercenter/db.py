@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import uuid
 from collections.abc import Iterator
@@ -114,6 +115,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_timeout_ms: int
     # (In-memory databases answer "memory" and stay as they are.)
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+    # SQL's sha256 for the activity log's chain (PostgreSQL has its own): the hash of a
+    # record is worked out in the statement that appends it (audit/services.py).
+    dbapi_connection.create_function("pc_sha256_hex", 1, _sha256_hex, deterministic=True)
+
+
+def _sha256_hex(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode()).hexdigest()
 
 
 def _sqlite_begin(conn: Any) -> None:

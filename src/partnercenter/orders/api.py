@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -224,7 +225,12 @@ def checkout(
     Prices and market availability are checked again and a product key is reserved for each
     software line. A second checkout of the cart returns the first result.
     """
-    customer = call.customer(customer_id)
+    # By id, the customer is read with the cart (one statement); a domain or name first.
+    customer: Tenant | uuid.UUID
+    try:
+        customer = uuid.UUID(customer_id)
+    except ValueError:
+        customer = call.customer(customer_id)
     cid = _cart_id(cart_id)
     return call.respond(
         lambda: services.checkout(
