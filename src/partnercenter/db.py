@@ -148,7 +148,10 @@ def make_engine(url: str, *, sqlite_busy_timeout_ms: int = 30000, **kwargs: Any)
         event.listen(engine, "connect", pragmas)
         event.listen(engine, "begin", _sqlite_begin)
     else:
-        kwargs.setdefault("pool_pre_ping", True)
+        # No pre-ping by default: it is a round trip before every request's first statement.
+        # A connection the database dropped fails once (503, errors.py); SQLAlchemy then
+        # replaces every connection of the pool.
+        kwargs.setdefault("pool_pre_ping", False)
         engine = create_engine(url, **kwargs)
     event.listen(engine, "before_cursor_execute", _refuse_unstorable_text)
     return engine

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event
 
@@ -109,3 +110,48 @@ def test_an_authenticated_call_resolves_token_user_tenant_and_roles_in_one_state
     assert len(auth) == 1, "\n".join(auth)
     # Authentication, the customer and the page of orders.
     assert len(seen) <= 3, "\n".join(seen)
+
+
+def test_key_reservation_is_one_probe_of_the_available_keys_index(
+    client: TestClient, shop: Shop, connection: Connection
+) -> None:
+    if connection.dialect.name != "postgresql":
+        pytest.skip("the plan is PostgreSQL's (SQLite serialises writers and has no planner stats)")
+    # 20,000 more available keys of the version checkout takes, so the planner has a choice.
+    connection.exec_driver_sql(
+        "INSERT INTO catalog_product_keys (id, sku_pk, version, ciphertext, fingerprint, status, "
+        "generated, imported_at) SELECT gen_random_uuid(), k.sku_pk, k.version, k.ciphertext, "
+        "md5(i::text || 'plan'), 'available', false, now() - (i || ' seconds')::interval "
+        "FROM (SELECT sku_pk, version, ciphertext FROM catalog_product_keys LIMIT 1) k, "
+        "generate_series(1, 20000) i"
+    )
+    connection.exec_driver_sql("ANALYZE catalog_product_keys")
+    cart_id = _cart(client, shop)
+    with statements(connection) as seen, _parameters(connection) as params:
+        r = client.post(
+            f"/v1/customers/{shop.us.id}/carts/{cart_id}/checkout", headers=shop.headers
+        )
+    assert r.status_code == 201, r.text
+    [reservation] = [s for s in seen if s.lstrip().startswith("UPDATE catalog_product_keys")]
+    plan = "\n".join(
+        row[0] for row in connection.exec_driver_sql("EXPLAIN " + reservation, params[reservation])
+    )
+    # The partial index on available keys, in the order keys are taken: its first entry is
+    # the key, so nothing is sorted and nothing else is scanned.
+    assert "ix_catalog_product_keys_available" in plan, plan
+    assert "Sort" not in plan and "Seq Scan" not in plan, plan
+
+
+@contextmanager
+def _parameters(connection: Connection) -> Iterator[dict[str, Any]]:
+    """The parameters each statement was sent with, by statement text."""
+    seen: dict[str, Any] = {}
+
+    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen[statement] = parameters
+
+    event.listen(connection, "before_cursor_execute", keep)
+    try:
+        yield seen
+    finally:
+        event.remove(connection, "before_cursor_execute", keep)
