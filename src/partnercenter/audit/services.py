@@ -26,9 +26,9 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     func,
     insert,
-    literal,
     or_,
     select,
     update,
@@ -131,28 +131,30 @@ _RECORD_COLUMNS = (
 )
 
 
-def _append(session: Session, entry: AuditRecord) -> tuple[int, str, str] | None:
-    """Insert the record after its chain's head; returns (seq, prev_hash, hash).
+_APPEND_STATEMENTS: dict[str, Any] = {}
 
-    One statement: ``INSERT INTO audit_records ... SELECT`` from the head row (locked FOR
-    UPDATE on PostgreSQL: appends to one chain take turns, and a waiting append reads the
-    head as the writer before it left it), the hash computed by the database from the
-    head's hash and number. None when the chain has no head yet.
+
+def _append_statement(dialect: str) -> Any:
+    """``INSERT INTO audit_records ... SELECT`` from the chain head, built once per dialect.
+
+    Parameters: ``v_<column>`` for each of ``_RECORD_COLUMNS``, ``chain`` and the canonical
+    text's ``before``, ``between`` and ``after`` (``_canonical_around_chain``).
     """
-    dialect = session.get_bind().dialect.name
+    stmt = _APPEND_STATEMENTS.get(dialect)
+    if stmt is not None:
+        return stmt
     records = cast(Table, AuditRecord.__table__)
     head = cast(Table, AuditChainHead.__table__)
-    before, between, after = _canonical_around_chain(entry)
     seq = head.c.seq + 1
     text_ = (
-        literal(before, String)
+        bindparam("before", type_=String)
         .concat(head.c.last_hash)
-        .concat(literal(between, String))
+        .concat(bindparam("between", type_=String))
         .concat(cast_(seq, String))
-        .concat(literal(after, String))
+        .concat(bindparam("after", type_=String))
     )
     values: list[ColumnElement[Any]] = [
-        literal(getattr(entry, name), records.c[name].type) for name in _RECORD_COLUMNS
+        bindparam(f"v_{name}", type_=records.c[name].type) for name in _RECORD_COLUMNS
     ]
     if dialect == "postgresql":
         # A parameter in a SELECT list has no type of its own there: name each column's.
@@ -160,7 +162,7 @@ def _append(session: Session, entry: AuditRecord) -> tuple[int, str, str] | None
             cast_(v, records.c[name].type) for v, name in zip(values, _RECORD_COLUMNS, strict=True)
         ]
     source = select(*values, seq, head.c.last_hash, _sha256_hex(dialect, text_)).where(
-        head.c.chain_key == entry.chain_key
+        head.c.chain_key == bindparam("chain", type_=String)
     )
     if dialect == "postgresql":
         source = source.with_for_update(of=head)
@@ -169,7 +171,23 @@ def _append(session: Session, entry: AuditRecord) -> tuple[int, str, str] | None
         .from_select([*_RECORD_COLUMNS, "seq", "prev_hash", "hash"], source)
         .returning(records.c.seq, records.c.prev_hash, records.c.hash)
     )
-    row = session.execute(stmt).first()
+    _APPEND_STATEMENTS[dialect] = stmt
+    return stmt
+
+
+def _append(session: Session, entry: AuditRecord) -> tuple[int, str, str] | None:
+    """Insert the record after its chain's head; returns (seq, prev_hash, hash).
+
+    One statement: ``INSERT INTO audit_records ... SELECT`` from the head row (locked FOR
+    UPDATE on PostgreSQL: appends to one chain take turns, and a waiting append reads the
+    head as the writer before it left it), the hash computed by the database from the
+    head's hash and number. None when the chain has no head yet.
+    """
+    stmt = _append_statement(session.get_bind().dialect.name)
+    before, between, after = _canonical_around_chain(entry)
+    params = {f"v_{name}": getattr(entry, name) for name in _RECORD_COLUMNS}
+    params.update(chain=entry.chain_key, before=before, between=between, after=after)
+    row = session.execute(stmt, params).first()
     return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
 
 

@@ -106,6 +106,7 @@ def price_lines(
         product_ids=product_ids,
         country=country,
         sku_ids=[p[1] for p in parts if len(p) > 1] if for_checkout else None,
+        availability_ids=[p[2] for p in parts if len(p) > 2] if for_checkout else None,
     )
     priced: list[PricedLine] = []
     seen_ids: set[int] = set()
