@@ -144,6 +144,24 @@ def seed(engine: Engine, settings: Settings, keys: int) -> dict[str, Any]:
         return {"partner": partner.id, "customer": customer.id, "user": user.id}
 
 
+SERVER_PIDS: dict[str, int] = {}  # base URL -> the server's process group
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of every live process in the process group ``pgid``."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 @contextlib.contextmanager
 def serve(url: str, data_dir: Path, extra: list[str]) -> Iterator[str]:
     """``partnercenter serve`` with ``extra`` options, on a free port, until the block ends."""
@@ -164,6 +182,7 @@ def serve(url: str, data_dir: Path, extra: list[str]) -> Iterator[str]:
         [sys.executable, "-m", "partnercenter.cli.main", "serve", "--port", str(port), *extra],
         env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
     )  # fmt: skip
+    SERVER_PIDS[f"http://127.0.0.1:{port}"] = proc.pid
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -239,7 +258,13 @@ def http_rate(base: str, ids: dict[str, Any], orders: int, clients: int) -> floa
                 if r.status_code != 201:
                     raise RuntimeError(r.text)
 
-    return orders / run_clients(clients, carts, work)
+    before = group_cpu_seconds(SERVER_PIDS[base])
+    rate = orders / run_clients(clients, carts, work)
+    CPU_MS_PER_ORDER.append((group_cpu_seconds(SERVER_PIDS[base]) - before) * 1000 / orders)
+    return rate
+
+
+CPU_MS_PER_ORDER: list[float] = []  # the server's CPU of the last http_rate calls
 
 
 def sql_rate(engine: Engine, ids: dict[str, Any], orders: int, clients: int) -> float:
@@ -346,7 +371,10 @@ def sql_rate(engine: Engine, ids: dict[str, Any], orders: int, clients: int) -> 
                 with conn.begin():
                     one(conn, cart_id)
 
-    return orders / run_clients(clients, carts, work)
+    before = time.process_time()
+    rate = orders / run_clients(clients, carts, work)
+    CPU_MS_PER_ORDER.append((time.process_time() - before) * 1000 / orders)
+    return rate
 
 
 def load_average() -> str:
@@ -366,6 +394,7 @@ SERVERS = {
 
 def throughput(args: argparse.Namespace) -> None:
     rounds: list[dict[str, float]] = []
+    cpu: dict[str, list[float]] = {}
     loads: list[str] = [load_average()]
     with tempfile.TemporaryDirectory() as tmp, scratch_database() as url:
         engine = make_engine(url, pool_size=args.clients + 4)
@@ -381,11 +410,14 @@ def throughput(args: argparse.Namespace) -> None:
                 for name, extra in SERVERS.items()
             }
             for _ in range(args.runs):
-                figures = {name: http_rate(base, ids, args.orders, args.clients)
-                           for name, base in bases.items()}  # fmt: skip
+                figures = {}
+                for name, base in bases.items():
+                    figures[name] = http_rate(base, ids, args.orders, args.clients)
+                    cpu.setdefault(name, []).append(CPU_MS_PER_ORDER[-1])
                 figures["plain SQL (SQLAlchemy Core)"] = sql_rate(
                     engine, ids, args.orders, args.clients
                 )
+                cpu.setdefault("plain SQL (SQLAlchemy Core)", []).append(CPU_MS_PER_ORDER[-1])
                 rounds.append(figures)
                 loads.append(load_average())
         engine.dispose()
@@ -393,12 +425,18 @@ def throughput(args: argparse.Namespace) -> None:
     print(f"\n{args.orders} orders per path per round, 2 lines, {args.clients} clients, "
           f"{args.runs} interleaved rounds; load average (1/5/15 min) before and after each "
           f"round: {'; '.join(loads)}\n")  # fmt: skip
-    print("| path | orders/s min / median / max | ratio to plain SQL min / median / max |")
-    print("|---|---|---|")
+    print("| path | orders/s min / median / max | ratio to plain SQL min / median / max "
+          "| CPU ms per order, median |")  # fmt: skip
+    print("|---|---|---|---:|")
     for name in rounds[0]:
         rates = [r[name] for r in rounds]
         ratios = [r[name] / r[plain] for r in rounds]
-        print(f"| {name} | {spread(rates)} | {spread(ratios)} |")
+        print(f"| {name} | {spread(rates)} | {spread(ratios)} | "
+              f"{statistics.median(cpu[name]):.1f} |")  # fmt: skip
+    print(
+        "\n(CPU: the server's processes for the API paths; the bench's own process, which "
+        "runs the plain SQL, for plain SQL. PostgreSQL's own CPU is in neither.)"
+    )
     default, uvicorn = list(SERVERS)
     gains = [r[default] / r[uvicorn] for r in rounds]
     print(f"\ndefault serve / uvicorn 1 worker: {spread(gains)}")
