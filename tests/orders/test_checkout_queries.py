@@ -108,6 +108,8 @@ def test_an_authenticated_call_resolves_token_user_tenant_and_roles_in_one_state
     assert r.status_code == 200, r.text
     auth = [s for s in seen if "api_tokens" in s or "user_roles" in s or "FROM users" in s]
     assert len(auth) == 1, "\n".join(auth)
+    # The tenant's webhook registration comes with it (the events of audited requests).
+    assert "webhook_registrations" in auth[0] and "tenants" in auth[0]
     # Authentication, the customer and the page of orders.
     assert len(seen) <= 3, "\n".join(seen)
 
