@@ -102,10 +102,10 @@ def _load(url: str, *, partners: int, charges: int) -> None:
         )
         conn.execute(
             text(
-                "INSERT INTO orders (id, partner_id, customer_id, cart_id, status, currency, "
-                "market, tax_included, net_minor, tax_minor, gross_minor, created_at) "
+                "INSERT INTO orders (id, partner_id, customer_id, cart_id, billing_cycle, status, "
+                "currency, market, tax_included, net_minor, tax_minor, gross_minor, created_at) "
                 "SELECT md5('o' || o)::uuid, md5('p' || ((o % (2 * :n)) % :n))::uuid, "
-                "md5('c' || (o % (2 * :n)))::uuid, md5('k' || o)::uuid, 'completed', "
+                "md5('c' || (o % (2 * :n)))::uuid, md5('k' || o)::uuid, 'one_time', 'completed', "
                 "CASE WHEN o % 5 = 0 THEN 'EUR' ELSE 'USD' END, 'US', false, 0, 0, 0, "
                 "timestamptz '2026-11-01' + (o % 29) * interval '1 day' "
                 "FROM generate_series(0, :orders - 1) o"

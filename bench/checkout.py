@@ -1,7 +1,8 @@
 """Orders per second through the HTTP API on PostgreSQL, beside the same writes in plain SQL.
 
-    .venv/bin/python -m bench.checkout [--orders 150] [--clients 8] [--runs 3]
-    .venv/bin/python -m bench.checkout --stock 1000,100000,1000000
+    .venv/bin/python -m bench.checkout [--orders 60] [--clients 8] [--runs 3]
+    .venv/bin/python -m bench.checkout --history 10000 [--orders 60] [--runs 3]
+    .venv/bin/python -m bench.checkout --stock 1000,100000,1000000 [--runs 3]
 
 One throwaway PostgreSQL database (``PARTNERCENTER_TEST_PG_URL``, default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``), the demo catalog, one partner:
@@ -22,6 +23,12 @@ The three are measured in turn in every round (``--runs`` rounds, interleaved, s
 the machine's load hits all of them); the ratios are taken within a round and printed as
 min / median / max with the load average. Both paths serialise on the partner's activity-log
 chain head, as the application does.
+
+``--history N`` instead checks out, through the default server, for two customers of the
+same partner in turn in every round: one with no orders, one with ``N`` prior orders (each
+with a line and a charge, written in plain SQL beforehand); prints the orders/s of each and
+their ratio within a round. A checkout reads nothing of the customer's history, so it
+stays flat.
 
 ``--stock`` instead times one key reservation (``catalog.reserve_key``, rolled back) with that
 many available keys of one SKU, interleaved across the sizes, and prints the plan PostgreSQL
@@ -62,6 +69,7 @@ from partnercenter.config import Settings
 from partnercenter.db import make_engine, make_session_factory
 from partnercenter.idempotency import IdempotencyKey
 from partnercenter.identity import services as identity
+from partnercenter.identity.models import Tenant
 from partnercenter.orders.models import Cart, Charge, Entitlement, Order, OrderLine
 from partnercenter.permissions import Role, TenantKind
 
@@ -136,6 +144,24 @@ def seed(engine: Engine, settings: Settings, keys: int) -> dict[str, Any]:
         return {"partner": partner.id, "customer": customer.id, "user": user.id}
 
 
+SERVER_PIDS: dict[str, int] = {}  # base URL -> the server's process group
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of every live process in the process group ``pgid``."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 @contextlib.contextmanager
 def serve(url: str, data_dir: Path, extra: list[str]) -> Iterator[str]:
     """``partnercenter serve`` with ``extra`` options, on a free port, until the block ends."""
@@ -156,6 +182,7 @@ def serve(url: str, data_dir: Path, extra: list[str]) -> Iterator[str]:
         [sys.executable, "-m", "partnercenter.cli.main", "serve", "--port", str(port), *extra],
         env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
     )  # fmt: skip
+    SERVER_PIDS[f"http://127.0.0.1:{port}"] = proc.pid
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -231,7 +258,13 @@ def http_rate(base: str, ids: dict[str, Any], orders: int, clients: int) -> floa
                 if r.status_code != 201:
                     raise RuntimeError(r.text)
 
-    return orders / run_clients(clients, carts, work)
+    before = group_cpu_seconds(SERVER_PIDS[base])
+    rate = orders / run_clients(clients, carts, work)
+    CPU_MS_PER_ORDER.append((group_cpu_seconds(SERVER_PIDS[base]) - before) * 1000 / orders)
+    return rate
+
+
+CPU_MS_PER_ORDER: list[float] = []  # the server's CPU of the last http_rate calls
 
 
 def sql_rate(engine: Engine, ids: dict[str, Any], orders: int, clients: int) -> float:
@@ -338,7 +371,10 @@ def sql_rate(engine: Engine, ids: dict[str, Any], orders: int, clients: int) -> 
                 with conn.begin():
                     one(conn, cart_id)
 
-    return orders / run_clients(clients, carts, work)
+    before = time.process_time()
+    rate = orders / run_clients(clients, carts, work)
+    CPU_MS_PER_ORDER.append((time.process_time() - before) * 1000 / orders)
+    return rate
 
 
 def load_average() -> str:
@@ -358,6 +394,7 @@ SERVERS = {
 
 def throughput(args: argparse.Namespace) -> None:
     rounds: list[dict[str, float]] = []
+    cpu: dict[str, list[float]] = {}
     loads: list[str] = [load_average()]
     with tempfile.TemporaryDirectory() as tmp, scratch_database() as url:
         engine = make_engine(url, pool_size=args.clients + 4)
@@ -373,11 +410,14 @@ def throughput(args: argparse.Namespace) -> None:
                 for name, extra in SERVERS.items()
             }
             for _ in range(args.runs):
-                figures = {name: http_rate(base, ids, args.orders, args.clients)
-                           for name, base in bases.items()}  # fmt: skip
+                figures = {}
+                for name, base in bases.items():
+                    figures[name] = http_rate(base, ids, args.orders, args.clients)
+                    cpu.setdefault(name, []).append(CPU_MS_PER_ORDER[-1])
                 figures["plain SQL (SQLAlchemy Core)"] = sql_rate(
                     engine, ids, args.orders, args.clients
                 )
+                cpu.setdefault("plain SQL (SQLAlchemy Core)", []).append(CPU_MS_PER_ORDER[-1])
                 rounds.append(figures)
                 loads.append(load_average())
         engine.dispose()
@@ -385,12 +425,18 @@ def throughput(args: argparse.Namespace) -> None:
     print(f"\n{args.orders} orders per path per round, 2 lines, {args.clients} clients, "
           f"{args.runs} interleaved rounds; load average (1/5/15 min) before and after each "
           f"round: {'; '.join(loads)}\n")  # fmt: skip
-    print("| path | orders/s min / median / max | ratio to plain SQL min / median / max |")
-    print("|---|---|---|")
+    print("| path | orders/s min / median / max | ratio to plain SQL min / median / max "
+          "| CPU ms per order, median |")  # fmt: skip
+    print("|---|---|---|---:|")
     for name in rounds[0]:
         rates = [r[name] for r in rounds]
         ratios = [r[name] / r[plain] for r in rounds]
-        print(f"| {name} | {spread(rates)} | {spread(ratios)} |")
+        print(f"| {name} | {spread(rates)} | {spread(ratios)} | "
+              f"{statistics.median(cpu[name]):.1f} |")  # fmt: skip
+    print(
+        "\n(CPU: the server's processes for the API paths; the bench's own process, which "
+        "runs the plain SQL, for plain SQL. PostgreSQL's own CPU is in neither.)"
+    )
     default, uvicorn = list(SERVERS)
     gains = [r[default] / r[uvicorn] for r in rounds]
     print(f"\ndefault serve / uvicorn 1 worker: {spread(gains)}")
@@ -473,15 +519,101 @@ def stock(args: argparse.Namespace) -> None:
         print("    " + line)
 
 
+def add_history(engine: Engine, ids: dict[str, Any], customer: uuid.UUID, orders: int) -> None:
+    """``orders`` completed orders of one Azure line each, with its charge, for ``customer``."""
+    params = {"p": ids["partner"], "c": customer, "u": ids["user"], "n": orders}
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO carts (id, partner_id, customer_id, created_by, status, line_items, "
+            "created_at, updated_at, expires_at) SELECT md5('cart' || i)::uuid, :p, :c, :u, "
+            "'ordered', '[]', now() - i * interval '1 hour', now() - i * interval '1 hour', "
+            "now() FROM generate_series(1, :n) i"), params)  # fmt: skip
+        conn.execute(text(
+            "INSERT INTO orders (id, partner_id, customer_id, cart_id, billing_cycle, "
+            "created_by, status, currency, market, tax_included, net_minor, tax_minor, "
+            "gross_minor, created_at) SELECT md5('order' || i)::uuid, :p, :c, "
+            "md5('cart' || i)::uuid, 'one_time', :u, 'completed', 'USD', 'US', false, 100, 0, "
+            "100, now() - i * interval '1 hour' FROM generate_series(1, :n) i"),
+            params)  # fmt: skip
+        conn.execute(text(
+            "INSERT INTO order_lines (id, order_id, line_number, catalog_item_id, product_id, "
+            "sku_id, availability_id, sku_pk, product_type, product_title, sku_title, quantity, "
+            "term_duration, billing_cycle, currency, unit_net_minor, unit_tax_minor, "
+            "unit_gross_minor, net_minor, tax_minor, gross_minor, status, purchased_at, "
+            "cancellation_policy) SELECT md5('line' || i)::uuid, md5('order' || i)::uuid, 0, "
+            ":item, 'DZH318Z0BQ3Q', '00VQ', 'USD-P1Y-OT', (SELECT id FROM catalog_skus "
+            "WHERE product_id = 'DZH318Z0BQ3Q' AND sku_id = '00VQ'), 'azure_reservation', "
+            "'Azure reservation', 'VM', 1, 'P1Y', 'one_time', 'USD', 100, 0, 100, 100, 0, 100, "
+            "'active', now() - i * interval '1 hour', '{}' FROM generate_series(1, :n) i"),
+            {**params, "item": AZURE})  # fmt: skip
+        conn.execute(text(
+            "INSERT INTO charges (id, partner_id, customer_id, order_id, order_line_id, "
+            "charge_type, currency, net_minor, tax_minor, gross_minor, quantity, billing_month, "
+            "created_at) SELECT md5('charge' || i)::uuid, :p, :c, md5('order' || i)::uuid, "
+            "md5('line' || i)::uuid, 'new', 'USD', 100, 0, 100, 1, "
+            "to_char(now() - i * interval '1 hour', 'YYYY-MM'), now() - i * interval '1 hour' "
+            "FROM generate_series(1, :n) i"), params)  # fmt: skip
+        conn.execute(text("ANALYZE"))
+
+
+def history(args: argparse.Namespace) -> None:
+    """Checkout rate for a customer without orders and one with ``--history`` prior orders."""
+    rounds: list[dict[str, float]] = []
+    loads = [load_average()]
+    fresh_name, old_name = "no prior orders", f"{args.history:,} prior orders"
+    with tempfile.TemporaryDirectory() as tmp, scratch_database() as url:
+        engine = make_engine(url, pool_size=args.clients + 4)
+        migrate.upgrade(engine)
+        settings = Settings(
+            data_dir=Path(tmp), database_url=url, secret_key=SECRET, key_encryption_key=KEK
+        )
+        ids = seed(engine, settings, keys=2 * args.runs * args.orders + 10)
+        with make_session_factory(engine)() as session:
+            partner = session.get(Tenant, ids["partner"])
+            old = identity.create_tenant(
+                session, kind=TenantKind.CUSTOMER, name="Bench Customer With History",
+                country="US", domain="history.onmicrosoft.com", parent_id=ids["partner"],
+                now=datetime.now(UTC),
+            )  # fmt: skip
+            assert partner is not None
+            session.commit()
+            old_id = old.id
+        add_history(engine, ids, old_id, args.history)
+        with serve(url, Path(tmp), []) as base:
+            for _ in range(args.runs):
+                rounds.append(
+                    {
+                        fresh_name: http_rate(base, ids, args.orders, args.clients),
+                        old_name: http_rate(
+                            base, {**ids, "customer": old_id}, args.orders, args.clients
+                        ),
+                    }
+                )
+                loads.append(load_average())
+        engine.dispose()
+    print(f"\ncheckout through the default server, {args.orders} orders per customer per round, "
+          f"{args.clients} clients, {args.runs} interleaved rounds; load average: "
+          f"{'; '.join(loads)}\n")  # fmt: skip
+    print("| customer | orders/s min / median / max |")
+    print("|---|---|")
+    for name in (fresh_name, old_name):
+        print(f"| {name} | {spread([r[name] for r in rounds])} |")
+    ratios = [r[old_name] / r[fresh_name] for r in rounds]
+    print(f"\n{old_name} / no prior orders (same round): {spread(ratios)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=150)
+    parser.add_argument("--orders", type=int, default=60)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--stock", default="", help="e.g. 1000,100000,1000000")
+    parser.add_argument("--history", type=int, default=0, help="prior orders, e.g. 10000")
     args = parser.parse_args()
     if args.stock:
         stock(args)
+    elif args.history:
+        history(args)
     else:
         throughput(args)
 

@@ -1,6 +1,6 @@
 """Throughput and server CPU of a large download through the application, beside nginx.
 
-    .venv/bin/python -m bench.download [--size-mib 512] [--runs 3] [--keep]
+    .venv/bin/python -m bench.download [--size-mib 256] [--runs 3] [--keep]
 
 One SQLite data folder, the demo catalog with one large file (``--size-mib``, random bytes)
 as Windows Server 2022 Standard, en-US, x64, bought once by a partner's Admin agent. Every
@@ -17,14 +17,21 @@ file. Modes, measured in turn in every round (``--runs`` rounds, interleaved):
    ``PARTNERCENTER_DOWNLOAD_OFFLOAD=x-accel-redirect``; nginx sends the file from an internal
    location once the application said yes;
 5. **default serve, Range**: the same route resuming at the middle of the file (206), which
-   the application streams itself (pathsend sends whole files).
+   the application streams itself (pathsend sends whole files);
+6. **nginx -> app, X-Accel-Redirect, Range**: the same Range request through mode 4: nginx
+   answers the 206 from the file once the application said yes;
+7. **presigned redirect to S3**: a second default server whose store is S3 (moto's server in
+   this process, ``PARTNERCENTER_DOWNLOAD_REDIRECT_SECONDS=300``): the route answers a
+   redirect to a presigned URL after the same checks and audit, and the client fetches the
+   bytes from the store. The server CPU counted is the application's only (the store's is
+   the store's, here a Python test double far slower than S3, so its MiB/s says nothing).
 
 The client is the same for all: one GET over a raw socket read into a reusable 4 MiB
 buffer. The SHA-256 of each mode's first answer is checked against ``X-Checksum-SHA256``
 (outside the timing), and HEAD is checked to answer the length. Server CPU is the user +
 system time of the server's whole process group (nginx and the application in mode 4), per
 GiB sent. Prints min / median / max of each ratio to nginx and the load average; nothing is
-asserted.
+asserted. Every mode is measured beside nginx in the same run.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 KEY = "bench/payload.bin"
 ROUTE = "/bench/files/"
@@ -104,6 +112,21 @@ def http_get(
             received += n
     elapsed = time.perf_counter() - started
     return status, response_headers, received, elapsed, digest.hexdigest() if digest else None
+
+
+def fetch(
+    port: int, path: str, headers: dict[str, str], *, sha256: bool = False
+) -> tuple[int, dict[str, str], int, float, str | None]:
+    """``http_get``, following one redirect to another loopback server (the S3 store)."""
+    started = time.perf_counter()
+    status, got, n, seconds, digest = http_get(port, path, headers, sha256=sha256)
+    if status in (302, 303, 307):
+        target = urlsplit(got["location"])
+        status, got, n, _, digest = http_get(
+            target.port or 80, f"{target.path}?{target.query}", sha256=sha256
+        )
+        seconds = time.perf_counter() - started
+    return status, got, n, seconds, digest
 
 
 @contextlib.contextmanager
@@ -224,8 +247,11 @@ def proxy_command(work: Path, port: int, app_port: int, storage_root: Path) -> l
     return [nginx, "-p", str(work), "-c", str(conf)]
 
 
-def seed(data_dir: Path, big: Path) -> str:
-    """Catalog, the large file, a partner with an agent and a customer; returns the customer."""
+def seed(data_dir: Path, big: Path, storage_url: str | None = None) -> str:
+    """Catalog, the large file, a partner with an agent and a customer; returns the customer.
+
+    ``storage_url``: where the file is stored (default: the data folder's own store).
+    """
     from datetime import UTC, datetime
 
     from partnercenter import migrate
@@ -236,7 +262,7 @@ def seed(data_dir: Path, big: Path) -> str:
     from partnercenter.identity import services as identity
     from partnercenter.permissions import Role, TenantKind
 
-    settings = Settings(data_dir=data_dir)
+    settings = Settings(data_dir=data_dir, storage_url=storage_url)
     engine = make_engine(settings.resolved_database_url)
     migrate.upgrade(engine)
     now = datetime.now(UTC)
@@ -321,12 +347,18 @@ def load_average() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--size-mib", type=int, default=512)
+    parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the store's request log
 
     work = Path(tempfile.mkdtemp(prefix="pc-bench-download-"))
+    stack_outer = contextlib.ExitStack()
     try:
         data_dir = work / "data"
         data_dir.mkdir()
@@ -338,6 +370,25 @@ def main() -> None:
             for i in range(args.size_mib):
                 f.write(hashlib.sha256(block + i.to_bytes(4, "big")).digest() * 32768)
         customer = seed(data_dir, big)
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto.start()
+        stack_outer.callback(moto.stop)
+        moto_host, moto_port = moto.get_host_and_port()
+        s3_vars = {
+            "PARTNERCENTER_S3_ENDPOINT_URL": f"http://{moto_host}:{moto_port}",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        os.environ.update(s3_vars)
+        import boto3
+
+        boto3.client("s3", endpoint_url=s3_vars["PARTNERCENTER_S3_ENDPOINT_URL"]).create_bucket(
+            Bucket="bench"
+        )
+        s3_data = work / "s3-data"
+        s3_data.mkdir()
+        s3_customer = seed(s3_data, big, storage_url="s3://bench/files")
         big.unlink()
         storage_root = (data_dir / "storage").resolve()
         stored = next(
@@ -358,6 +409,13 @@ def main() -> None:
         if nginx is None:
             sys.exit("nginx is not installed: apt-get install nginx-light")
         offload_env = {**env, "PARTNERCENTER_DOWNLOAD_OFFLOAD": "x-accel-redirect"}
+        s3_env = {
+            **env,
+            **s3_vars,
+            "PARTNERCENTER_DATA_DIR": str(s3_data),
+            "PARTNERCENTER_STORAGE_URL": "s3://bench/files",
+            "PARTNERCENTER_DOWNLOAD_REDIRECT_SECONDS": "300",
+        }
         with contextlib.ExitStack() as stack:
             procs = {
                 "nginx": stack.enter_context(running(nginx, ports["nginx"])),
@@ -382,7 +440,12 @@ def main() -> None:
                     ports["proxy"],
                 )
             )
+            ports["s3app"] = free_port()
+            procs["s3app"] = stack.enter_context(
+                running([*serve, str(ports["s3app"])], ports["s3app"], s3_env, 60)
+            )
             path, auth = buy(ports["granian"], customer)
+            s3_path, s3_auth = buy(ports["s3app"], s3_customer)
             modes = {
                 "nginx (sendfile), no checks": (["nginx"], ports["nginx"], static_path, {}),
                 "default serve (granian, pathsend)": (["granian"], ports["granian"], path, auth),
@@ -399,9 +462,21 @@ def main() -> None:
                     path,
                     {**auth, "Range": f"bytes={size // 2}-"},
                 ),
+                "nginx -> default serve, X-Accel-Redirect, Range (206)": (
+                    ["proxy", "offload"],
+                    ports["proxy"],
+                    path,
+                    {**auth, "Range": f"bytes={size // 2}-"},
+                ),
+                "default serve, presigned redirect to S3": (
+                    ["s3app"],
+                    ports["s3app"],
+                    s3_path,
+                    s3_auth,
+                ),
             }
             for name, (_, port, url, headers) in modes.items():
-                status, got, n, _, digest = http_get(port, url, headers, sha256=True)
+                status, got, n, _, digest = fetch(port, url, headers, sha256=True)
                 expected = size - size // 2 if "Range" in headers else size
                 assert status in (200, 206) and n == expected, (name, status, n)
                 if "Range" not in headers and "x-checksum-sha256" in got:
@@ -409,13 +484,14 @@ def main() -> None:
             import httpx
 
             head = httpx.head(f"http://127.0.0.1:{ports['granian']}{path}", headers=auth)
+            head_proxy = httpx.head(f"http://127.0.0.1:{ports['proxy']}{path}", headers=auth)
             loads = [load_average()]
             rates: dict[str, list[float]] = {name: [] for name in modes}
             cpu: dict[str, list[float]] = {name: [] for name in modes}
             for _ in range(args.runs):
                 for name, (owners, port, url, headers) in modes.items():
                     before = sum(group_cpu_seconds(procs[o].pid) for o in owners)
-                    _, _, n, seconds, _ = http_get(port, url, headers)
+                    _, _, n, seconds, _ = fetch(port, url, headers)
                     used = sum(group_cpu_seconds(procs[o].pid) for o in owners) - before
                     rates[name].append(n / seconds / 2**20)
                     cpu[name].append(used / (n / 2**30))
@@ -438,10 +514,12 @@ def main() -> None:
                 f"{statistics.median(cpu[name]):.2f} | {spread(cpus)} |"
             )
         print(
-            f"\nHEAD on the download route (default serve): {head.status_code}, "
-            f"Content-Length {head.headers.get('content-length')}"
+            f"\nHEAD on the download route: default serve {head.status_code}, "
+            f"Content-Length {head.headers.get('content-length')}; through nginx (X-Accel) "
+            f"{head_proxy.status_code}, Content-Length {head_proxy.headers.get('content-length')}"
         )
     finally:
+        stack_outer.close()
         if args.keep:
             print(f"kept {work}", file=sys.stderr)
         else:

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     db_pool_size: int | None = Field(default=None, ge=1)  # default from the worker count
     db_max_overflow: int | None = Field(default=None, ge=0)
     db_pool_timeout_seconds: float = Field(default=3.0, gt=0)  # then 503 with Retry-After
+    # Test each pooled connection with a round trip before every request (docs/dev/
+    # performance.md): off, a database restart costs each worker one 503, then a new pool.
+    db_pool_pre_ping: bool = False
     db_busy_timeout_ms: int = Field(default=5000, ge=0)  # SQLite: wait for the write lock
     log_sql_parameters: bool = False  # never honoured in production
     trusted_proxies: str = ""  # comma-separated addresses or networks of reverse proxies
@@ -169,6 +172,7 @@ class Settings(BaseSettings):
             "pool_size": pool_size,
             "max_overflow": overflow,
             "pool_timeout": self.db_pool_timeout_seconds,
+            "pool_pre_ping": self.db_pool_pre_ping,
             "hide_parameters": self.production or not self.log_sql_parameters,
             "sqlite_busy_timeout_ms": self.db_busy_timeout_ms,
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import uuid
 from collections.abc import Iterator
@@ -114,6 +115,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_timeout_ms: int
     # (In-memory databases answer "memory" and stay as they are.)
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+    # SQL's sha256 for the activity log's chain (PostgreSQL has its own): the hash of a
+    # record is worked out in the statement that appends it (audit/services.py).
+    dbapi_connection.create_function("pc_sha256_hex", 1, _sha256_hex, deterministic=True)
+
+
+def _sha256_hex(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode()).hexdigest()
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -140,7 +148,10 @@ def make_engine(url: str, *, sqlite_busy_timeout_ms: int = 30000, **kwargs: Any)
         event.listen(engine, "connect", pragmas)
         event.listen(engine, "begin", _sqlite_begin)
     else:
-        kwargs.setdefault("pool_pre_ping", True)
+        # No pre-ping by default: it is a round trip before every request's first statement.
+        # A connection the database dropped fails once (503, errors.py); SQLAlchemy then
+        # replaces every connection of the pool.
+        kwargs.setdefault("pool_pre_ping", False)
         engine = create_engine(url, **kwargs)
     event.listen(engine, "before_cursor_execute", _refuse_unstorable_text)
     return engine

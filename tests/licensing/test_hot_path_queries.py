@@ -14,13 +14,13 @@ from tests.orders.test_checkout_queries import statements
 FILE = {"version": "2024", "language": "en-US", "bitness": "x64"}
 Headers = Callable[..., dict[str, str]]
 
-# token + user + tenant + roles (1), customer (1), the purchase (1), the product with its SKUs
-# and the files' versions (2), the purchase held FOR SHARE against a racing cancellation (1),
-# the line's keys (1), the audit chain head, record and head's hash (3), the webhook
-# registrations the event goes to (1), the key and SKU (1).
-MAX_KEY_REVEAL_STATEMENTS = 12
+# token + user + tenant (with its webhook registration) + roles (1), customer (1), the
+# purchase read FOR SHARE against a racing cancellation (1), the product with its SKUs and the
+# files' versions (2), the line's keys (1), the audit record inserted from its chain's head
+# and the head advanced (2), the key and SKU (1).
+MAX_KEY_REVEAL_STATEMENTS = 9
 # The same without the keys and the ciphertext, plus the file's artifact row (1).
-MAX_DOWNLOAD_STATEMENTS = 11
+MAX_DOWNLOAD_STATEMENTS = 8
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event
 
@@ -13,12 +14,12 @@ from tests.orders.catalog_data import AZURE, WINDOWS
 from tests.orders.conftest import Shop
 
 # Steady state of a 2-line cart (one software line with a key, one Azure line), on both
-# databases: token + user + tenant + roles (1), customer (1), cart locked (1), catalog and tax
-# rate (1), billing month held FOR SHARE (1), order, lines, charges, entitlements (4), key
-# reserved (1), cart marked ordered (1), audit chain head advanced (1), audit record (1) and
-# the head's hash (1), MS-RequestId remembered (1), the webhook registrations an order event
-# goes to (1). See docs/dev/orders.md.
-MAX_CHECKOUT_STATEMENTS = 16
+# databases: token + user + tenant (with its webhook registration) + roles (1); the cart
+# locked with its customer and the billing period held FOR SHARE (1); catalog and tax rate
+# (1); order, lines, charges, entitlements (4); key reserved (1); the audit record inserted
+# from its chain's head (1) and the head advanced to it (1); cart marked ordered (1);
+# MS-RequestId remembered (1). See docs/dev/orders.md.
+MAX_CHECKOUT_STATEMENTS = 12
 
 
 @contextmanager
@@ -76,6 +77,15 @@ def test_checkout_of_two_lines_stays_under_the_statement_budget(
     assert not [s for s in seen if s.lstrip().startswith("SELECT catalog_product_keys")]
     # MS-RequestId is remembered by its insert, not looked up first.
     assert not [s for s in seen if s.lstrip().startswith("SELECT idempotency_keys")]
+    # The customer and the billing period come with the cart's lock, not on their own.
+    assert not [s for s in seen if s.lstrip().startswith(("SELECT tenants", "SELECT billing"))]
+    # The audit chain head is never read on its own: the record is inserted from it and one
+    # statement moves it (number and hash).
+    assert not [s for s in seen if s.lstrip().startswith("SELECT audit_chain_heads")]
+    assert len([s for s in seen if s.lstrip().startswith("UPDATE audit_chain_heads")]) == 1
+    assert len([s for s in seen if "audit_chain_heads" in s]) == 2
+    # The partner's webhook registration came with authentication.
+    assert not [s for s in seen if s.lstrip().startswith("SELECT webhook_registrations")]
 
 
 def test_a_repeated_checkout_with_the_same_request_id_answers_the_first_result(
@@ -98,5 +108,52 @@ def test_an_authenticated_call_resolves_token_user_tenant_and_roles_in_one_state
     assert r.status_code == 200, r.text
     auth = [s for s in seen if "api_tokens" in s or "user_roles" in s or "FROM users" in s]
     assert len(auth) == 1, "\n".join(auth)
+    # The tenant's webhook registration comes with it (the events of audited requests).
+    assert "webhook_registrations" in auth[0] and "tenants" in auth[0]
     # Authentication, the customer and the page of orders.
     assert len(seen) <= 3, "\n".join(seen)
+
+
+def test_key_reservation_is_one_probe_of_the_available_keys_index(
+    client: TestClient, shop: Shop, connection: Connection
+) -> None:
+    if connection.dialect.name != "postgresql":
+        pytest.skip("the plan is PostgreSQL's (SQLite serialises writers and has no planner stats)")
+    # 20,000 more available keys of the version checkout takes, so the planner has a choice.
+    connection.exec_driver_sql(
+        "INSERT INTO catalog_product_keys (id, sku_pk, version, ciphertext, fingerprint, status, "
+        "generated, imported_at) SELECT gen_random_uuid(), k.sku_pk, k.version, k.ciphertext, "
+        "md5(i::text || 'plan'), 'available', false, now() - (i || ' seconds')::interval "
+        "FROM (SELECT sku_pk, version, ciphertext FROM catalog_product_keys LIMIT 1) k, "
+        "generate_series(1, 20000) i"
+    )
+    connection.exec_driver_sql("ANALYZE catalog_product_keys")
+    cart_id = _cart(client, shop)
+    with statements(connection) as seen, _parameters(connection) as params:
+        r = client.post(
+            f"/v1/customers/{shop.us.id}/carts/{cart_id}/checkout", headers=shop.headers
+        )
+    assert r.status_code == 201, r.text
+    [reservation] = [s for s in seen if s.lstrip().startswith("UPDATE catalog_product_keys")]
+    plan = "\n".join(
+        row[0] for row in connection.exec_driver_sql("EXPLAIN " + reservation, params[reservation])
+    )
+    # The partial index on available keys, in the order keys are taken: its first entry is
+    # the key, so nothing is sorted and nothing else is scanned.
+    assert "ix_catalog_product_keys_available" in plan, plan
+    assert "Sort" not in plan and "Seq Scan" not in plan, plan
+
+
+@contextmanager
+def _parameters(connection: Connection) -> Iterator[dict[str, Any]]:
+    """The parameters each statement was sent with, by statement text."""
+    seen: dict[str, Any] = {}
+
+    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen[statement] = parameters
+
+    event.listen(connection, "before_cursor_execute", keep)
+    try:
+        yield seen
+    finally:
+        event.remove(connection, "before_cursor_execute", keep)

@@ -20,7 +20,20 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import cast as cast_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -43,8 +56,8 @@ GENESIS = "0" * 64
 SYSTEM_CHAIN = "system"
 
 
-def _canonical(record: AuditRecord) -> bytes:
-    payload = {
+def _payload(record: AuditRecord) -> dict[str, Any]:
+    return {
         "id": str(record.id),
         "tenant_id": str(record.tenant_id) if record.tenant_id else None,
         "seq": record.seq,
@@ -62,21 +75,124 @@ def _canonical(record: AuditRecord) -> bytes:
         "details": record.details,
         "prev_hash": record.prev_hash,
     }
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def _dumps(payload: dict[str, Any]) -> str:
+    # ASCII only (json's default), so the text and its UTF-8 bytes are the same in SQL.
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _canonical(record: AuditRecord) -> bytes:
+    return _dumps(_payload(record)).encode()
 
 
 def compute_hash(record: AuditRecord) -> str:
     return hashlib.sha256(_canonical(record)).hexdigest()
 
 
-def _advance_chain_head(session: Session, chain_key: str) -> tuple[int, str]:
-    """Advance the chain's head by one and lock it; returns (new seq, previous record's hash).
+def _canonical_around_chain(record: AuditRecord) -> tuple[str, str, str]:
+    """The canonical text cut where the previous hash and the sequence number go.
 
-    One statement: an upsert that creates the head at seq 1 or adds one to it, holding the
-    row lock to the end of the transaction so appends to one chain are serialised. On
-    PostgreSQL the conflict branch works on the newest committed head even when this
-    transaction waited for another writer, so no append reads a stale head.
+    Returns ``(before, between, after)`` such that ``before + prev_hash + between + str(seq)
+    + after`` is ``_canonical`` of the record with that ``prev_hash`` and ``seq``; the
+    database joins them with the chain head's values in the statement that appends.
     """
+    mark = uuid.uuid4().hex  # fresh per record: no content can contain it
+    prev_mark, seq_mark = f"prev-{mark}", f"seq-{mark}"
+    text = _dumps({**_payload(record), "prev_hash": prev_mark, "seq": seq_mark})
+    before, rest = text.split(prev_mark)  # the hash keeps the quotes around it
+    between, after = rest.split(f'"{seq_mark}"')  # the sequence number is a bare number
+    return before, between, after
+
+
+def _sha256_hex(dialect: str, text: ColumnElement[str]) -> ColumnElement[str]:
+    if dialect == "postgresql":
+        return func.encode(func.sha256(func.convert_to(text, "UTF8")), "hex")
+    # SQLite: db.py registers pc_sha256_hex on every connection (hashlib's SHA-256).
+    return func.pc_sha256_hex(text)
+
+
+_RECORD_COLUMNS = (
+    "id",
+    "tenant_id",
+    "chain_key",
+    "occurred_at",
+    "user_id",
+    "user_principal_name",
+    "customer_id",
+    "customer_name",
+    "resource_type",
+    "operation_type",
+    "status",
+    "client_address",
+    "user_agent",
+    "correlation_id",
+    "details",
+)
+
+
+_APPEND_STATEMENTS: dict[str, Any] = {}
+
+
+def _append_statement(dialect: str) -> Any:
+    """``INSERT INTO audit_records ... SELECT`` from the chain head, built once per dialect.
+
+    Parameters: ``v_<column>`` for each of ``_RECORD_COLUMNS``, ``chain`` and the canonical
+    text's ``before``, ``between`` and ``after`` (``_canonical_around_chain``).
+    """
+    stmt = _APPEND_STATEMENTS.get(dialect)
+    if stmt is not None:
+        return stmt
+    records = cast(Table, AuditRecord.__table__)
+    head = cast(Table, AuditChainHead.__table__)
+    seq = head.c.seq + 1
+    text_ = (
+        bindparam("before", type_=String)
+        .concat(head.c.last_hash)
+        .concat(bindparam("between", type_=String))
+        .concat(cast_(seq, String))
+        .concat(bindparam("after", type_=String))
+    )
+    values: list[ColumnElement[Any]] = [
+        bindparam(f"v_{name}", type_=records.c[name].type) for name in _RECORD_COLUMNS
+    ]
+    if dialect == "postgresql":
+        # A parameter in a SELECT list has no type of its own there: name each column's.
+        values = [
+            cast_(v, records.c[name].type) for v, name in zip(values, _RECORD_COLUMNS, strict=True)
+        ]
+    source = select(*values, seq, head.c.last_hash, _sha256_hex(dialect, text_)).where(
+        head.c.chain_key == bindparam("chain", type_=String)
+    )
+    if dialect == "postgresql":
+        source = source.with_for_update(of=head)
+    stmt = (
+        insert(records)
+        .from_select([*_RECORD_COLUMNS, "seq", "prev_hash", "hash"], source)
+        .returning(records.c.seq, records.c.prev_hash, records.c.hash)
+    )
+    _APPEND_STATEMENTS[dialect] = stmt
+    return stmt
+
+
+def _append(session: Session, entry: AuditRecord) -> tuple[int, str, str] | None:
+    """Insert the record after its chain's head; returns (seq, prev_hash, hash).
+
+    One statement: ``INSERT INTO audit_records ... SELECT`` from the head row (locked FOR
+    UPDATE on PostgreSQL: appends to one chain take turns, and a waiting append reads the
+    head as the writer before it left it), the hash computed by the database from the
+    head's hash and number. None when the chain has no head yet.
+    """
+    stmt = _append_statement(session.get_bind().dialect.name)
+    before, between, after = _canonical_around_chain(entry)
+    params = {f"v_{name}": getattr(entry, name) for name in _RECORD_COLUMNS}
+    params.update(chain=entry.chain_key, before=before, between=between, after=after)
+    row = session.execute(stmt, params).first()
+    return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
+
+
+def _create_chain_head(session: Session, chain_key: str) -> None:
+    """The chain's head before its first record (seq 0, the genesis hash), if none exists."""
     dialect = session.get_bind().dialect.name
     table = cast(Table, AuditChainHead.__table__)
     if dialect == "postgresql":
@@ -85,16 +201,9 @@ def _advance_chain_head(session: Session, chain_key: str) -> tuple[int, str]:
         stmt = sqlite.insert(table)
     else:  # pragma: no cover - only the two supported databases
         raise NotImplementedError(dialect)
-    stmt = stmt.values(chain_key=chain_key, seq=1, last_hash=GENESIS)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.chain_key], set_={"seq": table.c.seq + 1}
-    ).returning(table.c.seq, table.c.last_hash)
-    seq, last_hash = session.execute(stmt).one()
-    # The head row may be in the identity map from an earlier append in this transaction.
-    head = session.identity_map.get(session.identity_key(AuditChainHead, chain_key))
-    if head is not None:
-        session.expunge(head)
-    return int(seq), str(last_hash)
+    session.execute(
+        stmt.values(chain_key=chain_key, seq=0, last_hash=GENESIS).on_conflict_do_nothing()
+    )
 
 
 def record(
@@ -112,15 +221,19 @@ def record(
     status: str = "succeeded",
     details: dict[str, Any] | None = None,
 ) -> AuditRecord:
-    """Append one record to the tenant's activity log in the caller's transaction."""
+    """Append one record to the tenant's activity log in the caller's transaction.
+
+    Two statements: the record inserted from its chain's head (number, previous hash and
+    its own hash worked out in the database, the head row locked), then the head moved to
+    it. The record is written at once, not at the session's next flush; the returned
+    object is not attached to the session. Webhook events for it are queued here.
+    """
     request = request or RequestInfo()
     chain_key = str(tenant_id) if tenant_id else SYSTEM_CHAIN
-    seq, prev_hash = _advance_chain_head(session, chain_key)
     entry = AuditRecord(
         id=uuid.uuid4(),
         tenant_id=tenant_id,
         chain_key=chain_key,
-        seq=seq,
         occurred_at=at,
         user_id=actor.user_id if actor else None,
         user_principal_name=actor.email if actor else user_principal_name,
@@ -133,16 +246,26 @@ def record(
         user_agent=(request.user_agent or "")[:500] or None,
         correlation_id=request.correlation_id,
         details=details or {},
-        prev_hash=prev_hash,
     )
-    entry.hash = compute_hash(entry)
-    session.add(entry)
-    # The head's hash is written with the record (a flush: the next append reads it back).
+    appended = _append(session, entry)
+    if appended is None:  # the chain's first record: create its head, then append
+        _create_chain_head(session, chain_key)
+        appended = _append(session, entry)
+        assert appended is not None, "the chain head was just created"
+    entry.seq, entry.prev_hash, entry.hash = appended
     session.execute(
         update(AuditChainHead)
         .where(AuditChainHead.chain_key == chain_key)
-        .values(last_hash=entry.hash)
+        .values(seq=entry.seq, last_hash=entry.hash)
+        .execution_options(synchronize_session=False)
     )
+    # The head row may be in the identity map (a verification in this session): stale now.
+    head = session.identity_map.get(session.identity_key(AuditChainHead, chain_key))
+    if head is not None:
+        session.expunge(head)
+    from partnercenter.webhooks import services as webhooks
+
+    webhooks.queue_events(session, [entry])
     return entry
 
 

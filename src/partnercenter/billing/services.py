@@ -20,7 +20,20 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, case, exists, func, insert, literal, or_, select, text, update
+from sqlalchemy import (
+    ScalarSelect,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from partnercenter.audit import services as audit
@@ -134,14 +147,33 @@ def _period_state(session: Session, month: str, *, lock: str | None = None) -> P
     return session.execute(stmt).scalar_one_or_none()
 
 
-def open_billing_month(session: Session, *, now: datetime) -> str:
+def period_state_probe(now: datetime) -> ScalarSelect[Any]:
+    """``now``'s billing period state as a scalar subquery, read as ``open_billing_month`` does.
+
+    For a caller that reads other rows in the same statement (checkout reads it with the
+    cart): the period row is held ``FOR SHARE`` (``SKIP LOCKED``: a running close's row reads
+    as missing) until the transaction ends. Pass what it read to ``open_billing_month``.
+    """
+    return (
+        select(BillingPeriod.state)
+        .where(BillingPeriod.month == month_of(now))
+        .with_for_update(read=True, skip_locked=True)
+        .scalar_subquery()
+    )
+
+
+def open_billing_month(session: Session, *, now: datetime, probed: str | None = None) -> str:
     """The month a charge recorded ``now`` is billed in: ``now``'s month, or the next open one.
 
     Call it in the transaction that records the charge. It holds the open period's row
     ``FOR SHARE`` until that transaction ends, so a close waits for the charge to commit (and
     then bills it), and a charge recorded once a close has begun goes to the next month.
+    ``probed``: the state ``period_state_probe(now)`` read in this transaction; when open, no
+    statement is needed here.
     """
     month = month_of(now)
+    if probed == PeriodState.OPEN:
+        return month
     for _ in range(24):
         # One round trip on the common path: the period exists and is read under the share
         # lock at once. A running close holds the row FOR UPDATE for as long as it issues

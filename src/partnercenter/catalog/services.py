@@ -23,7 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -1234,6 +1234,7 @@ def load_for_pricing(
     product_ids: Iterable[str],
     country: str,
     sku_ids: Iterable[str] | None = None,
+    availability_ids: Iterable[str] | None = None,
 ) -> PricingCatalog:
     """Read every product of a cart and the market's tax rate at once.
 
@@ -1245,6 +1246,8 @@ def load_for_pricing(
     statement: a product's ``skus`` hold only those SKUs (each with all its availabilities)
     and the availabilities' ``markets`` only ``country`` and its currency selector, all that
     pricing in that market reads. Do not list the catalog from such a session.
+    ``availability_ids`` as well: a SKU's ``availabilities`` hold only those named and those
+    offered in the market (the others never count in ``_offered``), not all of them.
     """
     wanted = sorted({p for p in product_ids if p})
     code = normalise_country(country)
@@ -1256,9 +1259,20 @@ def load_for_pricing(
         )
     else:
         selectors = _market_selectors(code)
+        availabilities: Any = Sku.availabilities
+        if availability_ids is not None:
+            in_market = select(AvailabilityMarket.availability_pk).where(
+                AvailabilityMarket.market.in_(selectors)
+            )
+            availabilities = Sku.availabilities.and_(
+                or_(
+                    Availability.availability_id.in_(sorted(set(availability_ids)) or [""]),
+                    Availability.id.in_(in_market),
+                )
+            )
         loads = (
             joinedload(Product.skus.and_(Sku.sku_id.in_(sorted(set(sku_ids)) or [""])))
-            .joinedload(Sku.availabilities)
+            .joinedload(availabilities)
             .joinedload(Availability.market_rows.and_(AvailabilityMarket.market.in_(selectors)))
         )
     stmt = (

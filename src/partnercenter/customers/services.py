@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, cast, func, or_, select
+from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -234,6 +234,16 @@ def get_customer(session: Session, *, partner_id: uuid.UUID, customer_id: uuid.U
     if tenant is None or tenant.kind != TenantKind.CUSTOMER or tenant.parent_id != partner_id:
         raise CustomerNotFound()
     return tenant
+
+
+def is_partner_customer(partner_id: uuid.UUID, customer_id: uuid.UUID) -> ColumnElement[bool]:
+    """``get_customer``'s rule as a WHERE clause on ``Tenant``, for a statement that reads the
+    customer together with rows of its own (checkout reads it with the cart)."""
+    return and_(
+        Tenant.id == customer_id,
+        Tenant.kind == TenantKind.CUSTOMER,
+        Tenant.parent_id == partner_id,
+    )
 
 
 def resolve_customer(session: Session, *, partner_id: uuid.UUID, ref: str) -> Tenant:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from partnercenter.db import Base, UTCDateTime, new_id, str_enum
 from partnercenter.permissions import Role, TenantKind
+
+if TYPE_CHECKING:
+    from partnercenter.webhooks.models import WebhookRegistration
 
 
 class Tenant(Base):
@@ -32,6 +35,11 @@ class Tenant(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     users: Mapped[list[User]] = relationship(back_populates="tenant")
+    # Read-only: authentication loads the caller's tenant with it in its one statement, so
+    # the webhook events of the request's activity records need no lookup of their own.
+    webhook_registration: Mapped[WebhookRegistration | None] = relationship(
+        "WebhookRegistration", uselist=False, viewonly=True
+    )
 
     __table_args__ = (Index("ix_tenants_kind_name", "kind", "name"),)
 

@@ -641,7 +641,12 @@ def resolve_web_session(session: Session, *, token: str, now: datetime) -> WebSe
     ws = (
         session.execute(
             select(WebSession)
-            .options(joinedload(WebSession.user).joinedload(User.role_rows))
+            .options(
+                joinedload(WebSession.user).joinedload(User.role_rows),
+                joinedload(WebSession.user)
+                .joinedload(User.tenant)
+                .joinedload(Tenant.webhook_registration),
+            )
             .where(WebSession.token_hash == _token_hash(token))
         )
         .unique()
@@ -759,13 +764,19 @@ def revoke_token(
 def resolve_token(session: Session, *, secret: str, now: datetime) -> User | None:
     """The active user of a live bearer token, or None (unknown, revoked, expired, inactive).
 
-    One statement per request: token, user, tenant and roles come back joined. Nothing is
+    One statement per request: token, user, tenant (with its webhook registration, for the
+    events of the request's activity records) and roles come back joined. Nothing is
     cached between requests, so a revocation or a role change holds from the next request.
     """
     token = (
         session.execute(
             select(ApiToken)
-            .options(joinedload(ApiToken.user).joinedload(User.role_rows))
+            .options(
+                joinedload(ApiToken.user).joinedload(User.role_rows),
+                joinedload(ApiToken.user)
+                .joinedload(User.tenant)
+                .joinedload(Tenant.webhook_registration),
+            )
             .where(ApiToken.token_hash == _token_hash(secret))
         )
         .unique()

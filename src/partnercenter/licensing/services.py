@@ -252,19 +252,29 @@ def list_software(session: Session, *, customer: Tenant) -> list[SoftwareItem]:
     return _items(session, *rows)
 
 
-def get_item(session: Session, *, customer: Tenant, item_id: str | uuid.UUID) -> SoftwareItem:
+def get_item(
+    session: Session, *, customer: Tenant, item_id: str | uuid.UUID, hold: bool = False
+) -> SoftwareItem:
     """One purchase of the customer, by its id or its order line's (the subscription id
-    orders show); another customer's is not found."""
+    orders show); another customer's is not found.
+
+    ``hold``: read it as ``_require_active`` re-reads it, in the same statement: under a
+    shared row lock (PostgreSQL ``FOR SHARE`` of the entitlement) until the transaction ends,
+    so a cancellation that committed first is seen and one that comes later waits.
+    """
     try:
         eid = item_id if isinstance(item_id, uuid.UUID) else uuid.UUID(item_id)
     except ValueError:
         raise SoftwareItemNotFound() from None
-    row = session.execute(
-        _query().where(
-            or_(Entitlement.id == eid, Entitlement.order_line_id == eid),
-            Entitlement.customer_id == customer.id,
+    stmt = _query().where(
+        or_(Entitlement.id == eid, Entitlement.order_line_id == eid),
+        Entitlement.customer_id == customer.id,
+    )
+    if hold:
+        stmt = stmt.with_for_update(read=True, of=Entitlement).execution_options(
+            populate_existing=True
         )
-    ).first()
+    row = session.execute(stmt).first()
     if row is None:
         raise SoftwareItemNotFound()
     return _items(session, row)[0]
@@ -284,7 +294,8 @@ def _require_active(item: SoftwareItem, session: Session | None = None) -> None:
     taken before the activity log's chain, in the same order as cancellation takes them.
     """
     if session is not None:
-        # One statement: the entitlement locked, its line and order re-read with it.
+        # One statement: the entitlement locked, its line and order re-read with it (the
+        # hot paths read the purchase this way at once: ``get_item(..., hold=True)``).
         session.execute(
             select(Entitlement, OrderLine, Order)
             .join(OrderLine, OrderLine.id == Entitlement.order_line_id)
@@ -421,8 +432,8 @@ def get_key(
     request: RequestInfo | None = None,
 ) -> RevealedKey:
     """Decrypt the purchase's product key for ``version`` (newest when None). Audited."""
-    item = get_item(session, customer=customer, item_id=item_id)
-    _require_active(item, session)
+    item = get_item(session, customer=customer, item_id=item_id, hold=True)
+    _require_active(item)
     if not item.has_key:
         raise NoProductKey()
     offered = [v["version"] for v in item.versions]
@@ -574,8 +585,8 @@ def start_download(
     request: RequestInfo | None = None,
 ) -> Download:
     """Check the purchase and the file, and record the download. The route streams it."""
-    item = get_item(session, customer=customer, item_id=item_id)
-    _require_active(item, session)
+    item = get_item(session, customer=customer, item_id=item_id, hold=True)
+    _require_active(item)
     storage, obj, name = _file(
         session, settings=settings, item=item, version=version, language=language, bitness=bitness
     )
@@ -648,8 +659,8 @@ def create_link(
     The record is dated ``now`` (business time); the link expires its lifetime after
     ``security_now`` (real time, so the sandbox clock never ages it; ``now`` when not given).
     """
-    item = get_item(session, customer=customer, item_id=item_id)
-    _require_active(item, session)
+    item = get_item(session, customer=customer, item_id=item_id, hold=True)
+    _require_active(item)
     lifetime = link_lifetime(settings, lifetime_minutes)
     _, obj, name = _file(
         session, settings=settings, item=item, version=version, language=language, bitness=bitness

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -99,45 +103,77 @@ def _cart_id(value: str) -> Any:
         raise CartNotFound() from None
 
 
-@router.post(
-    "/customers/{customer_id}/carts",
-    status_code=201,
-    response_model=CartOut,
-    responses=_ERRORS,
-)
-def create_cart(
-    customer_id: str,
-    body: CartIn,
+@dataclass(frozen=True)
+class BuyingCall:
+    """What every buying write shares: the buyer, the session, the clock and MS-RequestId.
+
+    The routes that create or change carts and place orders differ only in the service they
+    run; ``respond`` runs it under the request id (``_replay_or_run``) and commits.
+    """
+
+    session: Session
+    actor: Actor
+    request: Request
+    raw: bytes
+    now: datetime
+    request_id: str | None
+
+    def customer(self, customer_id: str) -> Tenant:
+        """The buyer's customer named in the path (404 for anyone else's)."""
+        return customer_for(self.session, self.actor, customer_id)
+
+    def respond(self, run: Callable[[], dict[str, Any]], *, status_code: int) -> JSONResponse:
+        """Run the service once per request id; a repeat answers the first response."""
+        return _replay_or_run(
+            self.session,
+            actor=self.actor,
+            request=self.request,
+            request_id=self.request_id,
+            body=self.raw,
+            now=self.now,
+            status_code=status_code,
+            run=run,
+        )
+
+
+async def buying_call(
     request: Request,
     raw: RawBody,
     session: SessionDep,
     now: NowDep,
     actor: Buyer,
     request_id: RequestIdHeader = None,
-) -> JSONResponse:
+) -> BuyingCall:
+    """The shared part of a buying route's parameters (no I/O of its own)."""
+    return BuyingCall(session, actor, request, raw, now, request_id)
+
+
+Buying = Annotated[BuyingCall, Depends(buying_call)]
+
+
+@router.post(
+    "/customers/{customer_id}/carts",
+    status_code=201,
+    response_model=CartOut,
+    responses=_ERRORS,
+)
+def create_cart(customer_id: str, body: CartIn, call: Buying) -> JSONResponse:
     """Create a cart: ``lineItems[{id, catalogItemId, quantity, billingCycle, termDuration}]``."""
-    customer = customer_for(session, actor, customer_id)
+    customer = call.customer(customer_id)
 
     def run() -> dict[str, Any]:
         cart = services.create_cart(
-            session,
-            actor=actor,
+            call.session,
+            actor=call.actor,
             customer=customer,
             lines=[line.model_dump() for line in body.lineItems],
-            now=now,
+            now=call.now,
         )
-        return services.view_cart(session, customer=customer, cart=cart, now=now).to_json()
+        return services.view_cart(
+            call.session, customer=customer, cart=cart, now=call.now
+        ).to_json()
 
-    return _replay_or_run(
-        session,
-        actor=actor,
-        request=request,
-        request_id=request_id,
-        body=raw,
-        now=now,
-        status_code=201,
-        run=run,
-    )
+    return call.respond(run, status_code=201)
 
 
 @router.get("/customers/{customer_id}/carts/{cart_id}", response_model=CartOut)
@@ -155,41 +191,24 @@ def get_cart(
     response_model=CartOut,
     responses=_ERRORS,
 )
-def update_cart(
-    customer_id: str,
-    cart_id: str,
-    body: CartIn,
-    request: Request,
-    raw: RawBody,
-    session: SessionDep,
-    now: NowDep,
-    actor: Buyer,
-    request_id: RequestIdHeader = None,
-) -> JSONResponse:
+def update_cart(customer_id: str, cart_id: str, body: CartIn, call: Buying) -> JSONResponse:
     """Replace the cart's line items."""
-    customer = customer_for(session, actor, customer_id)
+    customer = call.customer(customer_id)
     cid = _cart_id(cart_id)
 
     def run() -> dict[str, Any]:
         cart = services.update_cart(
-            session,
+            call.session,
             customer=customer,
             cart_id=cid,
             lines=[line.model_dump() for line in body.lineItems],
-            now=now,
+            now=call.now,
         )
-        return services.view_cart(session, customer=customer, cart=cart, now=now).to_json()
+        return services.view_cart(
+            call.session, customer=customer, cart=cart, now=call.now
+        ).to_json()
 
-    return _replay_or_run(
-        session,
-        actor=actor,
-        request=request,
-        request_id=request_id,
-        body=raw,
-        now=now,
-        status_code=200,
-        run=run,
-    )
+    return call.respond(run, status_code=200)
 
 
 @router.post(
@@ -199,46 +218,32 @@ def update_cart(
     responses=_ERRORS,
 )
 def checkout(
-    customer_id: str,
-    cart_id: str,
-    request: Request,
-    raw: RawBody,
-    session: SessionDep,
-    settings: SettingsDep,
-    now: NowDep,
-    info: RequestInfoDep,
-    actor: Buyer,
-    request_id: RequestIdHeader = None,
+    customer_id: str, cart_id: str, call: Buying, settings: SettingsDep, info: RequestInfoDep
 ) -> JSONResponse:
     """Check the cart out: one order with every line, or an error and nothing sold.
 
     Prices and market availability are checked again and a product key is reserved for each
     software line. A second checkout of the cart returns the first result.
     """
-    customer = customer_for(session, actor, customer_id)
+    # By id, the customer is read with the cart (one statement); a domain or name first.
+    customer: Tenant | uuid.UUID
+    try:
+        customer = uuid.UUID(customer_id)
+    except ValueError:
+        customer = call.customer(customer_id)
     cid = _cart_id(cart_id)
-    return _replay_or_run(
-        session,
-        actor=actor,
-        request=request,
-        request_id=request_id,
-        body=raw,
-        now=now,
-        status_code=201,
-        run=lambda: services.checkout(
-            session,
+    return call.respond(
+        lambda: services.checkout(
+            call.session,
             settings=settings,
-            actor=actor,
+            actor=call.actor,
             customer=customer,
             cart_id=cid,
-            now=now,
+            now=call.now,
             request=info,
         ),
+        status_code=201,
     )
-
-
-def _customer(session: Session, actor: Actor, customer_id: str) -> Tenant:
-    return customer_for(session, actor, customer_id)
 
 
 @router.get("/customers/{customer_id}/orders")
@@ -255,7 +260,7 @@ def list_orders(
 
     Partner Center: "Get all of a customer's orders" (``billingType`` filters by cycle).
     """
-    customer = _customer(session, actor, customer_id)
+    customer = customer_for(session, actor, customer_id)
     cycle = services.billing_cycle_named(billing_type) if billing_type else None
     return collection(
         [
@@ -272,22 +277,13 @@ def list_orders(
     responses=_ERRORS,
 )
 def create_order(
-    customer_id: str,
-    body: OrderIn,
-    request: Request,
-    raw: RawBody,
-    session: SessionDep,
-    settings: SettingsDep,
-    now: NowDep,
-    info: RequestInfoDep,
-    actor: Buyer,
-    request_id: RequestIdHeader = None,
+    customer_id: str, body: OrderIn, call: Buying, settings: SettingsDep, info: RequestInfoDep
 ) -> JSONResponse:
     """Place an order directly, without a cart: the same checks, prices and keys as checkout.
 
     Partner Center: "Create an order for a customer" (``billingCycle`` applies to every line).
     """
-    customer = customer_for(session, actor, customer_id)
+    customer = call.customer(customer_id)
     cycle = services.billing_cycle_named(body.billingCycle) if body.billingCycle else None
     lines = [
         {
@@ -301,29 +297,22 @@ def create_order(
     ]
 
     def run() -> dict[str, Any]:
-        cart = services.create_cart(session, actor=actor, customer=customer, lines=lines, now=now)
+        cart = services.create_cart(
+            call.session, actor=call.actor, customer=customer, lines=lines, now=call.now
+        )
         result = services.checkout(
-            session,
+            call.session,
             settings=settings,
-            actor=actor,
+            actor=call.actor,
             customer=customer,
             cart_id=cart.id,
-            now=now,
+            now=call.now,
             request=info,
         )
         order: dict[str, Any] = result["orders"][0]
         return order
 
-    return _replay_or_run(
-        session,
-        actor=actor,
-        request=request,
-        request_id=request_id,
-        body=raw,
-        now=now,
-        status_code=201,
-        run=run,
-    )
+    return call.respond(run, status_code=201)
 
 
 @router.get("/customers/{customer_id}/orders/{order_id}", response_model=OrderOut)
@@ -331,7 +320,7 @@ def get_order(
     customer_id: str, order_id: str, session: SessionDep, actor: OrderViewer
 ) -> dict[str, Any]:
     """One order with its line items."""
-    customer = _customer(session, actor, customer_id)
+    customer = customer_for(session, actor, customer_id)
     try:
         oid = parse_uuid(order_id, "order")
     except Exception:
@@ -347,7 +336,7 @@ def order_provisioning_status(
 
     Partner Center: "Get order line item provisioning status".
     """
-    customer = _customer(session, actor, customer_id)
+    customer = customer_for(session, actor, customer_id)
     try:
         oid = parse_uuid(order_id, "order")
     except Exception:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, literal, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 
@@ -27,6 +27,7 @@ from partnercenter.catalog.models import BillingCycle
 from partnercenter.catalog.services import SOFTWARE_TYPES, LineQuote
 from partnercenter.config import Settings
 from partnercenter.context import Actor, RequestInfo
+from partnercenter.customers import services as customers
 from partnercenter.errors import DomainError, InvalidInput
 from partnercenter.i18n import N_
 from partnercenter.identity.models import Tenant
@@ -105,6 +106,7 @@ def price_lines(
         product_ids=product_ids,
         country=country,
         sku_ids=[p[1] for p in parts if len(p) > 1] if for_checkout else None,
+        availability_ids=[p[2] for p in parts if len(p) > 2] if for_checkout else None,
     )
     priced: list[PricedLine] = []
     seen_ids: set[int] = set()
@@ -324,7 +326,7 @@ def update_cart(
     now: datetime,
 ) -> Cart:
     """Replace the cart's lines (checked and priced again); the cart lives 7 more days."""
-    cart = _locked_cart(session, customer=customer, cart_id=cart_id)
+    cart, _, _ = _locked_cart(session, customer=customer, cart_id=cart_id)
     if cart.status != CartStatus.ACTIVE:
         raise CartAlreadySubmitted()
     if now >= cart.expires_at:
@@ -336,9 +338,33 @@ def update_cart(
     return cart
 
 
-def _locked_cart(session: Session, *, customer: Tenant, cart_id: uuid.UUID) -> Cart:
-    """The cart, locked for this transaction; waits for a request holding it, then 800064."""
-    stmt = select(Cart).where(Cart.id == cart_id)
+def _locked_cart(
+    session: Session,
+    *,
+    customer: Tenant | uuid.UUID,
+    cart_id: uuid.UUID,
+    partner_id: uuid.UUID | None = None,
+    billing_now: datetime | None = None,
+) -> tuple[Cart, Tenant, str | None]:
+    """The cart locked for this transaction, its customer and a billing period's state.
+
+    One statement: the cart row locked (waits for a request holding it, then 800064); the
+    customer when given by id (``partner_id``'s customer, by
+    ``customers.is_partner_customer``); with ``billing_now``, billing's period probe
+    (``billing.period_state_probe``), else None.
+    """
+    probe: Any = (
+        billing.period_state_probe(billing_now) if billing_now is not None else literal(None)
+    )
+    if isinstance(customer, Tenant):
+        stmt = select(Cart, probe).where(Cart.id == cart_id, Cart.customer_id == customer.id)
+    else:
+        assert partner_id is not None, "a customer given by id needs its partner"
+        stmt = (
+            select(Cart, probe, Tenant)
+            .join(Tenant, Tenant.id == Cart.customer_id)
+            .where(Cart.id == cart_id, customers.is_partner_customer(partner_id, customer))
+        )
     if session.get_bind().dialect.name == "postgresql":
         # The transaction's lock timeout is set by the locking statement itself (one round
         # trip): the WHERE clause runs before the row lock is waited for.
@@ -346,16 +372,20 @@ def _locked_cart(session: Session, *, customer: Tenant, cart_id: uuid.UUID) -> C
             func.set_config("lock_timeout", str(CART_LOCK_TIMEOUT_MS), True).is_not(None)
         )
     try:
-        cart = session.execute(
-            stmt.with_for_update().execution_options(populate_existing=True)
-        ).scalar_one_or_none()
+        row = session.execute(
+            stmt.with_for_update(of=Cart).execution_options(populate_existing=True)
+        ).first()
     except OperationalError as exc:
         if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
             raise CartBeingProcessed() from None
         raise
-    if cart is None or cart.customer_id != customer.id:
+    if row is None:
+        if not isinstance(customer, Tenant) and partner_id is not None:
+            # The customer's own 404 comes first, as when it is looked up alone.
+            customers.get_customer(session, partner_id=partner_id, customer_id=customer)
         raise CartNotFound()
-    return cart
+    found = customer if isinstance(customer, Tenant) else row[2]
+    return row[0], found, row[1]
 
 
 # --- checkout ------------------------------------------------------------------------------
@@ -366,7 +396,7 @@ def checkout(
     *,
     settings: Settings,
     actor: Actor,
-    customer: Tenant,
+    customer: Tenant | uuid.UUID,
     cart_id: uuid.UUID,
     now: datetime,
     request: RequestInfo | None = None,
@@ -374,10 +404,14 @@ def checkout(
     """Turn the cart into orders, all lines or none; returns ``{orders, orderErrors}``.
 
     One order per billing cycle in the cart (Partner Center's rule for a mixed cart).
+    ``customer``: the customer, or its id (then read with the cart; 404 12001 when it is not
+    one of the actor's partner's customers).
 
     A cart already checked out returns its first result and writes nothing.
     """
-    cart = _locked_cart(session, customer=customer, cart_id=cart_id)
+    cart, customer, period_state = _locked_cart(
+        session, customer=customer, cart_id=cart_id, partner_id=actor.tenant_id, billing_now=now
+    )
     if cart.status == CartStatus.ORDERED and cart.checkout_result is not None:
         return cart.checkout_result
     if now >= cart.expires_at:
@@ -390,7 +424,7 @@ def checkout(
     for p in priced:
         by_cycle.setdefault(p.quote.billing_cycle.value, []).append(p)
     # Billing's rule: the clock's month, or the next open one once a close of it has begun.
-    billing_month = billing.open_billing_month(session, now=now)
+    billing_month = billing.open_billing_month(session, now=now, probed=period_state)
     orders = [
         _place_order(
             session,

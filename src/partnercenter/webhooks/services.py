@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import ColumnElement, event, or_, select, update
+from sqlalchemy import ColumnElement, inspect, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnercenter.audit.models import AuditRecord
@@ -153,12 +153,21 @@ def register(
     reg.event_names = names
     reg.updated_at = now
     reg.secret_ciphertext = cipher.encrypt(secret, context=_context(reg.id))
+    _forget_known_registration(session, actor.tenant_id)
     return reg, secret
 
 
 def delete_registration(session: Session, *, tenant_id: uuid.UUID) -> None:
     """Remove the tenant's registration and its deliveries (404 when there is none)."""
     session.delete(get_registration(session, tenant_id=tenant_id))
+    _forget_known_registration(session, tenant_id)
+
+
+def _forget_known_registration(session: Session, tenant_id: uuid.UUID) -> None:
+    """The tenant's registration as loaded with the caller is stale once changed here."""
+    tenant = session.identity_map.get(session.identity_key(Tenant, tenant_id))
+    if tenant is not None:
+        session.expire(tenant, ["webhook_registration"])
 
 
 def _payload(
@@ -240,28 +249,34 @@ def _resource(record: AuditRecord) -> tuple[str, str]:
     return f"/v1/auditrecords?id={record.id}", record.resource_type
 
 
-@event.listens_for(Session, "before_flush")
-def _events_from_audit_records(session: Session, _context: Any, _instances: Any) -> None:
+def queue_events(session: Session, records: Sequence[AuditRecord]) -> None:
+    """Queue a delivery per registration that wants the event of each succeeded record.
+
+    Called by ``audit.record`` in the change's transaction. The registrations of the
+    partners concerned are usually known already: authentication loads the caller's
+    tenant with its registration (``Tenant.webhook_registration``), so the common case
+    runs no statement; otherwise they are read (one statement).
+    """
     records = [
-        o
-        for o in session.new
-        if isinstance(o, AuditRecord)
-        and o.operation_type in EVENTS_BY_OPERATION
-        and o.status == "succeeded"
+        r for r in records if r.operation_type in EVENTS_BY_OPERATION and r.status == "succeeded"
     ]
     if not records:
         return
     with session.no_autoflush:
         concerned = [(record, _partners_of(session, record)) for record in records]
-        # Only the registrations of the partners these events concern (an invoice run concerns
-        # every partner), so the lookup does not grow with the number of partners.
-        query = select(WebhookRegistration)
+        wanted: set[uuid.UUID] | None = None
         if all(partners is not None for _, partners in concerned):
             wanted = set().union(*(p for _, p in concerned if p is not None))
             if not wanted:
                 return
-            query = query.where(WebhookRegistration.tenant_id.in_(wanted))
-        registrations = list(session.execute(query).scalars())
+        registrations = _known_registrations(session, wanted)
+        if registrations is None:
+            # Only the registrations of the partners these events concern (an invoice run
+            # concerns every partner), so the lookup does not grow with the partners.
+            query = select(WebhookRegistration)
+            if wanted is not None:
+                query = query.where(WebhookRegistration.tenant_id.in_(wanted))
+            registrations = list(session.execute(query).scalars())
         if not registrations:
             return
         for record, partners in concerned:
@@ -283,6 +298,22 @@ def _events_from_audit_records(session: Session, _context: Any, _instances: Any)
                         attempts=0,
                     )
                 )
+
+
+def _known_registrations(
+    session: Session, partner_ids: set[uuid.UUID] | None
+) -> list[WebhookRegistration] | None:
+    """The partners' registrations if this transaction loaded them all already, else None."""
+    if partner_ids is None:
+        return None
+    found: list[WebhookRegistration] = []
+    for partner_id in partner_ids:
+        tenant = session.identity_map.get(session.identity_key(Tenant, partner_id))
+        if not isinstance(tenant, Tenant) or "webhook_registration" in inspect(tenant).unloaded:
+            return None
+        if tenant.webhook_registration is not None:
+            found.append(tenant.webhook_registration)
+    return found
 
 
 def _partners_of(session: Session, record: AuditRecord) -> set[uuid.UUID] | None:
