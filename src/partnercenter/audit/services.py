@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from partnercenter.audit import partitions
 from partnercenter.audit.errors import (
     DateRangeReversed,
     InvalidContinuationToken,
@@ -38,6 +39,9 @@ from partnercenter.errors import Forbidden
 from partnercenter.i18n import N_
 from partnercenter.identity.models import Tenant
 from partnercenter.permissions import Action, TenantKind
+
+if TYPE_CHECKING:
+    from partnercenter.storage import Storage
 
 GENESIS = "0" * 64
 SYSTEM_CHAIN = "system"
@@ -115,6 +119,7 @@ def record(
     """Append one record to the tenant's activity log in the caller's transaction."""
     request = request or RequestInfo()
     chain_key = str(tenant_id) if tenant_id else SYSTEM_CHAIN
+    partitions.ensure_for(session, at)
     seq, prev_hash = _advance_chain_head(session, chain_key)
     entry = AuditRecord(
         id=uuid.uuid4(),
@@ -148,53 +153,26 @@ def record(
 
 @dataclass(frozen=True)
 class BrokenLink:
+    """The first record of a chain that does not hold: which chain, where, and why."""
+
     chain_key: str
     seq: int
     record_id: uuid.UUID | None
     reason: str
 
 
-def verify(session: Session, *, batch: int = 5000) -> Iterator[BrokenLink]:
-    """Walk every chain in order and yield the first broken link of each."""
-    heads = session.execute(select(AuditChainHead)).scalars().all()
-    for head in heads:
-        expected_prev = GENESIS
-        expected_seq = 1
-        broken = False
-        last_seq = 0
-        while True:
-            rows = (
-                session.execute(
-                    select(AuditRecord)
-                    .where(AuditRecord.chain_key == head.chain_key, AuditRecord.seq > last_seq)
-                    .order_by(AuditRecord.seq)
-                    .limit(batch)
-                )
-                .scalars()
-                .all()
-            )
-            if not rows:
-                break
-            for row in rows:
-                reason = None
-                if row.seq != expected_seq:
-                    reason = f"record {expected_seq} is missing"
-                elif row.prev_hash != expected_prev:
-                    reason = "previous-hash does not match the record before it"
-                elif compute_hash(row) != row.hash:
-                    reason = "content does not match its hash"
-                if reason:
-                    yield BrokenLink(head.chain_key, row.seq, row.id, reason)
-                    broken = True
-                    break
-                expected_prev = row.hash
-                expected_seq += 1
-                last_seq = row.seq
-            if broken:
-                break
-            session.expunge_all()
-        if not broken and (expected_seq - 1 != head.seq or expected_prev != head.last_hash):
-            yield BrokenLink(head.chain_key, expected_seq, None, "the newest records are missing")
+def verify(
+    session: Session, *, storage: Storage | None = None, batch: int = 5000
+) -> Iterator[BrokenLink]:
+    """Walk every chain in order, archived months first; yield the first broken link of each.
+
+    ``storage`` is the artifact store holding the archived months (``audit/archive.py``);
+    it is needed once the retention has archived any. A missing or altered archive yields a
+    link whose chain key is ``archive:YYYY-MM``.
+    """
+    from partnercenter.audit import archive
+
+    return archive.verify(session, storage=storage, batch=batch)
 
 
 # --- reading the log -------------------------------------------------------------------
