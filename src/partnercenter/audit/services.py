@@ -15,7 +15,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
@@ -291,11 +291,17 @@ class Filter:
 
 @dataclass(frozen=True)
 class ActivityQuery:
-    """A date range [start, end) and filters; the same object drives pages and the CSV."""
+    """A date range [start, end) and filters; the same object drives pages and the CSV.
+
+    ``customer_ids`` is not part of the query a reader asked for: it is what
+    :func:`resolve_company_name` found the ``CompanyName`` filter to name, so the customer
+    index answers it (None: not resolved, the name is matched on the records alone).
+    """
 
     start: datetime
     end: datetime
     filters: tuple[Filter, ...] = ()
+    customer_ids: tuple[uuid.UUID, ...] | None = field(default=None, compare=False)
 
     def canonical(self) -> dict[str, Any]:
         return {
@@ -654,7 +660,8 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _conditions(visibility: Visibility, query: ActivityQuery) -> list[ColumnElement[bool]]:
+def conditions(visibility: Visibility, query: ActivityQuery) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of what ``visibility`` may read of ``query`` (pages and export)."""
     conds: list[ColumnElement[bool]] = [
         AuditRecord.occurred_at >= query.start,
         AuditRecord.occurred_at < query.end,
@@ -673,6 +680,11 @@ def _conditions(visibility: Visibility, query: ActivityQuery) -> list[ColumnElem
             )
         conds.append(own)
         conds.append(AuditRecord.operation_type.in_(KEY_AND_DOWNLOAD_OPERATIONS))
+    if query.customer_ids is not None:
+        ids = query.customer_ids
+        conds.append(
+            AuditRecord.customer_id == ids[0] if len(ids) == 1 else AuditRecord.customer_id.in_(ids)
+        )
     for f in query.filters:
         if f.field == FilterField.CUSTOMER_ID:
             conds.append(AuditRecord.customer_id == uuid.UUID(f.value))
@@ -685,22 +697,56 @@ def _conditions(visibility: Visibility, query: ActivityQuery) -> list[ColumnElem
         elif f.field == FilterField.OPERATION_TYPE:
             conds.append(AuditRecord.operation_type == f.value)
         elif f.field == FilterField.COMPANY_NAME:
-            name = func.lower(AuditRecord.customer_name)
-            needle = _like_escape(f.value.lower())
-            if f.operator == "equals":
-                conds.append(name == f.value.lower())
-            elif f.operator == "starts_with":
-                conds.append(name.like(needle + "%", escape="\\"))
-            else:
-                conds.append(name.like("%" + needle + "%", escape="\\"))
+            conds.append(_name_condition(AuditRecord.customer_name, f))
     return conds
+
+
+# A CompanyName filter naming at most this many customers is answered through the customer
+# index; one naming more ("Ltd") matches so many records that the time index finds a page
+# of them at once.
+COMPANY_NAME_CUSTOMERS = 20
+
+
+def _name_condition(column: Any, f: Filter) -> ColumnElement[bool]:
+    name = func.lower(column)
+    needle = _like_escape(f.value.lower())
+    if f.operator == "equals":
+        return name == f.value.lower()
+    if f.operator == "starts_with":
+        return cast(ColumnElement[bool], name.like(needle + "%", escape="\\"))
+    return cast(ColumnElement[bool], name.like("%" + needle + "%", escape="\\"))
+
+
+def resolve_company_name(
+    session: Session, *, visibility: Visibility, query: ActivityQuery
+) -> ActivityQuery:
+    """The query, with the customers its CompanyName filter names when they are few.
+
+    A record's ``customer_name`` is its customer's name (customers are not renamed), so the
+    records whose name matches are among those of the customers whose name matches: one
+    read of the reader's customers (the partner's, or all for the provider) turns a scan of
+    the date range into a probe of the customer index. The name condition stays on the
+    records too, so the result is the same either way.
+    """
+    wanted = next((f for f in query.filters if f.field == FilterField.COMPANY_NAME), None)
+    if wanted is None or visibility.kind == ScopeKind.CUSTOMER or query.customer_ids is not None:
+        return query
+    stmt = select(Tenant.id).where(
+        Tenant.kind == TenantKind.CUSTOMER, _name_condition(Tenant.name, wanted)
+    )
+    if visibility.kind == ScopeKind.PARTNER:
+        stmt = stmt.where(Tenant.parent_id == visibility.tenant_id)
+    ids = session.execute(stmt.limit(COMPANY_NAME_CUSTOMERS + 1)).scalars().all()
+    if len(ids) > COMPANY_NAME_CUSTOMERS:
+        return query
+    return replace(query, customer_ids=tuple(ids))
 
 
 def select_page(
     visibility: Visibility, query: ActivityQuery, *, limit: int, cursor: Cursor | None = None
 ) -> Select[Any]:
     """The page query: newest first, after (or, going back, before) the cursor."""
-    conds = _conditions(visibility, query)
+    conds = conditions(visibility, query)
     stmt = select(*_COLUMNS).where(*conds)
     if cursor is None or not cursor.backwards:
         if cursor is not None:
@@ -746,6 +792,7 @@ def read_page(
     cursor: Cursor | None = None,
 ) -> LogPage:
     """One page, newest first, with cursors for the older and (after the first) newer pages."""
+    query = resolve_company_name(session, visibility=visibility, query=query)
     rows = session.execute(select_page(visibility, query, limit=size + 1, cursor=cursor)).all()
     more = len(rows) > size
     entries = [_entry(r) for r in rows[:size]]
@@ -775,6 +822,7 @@ def iterate(
     there, so a long export never holds a transaction (SQLite: the write lock) for long.
     """
     cursor: Cursor | None = None
+    query = resolve_company_name(session, visibility=visibility, query=query)
     while True:
         rows = session.execute(select_page(visibility, query, limit=batch, cursor=cursor)).all()
         if between_batches is not None:
