@@ -1,4 +1,4 @@
-"""Old months of the activity log go to the artifact store; `audit verify` still proves the chain."""
+"""Old months of the activity log go to the artifact store; `audit verify` still proves it."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def test_verify_reports_a_missing_archive(
     session: Session, factory: Factory, tmp_path: object
 ) -> None:
     store = LocalStorage(tmp_path / "storage")  # type: ignore[operator]
-    a, _ = _history(session, factory)
+    _history(session, factory)
     result = archive.archive_month(
         session, store, month=partitions.month_index(datetime(2026, 8, 1, tzinfo=UTC)), now=NOW
     )
