@@ -7,6 +7,7 @@ import io
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
@@ -17,10 +18,13 @@ from partnercenter import migrate
 from partnercenter.audit import archive, partitions
 from partnercenter.audit import services as audit
 from partnercenter.audit.models import AuditArchive, AuditChainHead, AuditRecord
+from partnercenter.clock import FrozenClock
+from partnercenter.config import Settings
 from partnercenter.db import make_engine, make_session_factory
 from partnercenter.identity.models import Tenant
+from partnercenter.jobs import tasks
 from partnercenter.permissions import TenantKind
-from partnercenter.storage import LocalStorage, S3Storage, Storage
+from partnercenter.storage import LocalStorage, S3Storage, Storage, get_storage
 from tests.conftest import (
     PG_REQUIRED,
     PG_SKIP_MESSAGE,
@@ -305,3 +309,33 @@ def test_migration_partitions_a_populated_log_and_keeps_its_chains(fresh_pg: str
             assert list(audit.verify(s)) == []
     finally:
         engine.dispose()
+
+
+def test_the_scheduled_job_archives_the_months_past_the_retention_once(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    factory: Factory,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    _history(session, factory)
+    session.commit()
+    configured = settings.model_copy(
+        update={"audit_retention_months": 1, "storage_url": (tmp_path / "store").as_uri()}
+    )
+    env = tasks.JobEnv(settings=configured, session_factory=session_factory, clock=FrozenClock(NOW))
+    assert tasks.maintain_activity_log(env) == ["2026-08", "2026-09"]
+    assert tasks.maintain_activity_log(env) == []
+    with session_factory() as s:
+        assert list(audit.verify(s, storage=get_storage(configured))) == []
+        assert _months(s) == {"2026-10", "2026-11"}
+
+
+def test_without_a_retention_nothing_is_archived(
+    session: Session, session_factory: sessionmaker[Session], factory: Factory, settings: Settings
+) -> None:
+    _history(session, factory)
+    session.commit()
+    env = tasks.JobEnv(settings=settings, session_factory=session_factory, clock=FrozenClock(NOW))
+    assert tasks.maintain_activity_log(env) == []
+    assert _months(session) == {"2026-08", "2026-09", "2026-10", "2026-11"}
