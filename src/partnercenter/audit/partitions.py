@@ -126,10 +126,18 @@ def ensure_ahead(session: Session, *, now: datetime, ahead: int) -> list[str]:
     Returns the names created (none on SQLite, or when they all exist). Runs in the caller's
     transaction; the caller commits.
     """
+    first = month_index(now)
+    return ensure_range(session, first=first, last=first + ahead)
+
+
+def ensure_range(session: Session, *, first: int, last: int) -> list[str]:
+    """Create the partitions of the months ``first`` to ``last`` (indexes) that are missing.
+
+    Returns the names created (none on SQLite). Runs in the caller's transaction.
+    """
     if not is_partitioned(session):
         return []
-    first = month_index(now)
-    wanted = [i for i in range(first, first + ahead + 1) if not _exists(session, i)]
+    wanted = [i for i in range(first, last + 1) if not _exists(session, i)]
     if not wanted:
         return []
     lock(session)
