@@ -1,17 +1,25 @@
-"""Activity log at scale: first pages through the service and the API vs the bare SQL query.
+"""Activity log at scale: each filter's first page (API vs bare SQL), CSV export vs COPY.
 
     .venv/bin/python bench/activity_log.py                     # quick: 200,000 records
-    .venv/bin/python bench/activity_log.py --records 10000000  # the issue's scale (minutes)
+    .venv/bin/python bench/activity_log.py --records 10000000  # the issue's scale (~10 min)
     ... --records 10000000 --keep        # keep the loaded database (its name is printed)
     ... --database pc_bench_audit_XXXX   # measure a kept database again; drop it yourself
+    ... --runs 5 --repeat 15             # interleaved rounds, calls per case and round
 
-Creates a throwaway PostgreSQL database, upgrades it to head, bulk-generates the records of
-one partner spread over two years (500 users, 5,000 customers) with one INSERT ... SELECT
-generate_series, then times each case three ways in the same run: the bare indexed SQL
-(hand-written, through psycopg), the real service query (`audit.services.read_page`) and the
-HTTP API (`GET /v1/auditrecords` through TestClient, bearer token and all). It prints medians,
-p95 and each as a ratio of the bare query, the index each plan uses (EXPLAIN ANALYZE), and
-a CSV export's rate and peak Python memory. The database is dropped at the end.
+Creates a throwaway PostgreSQL database, upgrades it to head (the activity log partitioned
+by month), bulk-generates the records of one partner spread over two years (500 users, 5,000
+customers) with one INSERT ... SELECT generate_series (indexes built after the load), then,
+in ``--runs`` interleaved rounds, times each filter's first page four ways side by side: the
+bare indexed SQL (hand-written, through psycopg; for CompanyName the same rows through the
+customer index, the issue's baseline), the service (`audit.services.read_page`), the HTTP
+API (`GET /v1/auditrecords` through TestClient, bearer token and all) and a trivial
+authenticated GET (`/v1/users/me`, the fixed cost of any request). It prints, per filter,
+min/median/max over the rounds of the bare and API times and of the API/bare,
+service/bare and (API - trivial GET)/bare ratios, with the indexes EXPLAIN ANALYZE shows.
+Then the CSV export (`audit.api.csv_stream`, what the export route streams) against
+`COPY (SELECT the same rows) TO STDOUT (FORMAT csv)` read through psycopg, interleaved:
+wall and client CPU, the speed ratio, and the peak traced Python memory of one export.
+Load averages are printed beside each part. The database is dropped at the end.
 
 Bulk rows carry well-formed placeholder hashes (the benchmark measures reads; `audit verify`
 would report them). Foreign-key triggers are skipped during the load
@@ -233,6 +241,8 @@ def load(url: str, *, records: int, users: int, customers: int) -> None:
     for d in defs:
         raw.execute(d)
     raw.execute("VACUUM ANALYZE audit_records")
+    raw.execute("VACUUM ANALYZE tenants")
+    raw.execute("VACUUM ANALYZE users")
     log(f"indexes and ANALYZE in {time.perf_counter() - t0:.0f} s")
     raw.close()
     engine.dispose()
@@ -496,7 +506,11 @@ def run(url: str, args: argparse.Namespace, loaded: bool = False) -> int:
             r = client.get("/v1/auditrecords", params=http_params, headers=headers)
             assert r.status_code == 200, r.text
 
-        return [bare_query, service, api]
+        def trivial() -> None:
+            r = client.get("/v1/users/me", headers=headers)
+            assert r.status_code == 200, r.text
+
+        return [bare_query, service, api, trivial]
 
     for item in prepared:  # warm caches and statement caches
         for fn in fns(item):
@@ -517,8 +531,8 @@ def run(url: str, args: argparse.Namespace, loaded: bool = False) -> int:
         "min/median/max over the rounds' medians"
     )
     header = (
-        f"{'filter':<25}{'rows':>5}{'bare ms':>17}{'API ms':>18}{'API/bare':>16}"
-        f"{'service/bare':>16}   index (EXPLAIN ANALYZE of the bare query; service)"
+        f"{'filter':<25}{'rows':>5}{'bare ms':>17}{'API ms':>18}{'API/bare':>17}"
+        f"{'service/bare':>16}{'(API-me)/bare':>17}   index (bare query; service)"
     )
     print(header)
     print("-" * len(header))
@@ -528,16 +542,17 @@ def run(url: str, args: argparse.Namespace, loaded: bool = False) -> int:
         api_ms = [r[2] * 1000 for r in rounds]
         api_ratio = [r[2] / r[0] for r in rounds]
         svc_ratio = [r[1] / r[0] for r in rounds]
+        # The API's cost above a trivial authenticated GET (/v1/users/me) in the same round.
+        own_ratio = [(r[2] - r[3]) / r[0] for r in rounds]
         used = plan_indexes(raw, bare_sql, params)
-        resolved = audit.resolve_company_name(in_request, visibility=visibility, query=query)
-        compiled = audit.select_page(visibility, resolved, limit=PAGE + 1).compile(
+        compiled = audit.select_page(visibility, query, limit=PAGE + 1).compile(
             dialect=postgresql.psycopg.dialect(),  # type: ignore[no-untyped-call]
             compile_kwargs={"render_postcompile": True},
         )
         svc_used = plan_indexes(raw, str(compiled), compiled.params)
         print(
             f"{label:<25}{min(rows, PAGE):>5}{spread(bare):>17}{spread(api_ms):>18}"
-            f"{spread(api_ratio):>16}{spread(svc_ratio):>16}   {used}"
+            f"{spread(api_ratio):>17}{spread(svc_ratio):>16}{spread(own_ratio):>17}   {used}"
             + ("" if svc_used == used else f"; {svc_used}")
         )
 
@@ -562,8 +577,13 @@ def run(url: str, args: argparse.Namespace, loaded: bool = False) -> int:
         )
     print(
         f"{'provider, 7 days':<25}{PAGE:>5}{spread([r[0] * 1000 for r in prov]):>17}"
-        f"{'-':>18}{'-':>16}{spread([r[1] / r[0] for r in prov]):>16}   "
+        f"{'-':>18}{'-':>17}{spread([r[1] / r[0] for r in prov]):>16}{'-':>17}   "
         f"{plan_indexes(raw, provider_sql, pparams)}"
+    )
+    me = [r[3] * 1000 for rounds in results.values() for r in rounds]
+    print(
+        f"a trivial authenticated GET /v1/users/me in the same rounds: {spread(me)} ms "
+        "(the fixed cost of any API request through this client)"
     )
     print(f"load average before / after the page cases: {load_before} / {load_average()}")
 

@@ -53,8 +53,11 @@ def _ours(name: str | None, type_: str, _parent: Any) -> bool:
     """Whether a database object is ours to compare.
 
     The job queue's tables are the library's; the activity log's monthly partitions on
-    PostgreSQL (``audit_records_y2026m11``) are parts of ``audit_records``, which is compared.
+    PostgreSQL (``audit_records_y2026m11``) are parts of ``audit_records``, which is compared;
+    the trigram index on tenant names is PostgreSQL's alone (migration 0021), not the model's.
     """
+    if type_ == "index" and name == "ix_tenants_name_trgm":
+        return False
     if type_ != "table" or name is None:
         return True
     return not (name.startswith("procrastinate_") or _AUDIT_PARTITION.match(name))

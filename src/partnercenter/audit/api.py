@@ -327,41 +327,62 @@ def _sql_cell(expr: str) -> str:
 
 
 # The CSV columns as PostgreSQL computes them, matching csv_row cell for cell: the instant
-# as Python's isoformat with Z, each customizedData value as text or its recorded JSON.
+# as Python's isoformat with Z (no fraction when it is whole seconds), each customizedData
+# value as text, its recorded JSON, or None. The inner query (fenced by OFFSET 0, so it is
+# not merged into the outer one) computes the customizedData text once per record.
 _DETAILS_SQL = (
-    "(SELECT string_agg(d.key || '=' || CASE json_typeof(d.value) "
-    "WHEN 'string' THEN d.value #>> '{}' WHEN 'null' THEN 'None' ELSE d.value::text END, "
-    "'; ') FROM json_each(audit_records.details) AS d)"
+    "(SELECT string_agg(key || '=' || coalesce(value, 'None'), '; ') "
+    "FROM json_each_text(audit_records.details))"
 )
 _COPY_COLUMNS = (
-    "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
-    "CASE WHEN date_part('microseconds', occurred_at)::bigint % 1000000 = 0 THEN '' "
-    "ELSE to_char(occurred_at AT TIME ZONE 'UTC', '.US') END || 'Z'",
-    _sql_cell("user_principal_name"),
-    "user_id::text",
-    "customer_id::text",
-    _sql_cell("customer_name"),
-    _sql_cell("resource_type"),
-    _sql_cell("operation_type"),
-    _sql_cell("status"),
-    _sql_cell(_DETAILS_SQL),
-    _sql_cell("client_address"),
-    _sql_cell("user_agent"),
-    _sql_cell("correlation_id"),
-    "tenant_id::text",
-    "id::text",
+    "replace(to_char(r.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), "
+    "'.000000', '') || 'Z'",
+    _sql_cell("r.user_principal_name"),
+    "r.user_id::text",
+    "r.customer_id::text",
+    _sql_cell("r.customer_name"),
+    # Written by the application from its own names, never typed by a person.
+    "r.resource_type",
+    "r.operation_type",
+    "r.status",
+    _sql_cell("r.custom_data"),
+    _sql_cell("r.client_address"),
+    _sql_cell("r.user_agent"),
+    _sql_cell("r.correlation_id"),
+    "r.tenant_id::text",
+    "r.id::text",
 )
 COPY_PIECE = 64 * 1024
 
 
 def copy_statement(visibility: Visibility, query: ActivityQuery) -> tuple[str, dict[str, Any]]:
     """The export's ``COPY ... TO STDOUT`` (psycopg placeholders) and its parameters."""
-    columns: list[Any] = [literal_column(c) for c in _COPY_COLUMNS]
-    stmt = (
-        select(*columns)
-        .select_from(AuditRecord)
+    r = AuditRecord
+    inner = (
+        select(
+            r.occurred_at,
+            r.id,
+            r.tenant_id,
+            r.user_id,
+            r.user_principal_name,
+            r.customer_id,
+            r.customer_name,
+            r.resource_type,
+            r.operation_type,
+            r.status,
+            r.client_address,
+            r.user_agent,
+            r.correlation_id,
+            literal_column(_DETAILS_SQL).label("custom_data"),
+        )
         .where(*services.conditions(visibility, query))
         .order_by(AuditRecord.occurred_at.desc(), AuditRecord.id.desc())
+        .offset(0)
+        .subquery("r")
+    )
+    columns: list[Any] = [literal_column(c) for c in _COPY_COLUMNS]
+    stmt = (
+        select(*columns).select_from(inner).order_by(inner.c.occurred_at.desc(), inner.c.id.desc())
     )
     compiled = stmt.compile(
         dialect=psycopg_dialect(),  # type: ignore[no-untyped-call]
@@ -374,7 +395,6 @@ def _copy_stream(
     session: Session, *, visibility: Visibility, query: ActivityQuery
 ) -> Iterator[bytes]:
     try:
-        query = services.resolve_company_name(session, visibility=visibility, query=query)
         sql, params = copy_statement(visibility, query)
         raw = session.connection().connection.driver_connection
         assert raw is not None

@@ -15,7 +15,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
@@ -291,17 +291,11 @@ class Filter:
 
 @dataclass(frozen=True)
 class ActivityQuery:
-    """A date range [start, end) and filters; the same object drives pages and the CSV.
-
-    ``customer_ids`` is not part of the query a reader asked for: it is what
-    :func:`resolve_company_name` found the ``CompanyName`` filter to name, so the customer
-    index answers it (None: not resolved, the name is matched on the records alone).
-    """
+    """A date range [start, end) and filters; the same object drives pages and the CSV."""
 
     start: datetime
     end: datetime
     filters: tuple[Filter, ...] = ()
-    customer_ids: tuple[uuid.UUID, ...] | None = field(default=None, compare=False)
 
     def canonical(self) -> dict[str, Any]:
         return {
@@ -680,11 +674,6 @@ def conditions(visibility: Visibility, query: ActivityQuery) -> list[ColumnEleme
             )
         conds.append(own)
         conds.append(AuditRecord.operation_type.in_(KEY_AND_DOWNLOAD_OPERATIONS))
-    if query.customer_ids is not None:
-        ids = query.customer_ids
-        conds.append(
-            AuditRecord.customer_id == ids[0] if len(ids) == 1 else AuditRecord.customer_id.in_(ids)
-        )
     for f in query.filters:
         if f.field == FilterField.CUSTOMER_ID:
             conds.append(AuditRecord.customer_id == uuid.UUID(f.value))
@@ -698,13 +687,9 @@ def conditions(visibility: Visibility, query: ActivityQuery) -> list[ColumnEleme
             conds.append(AuditRecord.operation_type == f.value)
         elif f.field == FilterField.COMPANY_NAME:
             conds.append(_name_condition(AuditRecord.customer_name, f))
+            if visibility.kind != ScopeKind.CUSTOMER:
+                conds.append(AuditRecord.customer_id.in_(_customers_named(visibility, f)))
     return conds
-
-
-# A CompanyName filter naming at most this many customers is answered through the customer
-# index; one naming more ("Ltd") matches so many records that the time index finds a page
-# of them at once.
-COMPANY_NAME_CUSTOMERS = 20
 
 
 def _name_condition(column: Any, f: Filter) -> ColumnElement[bool]:
@@ -717,29 +702,22 @@ def _name_condition(column: Any, f: Filter) -> ColumnElement[bool]:
     return cast(ColumnElement[bool], name.like("%" + needle + "%", escape="\\"))
 
 
-def resolve_company_name(
-    session: Session, *, visibility: Visibility, query: ActivityQuery
-) -> ActivityQuery:
-    """The query, with the customers its CompanyName filter names when they are few.
+def _customers_named(visibility: Visibility, f: Filter) -> Select[Any]:
+    """The reader's customers whose name matches a CompanyName filter.
 
     A record's ``customer_name`` is its customer's name (customers are not renamed), so the
-    records whose name matches are among those of the customers whose name matches: one
-    read of the reader's customers (the partner's, or all for the provider) turns a scan of
-    the date range into a probe of the customer index. The name condition stays on the
-    records too, so the result is the same either way.
+    records whose name matches are among these customers' records: with the customer ids in
+    hand the database probes the customer index ``(tenant_id, customer_id, occurred_at)``
+    instead of scanning the date range. PostgreSQL finds the customers through a trigram
+    index on ``lower(name)`` (migration 0021); a name that matches most customers makes the
+    planner scan the time index instead, which then fills a page at once.
     """
-    wanted = next((f for f in query.filters if f.field == FilterField.COMPANY_NAME), None)
-    if wanted is None or visibility.kind == ScopeKind.CUSTOMER or query.customer_ids is not None:
-        return query
     stmt = select(Tenant.id).where(
-        Tenant.kind == TenantKind.CUSTOMER, _name_condition(Tenant.name, wanted)
+        Tenant.kind == TenantKind.CUSTOMER, _name_condition(Tenant.name, f)
     )
     if visibility.kind == ScopeKind.PARTNER:
         stmt = stmt.where(Tenant.parent_id == visibility.tenant_id)
-    ids = session.execute(stmt.limit(COMPANY_NAME_CUSTOMERS + 1)).scalars().all()
-    if len(ids) > COMPANY_NAME_CUSTOMERS:
-        return query
-    return replace(query, customer_ids=tuple(ids))
+    return stmt
 
 
 def select_page(
@@ -792,7 +770,6 @@ def read_page(
     cursor: Cursor | None = None,
 ) -> LogPage:
     """One page, newest first, with cursors for the older and (after the first) newer pages."""
-    query = resolve_company_name(session, visibility=visibility, query=query)
     rows = session.execute(select_page(visibility, query, limit=size + 1, cursor=cursor)).all()
     more = len(rows) > size
     entries = [_entry(r) for r in rows[:size]]
@@ -822,7 +799,6 @@ def iterate(
     there, so a long export never holds a transaction (SQLite: the write lock) for long.
     """
     cursor: Cursor | None = None
-    query = resolve_company_name(session, visibility=visibility, query=query)
     while True:
         rows = session.execute(select_page(visibility, query, limit=batch, cursor=cursor)).all()
         if between_batches is not None:

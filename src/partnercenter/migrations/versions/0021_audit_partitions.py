@@ -9,7 +9,9 @@ is renamed aside, a table partitioned by month on ``occurred_at`` takes its name
 is created for every month that holds records (and for this month and the next three), every
 row is copied unchanged (ids, sequence numbers and hashes, so the hash chains stay as they
 were), the counts are compared, and only then is the old table dropped. Either all of it
-happens or none. SQLite keeps its plain table; both get ``audit_archives``.
+happens or none. SQLite keeps its plain table; both get ``audit_archives``. PostgreSQL also
+gets a pg_trgm index on the lower-cased tenant names (when the extension is available), which
+the CompanyName filter uses to find the customers a name names.
 """
 
 from collections.abc import Sequence
@@ -104,6 +106,16 @@ def upgrade() -> None:
             )
         return
     bind = op.get_bind()
+    # The activity log's CompanyName filter first finds the customers a name names: a
+    # trigram index answers substring, prefix and equality matches of lower(name) at once.
+    available = bind.execute(
+        sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
+    ).scalar()
+    if available:
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        op.execute(
+            "CREATE INDEX ix_tenants_name_trgm ON tenants USING gin (lower(name) gin_trgm_ops)"
+        )
     # The manifest is append-only too: an archived month's record is never rewritten.
     op.execute(
         """
@@ -248,6 +260,7 @@ def downgrade() -> None:
         op.execute("DROP TABLE audit_records_partitioned CASCADE")
         op.execute("DROP TRIGGER IF EXISTS audit_archives_no_change ON audit_archives")
         op.execute("DROP FUNCTION IF EXISTS audit_archives_append_only()")
+        op.execute("DROP INDEX IF EXISTS ix_tenants_name_trgm")
     with op.batch_alter_table("audit_archives", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_archives_period")
     op.drop_table("audit_archives")
