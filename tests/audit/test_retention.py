@@ -339,3 +339,46 @@ def test_without_a_retention_nothing_is_archived(
     env = tasks.JobEnv(settings=settings, session_factory=session_factory, clock=FrozenClock(NOW))
     assert tasks.maintain_activity_log(env) == []
     assert _months(session) == {"2026-08", "2026-09", "2026-10", "2026-11"}
+
+
+def test_cli_archives_and_verify_reports_a_missing_archive(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from partnercenter.cli.main import app
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    env = {
+        "DATABASE_URL": url,
+        "PARTNERCENTER_DATA_DIR": str(tmp_path / "data"),
+        "PARTNERCENTER_AUDIT_RETENTION_MONTHS": "1",
+    }
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as s:
+            partner = Tenant(
+                kind=TenantKind.PARTNER,
+                name="Contoso",
+                country="US",
+                created_at=datetime(2020, 1, 1, tzinfo=UTC),
+            )
+            s.add(partner)
+            s.flush()
+            _log(s, partner, datetime(2020, 3, 1, tzinfo=UTC), 2)
+            s.commit()
+    finally:
+        engine.dispose()
+    archived = runner.invoke(app, ["audit", "archive"], env=env)
+    assert archived.exit_code == 0, archived.output
+    assert "Archived: 2020-03" in archived.output
+    assert runner.invoke(app, ["audit", "verify"], env=env).output.strip() == (
+        "The activity log is intact."
+    )
+    listed = runner.invoke(app, ["audit", "archives"], env=env)
+    assert "2020-03" in listed.output
+    for path in (tmp_path / "data" / "storage" / "activity-log").rglob("*.csv.gz"):
+        path.unlink()
+    broken = runner.invoke(app, ["audit", "verify"], env=env)
+    assert broken.exit_code == 1
+    assert "archive:2020-03" in broken.output and "missing" in broken.output
