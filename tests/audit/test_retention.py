@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -382,3 +383,30 @@ def test_cli_archives_and_verify_reports_a_missing_archive(tmp_path: Path) -> No
     broken = runner.invoke(app, ["audit", "verify"], env=env)
     assert broken.exit_code == 1
     assert "archive:2020-03" in broken.output and "missing" in broken.output
+
+
+def test_two_nodes_making_the_same_partition_at_once_make_it_once(fresh_pg: str) -> None:
+    engine = make_engine(fresh_pg)
+    try:
+        migrate.upgrade(engine)
+        factory = make_session_factory(engine)
+        month = datetime(2040, 6, 1, tzinfo=UTC)
+        first, second = factory(), factory()
+        results: list[list[str]] = []
+        # The first node makes the partition and has not committed yet.
+        assert partitions.ensure_ahead(first, now=month, ahead=0) == ["audit_records_y2040m06"]
+        waiting = threading.Thread(
+            target=lambda: results.append(partitions.ensure_ahead(second, now=month, ahead=0))
+        )
+        waiting.start()  # finds it, or waits for the lock the first node holds
+        first.commit()
+        waiting.join(timeout=60)
+        second.commit()
+        assert results == [[]]  # it found the partition made and made nothing
+        with factory() as s:
+            names = [p.name for p in partitions.list_partitions(s)]
+            assert names.count("audit_records_y2040m06") == 1
+        first.close()
+        second.close()
+    finally:
+        engine.dispose()
