@@ -692,10 +692,14 @@ def conditions(visibility: Visibility, query: ActivityQuery) -> list[ColumnEleme
     return conds
 
 
-def _name_condition(column: Any, f: Filter) -> ColumnElement[bool]:
+def _name_condition(column: Any, f: Filter, *, equals_as_like: bool = False) -> ColumnElement[bool]:
+    """The CompanyName condition on ``column``, lower-cased; ``equals_as_like`` writes an
+    equality as a LIKE without wildcards (the same rows), which a trigram index answers."""
     name = func.lower(column)
     needle = _like_escape(f.value.lower())
     if f.operator == "equals":
+        if equals_as_like:
+            return cast(ColumnElement[bool], name.like(needle, escape="\\"))
         return name == f.value.lower()
     if f.operator == "starts_with":
         return cast(ColumnElement[bool], name.like(needle + "%", escape="\\"))
@@ -713,7 +717,7 @@ def _customers_named(visibility: Visibility, f: Filter) -> Select[Any]:
     planner scan the time index instead, which then fills a page at once.
     """
     stmt = select(Tenant.id).where(
-        Tenant.kind == TenantKind.CUSTOMER, _name_condition(Tenant.name, f)
+        Tenant.kind == TenantKind.CUSTOMER, _name_condition(Tenant.name, f, equals_as_like=True)
     )
     if visibility.kind == ScopeKind.PARTNER:
         stmt = stmt.where(Tenant.parent_id == visibility.tenant_id)
