@@ -67,6 +67,7 @@ PREFIX = "activity-log"
 # Out-of-order sequence numbers held while walking archives (records dated across a month's
 # edge out of sequence order); more than this means records are missing.
 MAX_PENDING = 100_000
+DETACH_LOCK_TIMEOUT = "5s"
 
 
 def _cell(value: Any) -> str:
@@ -279,6 +280,11 @@ def archive_month(
     storage.put(key.removesuffix(".csv.gz") + ".anchors.json", io.BytesIO(sidecar))
     session.flush()  # the manifest row exists before the records go
     if partitioned:
+        # Detaching needs the parent's exclusive lock: a long read (an export) holds it off,
+        # and every writer of the activity log would queue behind our wait. Give up after a
+        # few seconds instead (the transaction rolls back, nothing is removed, the file stays
+        # unreferenced); the next minute's run tries again.
+        session.execute(text(f"SET LOCAL lock_timeout = '{DETACH_LOCK_TIMEOUT}'"))
         session.execute(text(f"ALTER TABLE audit_records DETACH PARTITION {name}"))
         session.execute(text(f"DROP TABLE {name}"))
         partitions.forget(session, month)
