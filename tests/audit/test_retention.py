@@ -410,3 +410,32 @@ def test_two_nodes_making_the_same_partition_at_once_make_it_once(fresh_pg: str)
         second.close()
     finally:
         engine.dispose()
+
+
+def test_a_partition_made_by_a_transaction_that_rolled_back_is_made_again(fresh_pg: str) -> None:
+    """Only committed partitions are remembered: a rolled-back one is not taken as there."""
+    engine = make_engine(fresh_pg)
+    try:
+        migrate.upgrade(engine)
+        at = datetime(2041, 2, 3, tzinfo=UTC)
+
+        def write(s: Session) -> None:
+            audit.record(
+                s, at=at, resource_type="order", operation_type="create_order", tenant_id=None
+            )
+            s.flush()
+
+        conn = engine.connect()
+        trans = conn.begin()
+        for _ in range(2):  # two sessions on one connection: the second sees it uncommitted
+            with Session(bind=conn, join_transaction_mode="create_savepoint") as s:
+                write(s)
+                s.commit()  # releases its savepoint: the outer transaction is still open
+        trans.rollback()
+        conn.close()
+        with make_session_factory(engine)() as s:
+            write(s)
+            s.commit()
+            assert "audit_records_y2041m02" in {p.name for p in partitions.list_partitions(s)}
+    finally:
+        engine.dispose()

@@ -16,9 +16,10 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 # pg_advisory_xact_lock key of partition changes (creation and archiving): "auditpar".
 PARTITION_LOCK = 0x6175646974706172
@@ -26,7 +27,7 @@ _NAME = re.compile(r"^audit_records_y(\d{4})m(\d{2})$")
 
 _known: set[tuple[URL, int]] = set()
 _known_lock = threading.Lock()
-_MADE_HERE = "audit_partitions_made"
+_probes: dict[URL, Engine] = {}
 
 
 def month_index(at: datetime) -> int:
@@ -144,31 +145,45 @@ def ensure_range(session: Session, *, first: int, last: int) -> list[str]:
     return [partition_name(i) for i in wanted if _create(session, i)]
 
 
+def _committed(url: URL, index: int) -> bool:
+    """Whether the month's partition exists for everyone (committed), not only for us.
+
+    Asked on a connection of its own (not pooled: this runs once per month and process,
+    and must not wait for the application's pool), which sees only committed tables.
+    """
+    with _known_lock:
+        engine = _probes.get(url)
+        if engine is None:
+            engine = _probes[url] = create_engine(url, poolclass=NullPool)
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT to_regclass(:n)"), {"n": partition_name(index)})
+        return found.scalar_one_or_none() is not None
+
+
 def ensure_for(session: Session, at: datetime) -> None:
     """Make sure a record dated ``at`` has a partition to go to (PostgreSQL only).
 
     Costs nothing once this process has seen the month's partition committed. A missing one
     (the scheduled job creates them ahead, so this is rare: a sandbox clock moved far ahead)
     is created in the caller's transaction under the partition lock; until that transaction
-    commits, other writers of the activity log wait for it.
+    commits, other writers of the activity log wait for it. Only a committed partition is
+    remembered: one made by a transaction that may still roll back is asked about again.
     """
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
         return
     index = month_index(at)
-    key = (bind.engine.url, index)
-    if key in _known:
+    url = bind.engine.url
+    if (url, index) in _known:
         return
-    made_here: set[int] = session.info.setdefault(_MADE_HERE, set())
-    if _exists(session, index):
-        # One this session made is not remembered: its transaction may yet roll back.
-        if index not in made_here:
-            with _known_lock:
-                _known.add(key)
+    if _committed(url, index):
+        with _known_lock:
+            _known.add((url, index))
+        return
+    if _exists(session, index):  # made earlier in this transaction
         return
     lock(session)
-    if _create(session, index):
-        made_here.add(index)
+    _create(session, index)
 
 
 def forget(session: Session, index: int) -> None:
