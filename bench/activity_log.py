@@ -1,17 +1,25 @@
-"""Activity log at scale: first pages through the service and the API vs the bare SQL query.
+"""Activity log at scale: each filter's first page (API vs bare SQL), CSV export vs COPY.
 
     .venv/bin/python bench/activity_log.py                     # quick: 200,000 records
-    .venv/bin/python bench/activity_log.py --records 10000000  # the issue's scale (minutes)
+    .venv/bin/python bench/activity_log.py --records 10000000  # the issue's scale (~10 min)
     ... --records 10000000 --keep        # keep the loaded database (its name is printed)
     ... --database pc_bench_audit_XXXX   # measure a kept database again; drop it yourself
+    ... --runs 5 --repeat 15             # interleaved rounds, calls per case and round
 
-Creates a throwaway PostgreSQL database, upgrades it to head, bulk-generates the records of
-one partner spread over two years (500 users, 5,000 customers) with one INSERT ... SELECT
-generate_series, then times each case three ways in the same run: the bare indexed SQL
-(hand-written, through psycopg), the real service query (`audit.services.read_page`) and the
-HTTP API (`GET /v1/auditrecords` through TestClient, bearer token and all). It prints medians,
-p95 and each as a ratio of the bare query, the index each plan uses (EXPLAIN ANALYZE), and
-a CSV export's rate and peak Python memory. The database is dropped at the end.
+Creates a throwaway PostgreSQL database, upgrades it to head (the activity log partitioned
+by month), bulk-generates the records of one partner spread over two years (500 users, 5,000
+customers) with one INSERT ... SELECT generate_series (indexes built after the load), then,
+in ``--runs`` interleaved rounds, times each filter's first page four ways side by side: the
+bare indexed SQL (hand-written, through psycopg; for CompanyName the same rows through the
+customer index, the issue's baseline), the service (`audit.services.read_page`), the HTTP
+API (`GET /v1/auditrecords` through TestClient, bearer token and all) and a trivial
+authenticated GET (`/v1/users/me`, the fixed cost of any request). It prints, per filter,
+min/median/max over the rounds of the bare and API times and of the API/bare,
+service/bare and (API - trivial GET)/bare ratios, with the indexes EXPLAIN ANALYZE shows.
+Then the CSV export (`audit.api.csv_stream`, what the export route streams) against
+`COPY (SELECT the same rows) TO STDOUT (FORMAT csv)` read through psycopg, interleaved:
+wall and client CPU, the speed ratio, and the peak traced Python memory of one export.
+Load averages are printed beside each part. The database is dropped at the end.
 
 Bulk rows carry well-formed placeholder hashes (the benchmark measures reads; `audit verify`
 would report them). Foreign-key triggers are skipped during the load
@@ -24,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -42,6 +49,7 @@ from sqlalchemy.dialects import postgresql
 
 from partnercenter import migrate
 from partnercenter.app import create_app
+from partnercenter.audit import partitions
 from partnercenter.audit import services as audit
 from partnercenter.audit.api import csv_stream
 from partnercenter.audit.services import ActivityQuery, FilterField, ScopeKind, Visibility
@@ -137,10 +145,20 @@ def load(url: str, *, records: int, users: int, customers: int) -> None:
             ),
             {"p": partner_id, "t": END - SPAN, "n": users},
         )
+    with factory() as s:
+        # One partition per month of the span (and three ahead), as the scheduled job makes.
+        partitions.ensure_range(
+            s,
+            first=partitions.month_index(END - SPAN),
+            last=partitions.month_index(END) + 3,
+        )
+        s.commit()
     raw = psycopg.connect(_psycopg_url(url), autocommit=True)
     # Build the indexes once after the load (much faster than maintaining them row by row).
+    # A partitioned table's index definition reads "ON ONLY": built without it, it covers
+    # every partition.
     defs = [
-        r[0]
+        r[0].replace(" ON ONLY ", " ON ")
         for r in raw.execute(
             "SELECT indexdef FROM pg_indexes WHERE tablename = 'audit_records' "
             "AND indexname <> 'pk_audit_records'"
@@ -217,10 +235,14 @@ def load(url: str, *, records: int, users: int, customers: int) -> None:
     log(f"loaded in {time.perf_counter() - t0:.0f} s; building indexes ...")
     t0 = time.perf_counter()
     raw.execute("SET maintenance_work_mem = '1GB'")
-    raw.execute("ALTER TABLE audit_records ADD CONSTRAINT pk_audit_records PRIMARY KEY (id)")
+    raw.execute(
+        "ALTER TABLE audit_records ADD CONSTRAINT pk_audit_records PRIMARY KEY (id, occurred_at)"
+    )
     for d in defs:
         raw.execute(d)
     raw.execute("VACUUM ANALYZE audit_records")
+    raw.execute("VACUUM ANALYZE tenants")
+    raw.execute("VACUUM ANALYZE users")
     log(f"indexes and ANALYZE in {time.perf_counter() - t0:.0f} s")
     raw.close()
     engine.dispose()
@@ -241,7 +263,10 @@ def ids_of(url: str) -> dict[str, Any]:
         "ORDER BY email OFFSET 123 LIMIT 1",
         (partner_id,),
     ).fetchone()  # type: ignore[misc]
-    size = raw.execute("SELECT pg_size_pretty(pg_total_relation_size('audit_records'))").fetchone()
+    size = raw.execute(
+        "SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits "
+        "WHERE inhparent = 'audit_records'::regclass"
+    ).fetchone()
     (records,) = raw.execute("SELECT max(seq) FROM audit_records").fetchone()  # type: ignore[misc]
     raw.close()
     engine = make_engine(url)
@@ -262,50 +287,57 @@ def ids_of(url: str) -> dict[str, Any]:
     }
 
 
-def timed_together(fns: list[Callable[[], object]], repeat: int) -> list[list[float]]:
-    """Time each function ``repeat`` times, interleaved, so load from elsewhere hits all alike."""
-    for fn in fns:
-        for _ in range(3):
-            fn()  # warm caches and statement caches
+def timed_together(fns: list[Callable[[], object]], repeat: int) -> list[float]:
+    """Median seconds of each function over ``repeat`` calls, interleaved call by call."""
     out: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
         for fn, times in zip(fns, out, strict=True):
             t = time.perf_counter()
             fn()
             times.append(time.perf_counter() - t)
-    return out
+    return [statistics.median(times) for times in out]
 
 
-def p95(xs: list[float]) -> float:
-    return sorted(xs)[max(0, round(0.95 * len(xs)) - 1)]
+def spread(xs: list[float], fmt: str = "{:.2f}") -> str:
+    """min / median / max of a list, formatted."""
+    return "/".join(fmt.format(v) for v in (min(xs), statistics.median(xs), max(xs)))
 
 
-def plan_indexes(raw: psycopg.Connection[Any], sql: str, params: Any) -> tuple[str, float]:
+def plan_indexes(raw: psycopg.Connection[Any], sql: str, params: Any) -> str:
+    """The indexes EXPLAIN ANALYZE shows (partition indexes by their parent's columns)."""
     rows = raw.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params).fetchall()
     plan = "\n".join(r[0] for r in rows)
-    used = sorted({w for line in plan.splitlines() for w in line.split() if w.startswith("ix_")})
-    ms = next(
-        (float(line.split()[-2]) for line in plan.splitlines() if "Execution Time" in line), 0.0
-    )
     if os.environ.get("BENCH_SHOW_PLANS"):
         print(plan)
+    used: set[str] = set()
+    for line in plan.splitlines():
+        for word in line.split():
+            if word.startswith("ix_"):
+                used.add(word)
+            elif word.startswith("audit_records_y") and word.endswith("_idx"):
+                # audit_records_y2026m11_tenant_id_customer_id_occurred_at_idx
+                used.add(word.split("_", 3)[3].removesuffix("_idx"))
     if "Seq Scan" in plan:
-        used.append("SEQ SCAN")
-    return ",".join(used) or "(no index)", ms
+        used.add("SEQ SCAN")
+    return ",".join(sorted(used)) or "(no index)"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--records", type=int, default=200_000, help="records to generate")
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--customers", type=int, default=5000)
-    parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument(
+        "--runs", type=int, default=5, help="interleaved rounds; min/median/max over them"
+    )
+    parser.add_argument("--repeat", type=int, default=15, help="calls per case per round")
     parser.add_argument(
         "--export-records",
         type=int,
         default=0,
         help="records the CSV export case reads (default: min(1M, records/2))",
     )
+    parser.add_argument("--export-runs", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
         "--database", help="measure an already loaded database (kept) instead of loading one"
@@ -327,6 +359,10 @@ def main() -> int:
                 c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             log(f"dropped {name}")
         admin.dispose()
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def run(url: str, args: argparse.Namespace, loaded: bool = False) -> int:
@@ -355,71 +391,90 @@ def run(url: str, args: argparse.Namespace, loaded: bool = False) -> int:
     in_request.execute(text("SELECT 1"))
     whole = (END - SPAN, END)
     week = (END - timedelta(days=7), END)
+    name = ids["customer_name"]  # "Customer 01235 Ltd"
 
     def flt(field: FilterField, value: str, op: str = "equals") -> audit.Filter:
         return audit.make_filter(field, op, value)
 
-    cases: list[tuple[str, tuple[datetime, datetime], list[audit.Filter], str]] = [
-        ("7-day range", week, [], ""),
+    by_customer = " AND customer_id = %(v)s"
+    # (label, range, filters, the bare query's extra condition, its value). The bare query
+    # is the hand-written indexed SQL for the same rows: a company name's rows through the
+    # customer index, as the issue's baseline.
+    cases: list[tuple[str, tuple[datetime, datetime], list[audit.Filter], str, Any]] = [
+        ("7-day range", week, [], "", None),
         (
-            "customer, 2 years",
+            "CustomerId, 2 years",
             whole,
             [flt(FilterField.CUSTOMER_ID, str(ids["customer_id"]))],
-            " AND customer_id = %(v)s",
+            by_customer,
+            ids["customer_id"],
         ),
         (
-            "user id, 2 years",
+            "CompanyName =, 2 y",
+            whole,
+            [flt(FilterField.COMPANY_NAME, name)],
+            by_customer,
+            ids["customer_id"],
+        ),
+        (
+            "CompanyName starts, 2 y",
+            whole,
+            [flt(FilterField.COMPANY_NAME, name[:14], "starts_with")],
+            by_customer,
+            ids["customer_id"],
+        ),
+        (
+            "CompanyName substr, 2 y",
+            whole,
+            [flt(FilterField.COMPANY_NAME, name[9:].lower(), "substring")],
+            by_customer,
+            ids["customer_id"],
+        ),
+        (
+            "UserId, 2 years",
             whole,
             [flt(FilterField.USER_ID, str(ids["user_id"]))],
             " AND user_id = %(v)s",
+            ids["user_id"],
         ),
         (
-            "user email, 2 years",
+            "UserPrincipalName, 2 y",
             whole,
             [flt(FilterField.USER_PRINCIPAL_NAME, ids["email"])],
             " AND user_principal_name = %(v)s",
+            ids["email"],
         ),
         (
-            "customer, 7 days",
+            "ResourceType, 2 years",
+            whole,
+            [flt(FilterField.RESOURCE_TYPE, "credit")],
+            " AND resource_type = %(v)s",
+            "credit",
+        ),
+        (
+            "OperationType, 2 years",
+            whole,
+            [flt(FilterField.OPERATION_TYPE, "cancel_order")],
+            " AND operation_type = %(v)s",
+            "cancel_order",
+        ),
+        (
+            "CustomerId, 7 days",
             week,
             [flt(FilterField.CUSTOMER_ID, str(ids["customer_id"]))],
-            " AND customer_id = %(v)s",
+            by_customer,
+            ids["customer_id"],
         ),
     ]
-    values = {
-        "customer, 2 years": ids["customer_id"],
-        "customer, 7 days": ids["customer_id"],
-        "user id, 2 years": ids["user_id"],
-        "user email, 2 years": ids["email"],
-    }
-    print()
-    print(
-        f"{args.records:,} records of one partner over 2 years, {args.users} users, "
-        f"{args.customers:,} customers; audit_records {ids['size']}; first page of {PAGE}; "
-        f"{args.repeat} runs each"
-    )
-    header = (
-        f"{'case':<22}{'rows':>5}{'bare ms':>9}{'p95':>8}{'service':>9}{'p95':>8}{'ratio':>7}"
-        f"{'p95 r':>7}{'API ms':>8}{'p95':>8}{'ratio':>7}   index (EXPLAIN ANALYZE)"
-    )
-    print(header)
-    print("-" * len(header))
-    for label, (start, end), filters, extra_sql in cases:
+    prepared = []
+    for label, (start, end), filters, extra_sql, value in cases:
         query = ActivityQuery(start, end, audit.normalise_filters(filters))
         bare_sql = (
             f"SELECT {COLUMNS} FROM audit_records WHERE tenant_id = %(t)s "
             f"AND occurred_at >= %(s)s AND occurred_at < %(e)s{extra_sql} "
             f"ORDER BY occurred_at DESC, id DESC LIMIT {PAGE + 1}"
         )
-        params = {"t": partner_id, "s": start, "e": end, "v": values.get(label)}
-        rows = len(raw.execute(bare_sql, params).fetchall())
-
-        def bare_query() -> None:
-            raw.execute(bare_sql, params).fetchall()  # noqa: B023
-
-        def service() -> None:
-            audit.read_page(in_request, visibility=visibility, query=query, size=PAGE)  # noqa: B023
-
+        params = {"t": partner_id, "s": start, "e": end, "v": value}
         http_params = {
             "startDate": start.isoformat(),
             "endDate": (end - timedelta(microseconds=1)).isoformat(),
@@ -432,79 +487,172 @@ def run(url: str, args: argparse.Namespace, loaded: bool = False) -> int:
                     for f in filters
                 ]
             )
+        rows = len(raw.execute(bare_sql, params).fetchall())
+        page = client.get("/v1/auditrecords", params=http_params, headers=headers)
+        assert page.status_code == 200, page.text
+        assert len(page.json()["items"]) == min(rows, PAGE), (label, rows)
+        prepared.append((label, query, bare_sql, params, http_params, rows))
+
+    def fns(item: Any) -> list[Callable[[], object]]:
+        _label, query, bare_sql, params, http_params, _rows = item
+
+        def bare_query() -> None:
+            raw.execute(bare_sql, params).fetchall()
+
+        def service() -> None:
+            audit.read_page(in_request, visibility=visibility, query=query, size=PAGE)
 
         def api() -> None:
-            r = client.get("/v1/auditrecords", params=http_params, headers=headers)  # noqa: B023
+            r = client.get("/v1/auditrecords", params=http_params, headers=headers)
             assert r.status_code == 200, r.text
 
-        bare, svc, api_t = timed_together([bare_query, service, api], args.repeat)
-        used, _ = plan_indexes(raw, bare_sql, params)
+        def trivial() -> None:
+            r = client.get("/v1/users/me", headers=headers)
+            assert r.status_code == 200, r.text
+
+        return [bare_query, service, api, trivial]
+
+    for item in prepared:  # warm caches and statement caches
+        for fn in fns(item):
+            for _ in range(3):
+                fn()
+    load_before = load_average()
+    # results[label] = list over rounds of (bare, service, api) medians
+    results: dict[str, list[list[float]]] = {item[0]: [] for item in prepared}
+    for _ in range(args.runs):
+        for item in prepared:
+            results[item[0]].append(timed_together(fns(item), args.repeat))
+
+    print()
+    print(
+        f"{args.records:,} records of one partner over 2 years (monthly partitions), "
+        f"{args.users} users, {args.customers:,} customers; audit_records {ids['size']}; "
+        f"first page of {PAGE}; {args.runs} interleaved rounds x {args.repeat} calls, "
+        "min/median/max over the rounds' medians"
+    )
+    header = (
+        f"{'filter':<25}{'rows':>5}{'bare ms':>17}{'API ms':>18}{'API/bare':>17}"
+        f"{'service/bare':>16}{'(API-me)/bare':>17}   index (bare query; service)"
+    )
+    print(header)
+    print("-" * len(header))
+    for label, query, bare_sql, params, _http, rows in prepared:
+        rounds = results[label]
+        bare = [r[0] * 1000 for r in rounds]
+        api_ms = [r[2] * 1000 for r in rounds]
+        api_ratio = [r[2] / r[0] for r in rounds]
+        svc_ratio = [r[1] / r[0] for r in rounds]
+        # The API's cost above a trivial authenticated GET (/v1/users/me) in the same round.
+        own_ratio = [(r[2] - r[3]) / r[0] for r in rounds]
+        used = plan_indexes(raw, bare_sql, params)
         compiled = audit.select_page(visibility, query, limit=PAGE + 1).compile(
-            dialect=postgresql.dialect()  # type: ignore[no-untyped-call]
+            dialect=postgresql.psycopg.dialect(),  # type: ignore[no-untyped-call]
+            compile_kwargs={"render_postcompile": True},
         )
-        svc_used, _ = plan_indexes(raw, str(compiled), compiled.params)
-        mb, ms_, ma = (statistics.median(x) * 1000 for x in (bare, svc, api_t))
+        svc_used = plan_indexes(raw, str(compiled), compiled.params)
         print(
-            f"{label:<22}{rows - (rows > PAGE):>5}{mb:>9.2f}{p95(bare) * 1000:>8.2f}{ms_:>9.2f}"
-            f"{p95(svc) * 1000:>8.2f}{ms_ / mb:>7.1f}{p95(svc) / p95(bare):>7.1f}{ma:>8.2f}"
-            f"{p95(api_t) * 1000:>8.2f}{ma / mb:>7.1f}   {used}"
-            + ("" if svc_used == used else f" (service: {svc_used})")
+            f"{label:<25}{min(rows, PAGE):>5}{spread(bare):>17}{spread(api_ms):>18}"
+            f"{spread(api_ratio):>17}{spread(svc_ratio):>16}{spread(own_ratio):>17}   {used}"
+            + ("" if svc_used == used else f"; {svc_used}")
         )
 
-    # Provider view: every tenant, newest first (ix_audit_records_time).
+    # Provider view: every tenant, newest first (the time index); the service only.
     pv = Visibility(ScopeKind.PROVIDER, uuid.uuid4())
     q = ActivityQuery(END - timedelta(days=7), END)
-    bare_sql = (
+    provider_sql = (
         f"SELECT {COLUMNS} FROM audit_records WHERE occurred_at >= %(s)s AND occurred_at < %(e)s "
         f"ORDER BY occurred_at DESC, id DESC LIMIT {PAGE + 1}"
     )
-    params = {"s": q.start, "e": q.end}
-
-    def provider_bare() -> None:
-        raw.execute(bare_sql, params).fetchall()
-
-    def provider() -> None:
-        audit.read_page(in_request, visibility=pv, query=q, size=PAGE)
-
-    bare, svc = timed_together([provider_bare, provider], args.repeat)
-    used, _ = plan_indexes(raw, bare_sql, params)
-    mb, ms_ = statistics.median(bare) * 1000, statistics.median(svc) * 1000
+    pparams = {"s": q.start, "e": q.end}
+    prov: list[list[float]] = []
+    for _ in range(args.runs):
+        prov.append(
+            timed_together(
+                [
+                    lambda: raw.execute(provider_sql, pparams).fetchall(),
+                    lambda: audit.read_page(in_request, visibility=pv, query=q, size=PAGE),
+                ],
+                args.repeat,
+            )
+        )
     print(
-        f"{'provider, 7 days':<22}{PAGE:>5}{mb:>9.2f}{p95(bare) * 1000:>8.2f}{ms_:>9.2f}"
-        f"{p95(svc) * 1000:>8.2f}{ms_ / mb:>7.1f}{p95(svc) / p95(bare):>7.1f}{'-':>8}{'-':>8}"
-        f"{'-':>7}   {used}"
+        f"{'provider, 7 days':<25}{PAGE:>5}{spread([r[0] * 1000 for r in prov]):>17}"
+        f"{'-':>18}{'-':>17}{spread([r[1] / r[0] for r in prov]):>16}{'-':>17}   "
+        f"{plan_indexes(raw, provider_sql, pparams)}"
     )
+    me = [r[3] * 1000 for rounds in results.values() for r in rounds]
+    print(
+        f"a trivial authenticated GET /v1/users/me in the same rounds: {spread(me)} ms "
+        "(the fixed cost of any API request through this client)"
+    )
+    print(f"load average before / after the page cases: {load_before} / {load_average()}")
 
-    # CSV export: a range holding about a million records (or half the data when smaller).
+    # CSV export vs COPY of the same rows (about a million, or half the data when smaller).
     want = args.export_records or min(1_000_000, args.records // 2)
     days = SPAN.total_seconds() / 86400 * want / args.records
     eq = ActivityQuery(END - timedelta(days=days), END)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t = time.perf_counter()
-    count = 0
-    size = 0
-    with factory() as s:
-        for chunk in csv_stream(s, visibility=visibility, query=eq, batch=audit.EXPORT_BATCH):
-            count += chunk.count("\n")
-            size += len(chunk)
-    took = time.perf_counter() - t
-    grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
-    # Peak traced Python memory over a slice of the same export (tracing slows it down).
+    copy_sql = (
+        f"COPY (SELECT {COLUMNS} FROM audit_records WHERE tenant_id = %(t)s "
+        "AND occurred_at >= %(s)s AND occurred_at < %(e)s "
+        "ORDER BY occurred_at DESC, id DESC) TO STDOUT WITH (FORMAT csv, HEADER)"
+    )
+    copy_params = {"t": partner_id, "s": eq.start, "e": eq.end}
+
+    def bare_copy() -> tuple[int, int]:
+        size = 0
+        with raw.cursor() as cur, cur.copy(copy_sql, copy_params) as copy:
+            for data in copy:
+                size += len(data)
+        return 0, size
+
+    def export() -> tuple[int, int]:
+        size = lines = 0
+        with factory() as s:
+            for chunk in csv_stream(s, visibility=visibility, query=eq, batch=audit.EXPORT_BATCH):
+                piece = chunk if isinstance(chunk, bytes) else chunk.encode()
+                size += len(piece)
+                lines += piece.count(b"\n")
+        return lines - 1, size
+
+    bare_copy()
+    export()  # warm
+    load_before = load_average()
+    copy_s: list[float] = []
+    export_s: list[float] = []
+    copy_cpu: list[float] = []
+    export_cpu: list[float] = []
+    counts = set()
+    for _ in range(args.export_runs):
+        for fn, wall, cpu in ((bare_copy, copy_s, copy_cpu), (export, export_s, export_cpu)):
+            c0, t0 = time.process_time(), time.perf_counter()
+            n, _size = fn()
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+            counts.add(n)
+    # Peak Python memory of one whole export (traced; not timed).
     tracemalloc.start()
-    with factory() as s:
-        for n, _chunk in enumerate(
-            csv_stream(s, visibility=visibility, query=eq, batch=audit.EXPORT_BATCH)
-        ):
-            if n >= 400:  # 200,000 records
-                break
+    export()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    speed = [c / e for c, e in zip(copy_s, export_s, strict=True)]
     print()
     print(
-        f"CSV export: {count - 1:,} records ({size / 1e6:.0f} MB of CSV) in {took:.1f} s "
-        f"({(count - 1) / took:,.0f} records/s); peak RSS grew {grew / 1024:.1f} MB; "
-        f"peak traced Python memory over 200,000 records {peak / 1e6:.1f} MB"
+        f"CSV export of {max(counts):,} records ({args.export_runs} interleaved runs, "
+        "min/median/max):"
     )
+    print(
+        f"  COPY ... TO STDOUT (csv), the baseline: {spread(copy_s)} s wall, "
+        f"{spread(copy_cpu)} s client CPU"
+    )
+    print(
+        f"  export (csv_stream, as the API streams it): {spread(export_s)} s wall, "
+        f"{spread(export_cpu)} s client CPU"
+    )
+    print(
+        f"  export speed / COPY speed: {spread(speed)}; peak traced Python memory of one "
+        f"export {peak / 1e6:.1f} MB"
+    )
+    print(f"  load average before / after: {load_before} / {load_average()}")
     client.__exit__(None, None, None)
     in_request.rollback()
     in_request.close()

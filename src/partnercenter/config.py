@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     month_close_hour: int = Field(default=2, ge=0, le=23)
     # Stored MS-RequestId responses are kept this long, then cleaned up.
     idempotency_retention_hours: int = Field(default=48, ge=1)
+    # The activity log (docs/dev/activity-log.md): months that ended more than this many
+    # months before the current one are archived to the artifact store as gzip CSV with their
+    # hash-chain anchors, then removed from the database; unset keeps every month.
+    audit_retention_months: int | None = Field(default=None, ge=1)
+    # PostgreSQL: monthly partitions of the activity log made ahead of time (this month and
+    # this many after it).
+    audit_partitions_ahead: int = Field(default=3, ge=1, le=24)
     # Hardening at the edge (docs/dev/security.md says what each one guards).
     max_body_bytes: int = 2 * 1024 * 1024  # any request body, before it is read
     max_upload_bytes: int = 512 * 1024 * 1024  # routes that take files; they stream to disk

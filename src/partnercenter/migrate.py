@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from typing import Any
 
@@ -45,9 +46,21 @@ def _apply_job_queue_schema(conn: Connection) -> None:
     conn.exec_driver_sql(SchemaManager.get_schema().replace("%", "%%"))
 
 
+_AUDIT_PARTITION = re.compile(r"^audit_records_y\d{4}m\d{2}$")
+
+
 def _ours(name: str | None, type_: str, _parent: Any) -> bool:
-    """Whether a database object is ours to compare (the job queue's tables are not)."""
-    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
+    """Whether a database object is ours to compare.
+
+    The job queue's tables are the library's; the activity log's monthly partitions on
+    PostgreSQL (``audit_records_y2026m11``) are parts of ``audit_records``, which is compared;
+    the trigram index on tenant names is PostgreSQL's alone (migration 0021), not the model's.
+    """
+    if type_ == "index" and name == "ix_tenants_name_trgm":
+        return False
+    if type_ != "table" or name is None:
+        return True
+    return not (name.startswith("procrastinate_") or _AUDIT_PARTITION.match(name))
 
 
 def revision(engine: Engine, message: str) -> None:

@@ -337,18 +337,70 @@ def users_unlock(email: str = typer.Option(..., help="The account's email addres
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the activity log's hash chains; report the first broken link of each."""
-    from partnercenter.audit import services as audit
+    """Check the activity log's hash chains, archived months included; report each break."""
+    from partnercenter.audit import archive
     from partnercenter.db import unit_of_work
+    from partnercenter.storage import get_storage
 
-    with unit_of_work(_session_factory(_settings())) as session:
-        broken = list(audit.verify(session))
+    settings = _settings()
+    with unit_of_work(_session_factory(settings)) as session:
+        broken = list(archive.verify(session, storage=get_storage(settings)))
     if not broken:
         console.print("The activity log is intact.")
         return
     for b in broken:
-        console.print(f"[red]Chain {b.chain_key}: record {b.seq} ({b.record_id}): {b.reason}[/red]")
+        if b.chain_key.startswith("archive"):
+            console.print(f"[red]{b.chain_key}: {b.reason}[/red]")
+        else:
+            console.print(
+                f"[red]Chain {b.chain_key}: record {b.seq} ({b.record_id}): {b.reason}[/red]"
+            )
     raise typer.Exit(1)
+
+
+@audit_app.command("archive")
+def audit_archive() -> None:
+    """Make partitions ahead; archive the months past PARTNERCENTER_AUDIT_RETENTION_MONTHS."""
+    from partnercenter.clock import SandboxClock, SystemClock
+    from partnercenter.jobs.tasks import JobEnv, maintain_activity_log
+
+    settings = _settings()
+    if settings.audit_retention_months is None:
+        console.print(
+            "PARTNERCENTER_AUDIT_RETENTION_MONTHS is not set: every month is kept; "
+            "partitions ahead are made."
+        )
+    clock = SandboxClock() if settings.sandbox else SystemClock()
+    env = JobEnv(settings=settings, session_factory=_session_factory(settings), clock=clock)
+    done = maintain_activity_log(env)
+    console.print(f"Archived: {', '.join(done)}" if done else "No month was due for archiving.")
+
+
+@audit_app.command("archives")
+def audit_archives() -> None:
+    """List the archived months (manifest) and, on PostgreSQL, the live monthly partitions."""
+    from sqlalchemy import select
+
+    from partnercenter.audit import partitions
+    from partnercenter.audit.models import AuditArchive
+    from partnercenter.db import unit_of_work
+
+    with unit_of_work(_session_factory(_settings())) as session:
+        table = Table("month", "records", "SHA-256", "file", "archived at")
+        for a in session.execute(
+            select(AuditArchive).order_by(AuditArchive.period_start)
+        ).scalars():
+            table.add_row(
+                a.month,
+                str(a.record_count),
+                a.sha256[:16],
+                a.storage_key,
+                a.archived_at.isoformat(),
+            )
+        console.print(table)
+        live = partitions.list_partitions(session)
+    if live:
+        console.print("Live partitions: " + ", ".join(p.label for p in live))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -243,9 +243,54 @@ def clean_up(env: JobEnv) -> dict[str, int]:
     return {"carts": carts, "idempotencyKeys": keys}
 
 
+def maintain_activity_log(env: JobEnv) -> list[str]:
+    """Make the activity log's partitions ahead, and archive the months past the retention.
+
+    Partitions (PostgreSQL) are made for this month and the next
+    ``audit_partitions_ahead``, by business time and by real time. With
+    ``audit_retention_months`` set, each month older than it is archived in its own
+    transaction (``audit.archive.archive_month``); several nodes doing this at once archive
+    each month once (the partition lock). Returns the months archived (``YYYY-MM``).
+    """
+    from partnercenter.audit import archive, partitions
+    from partnercenter.storage import get_storage
+
+    settings = env.settings
+    with unit_of_work(env.session_factory) as session:
+        now = env.now(session)
+        for moment in (now, datetime.now(UTC)):
+            partitions.ensure_ahead(session, now=moment, ahead=settings.audit_partitions_ahead)
+        session.commit()
+    if settings.audit_retention_months is None:
+        return []
+    with unit_of_work(env.session_factory) as session:
+        due = archive.months_due(session, now=now, retention_months=settings.audit_retention_months)
+    done: list[str] = []
+    storage = get_storage(settings) if due else None
+    for month in due:
+        assert storage is not None
+        with unit_of_work(env.session_factory) as session:
+            result = archive.archive_month(session, storage, month=month, now=now)
+            session.commit()
+        if result is not None:
+            log.info(
+                "activity log month archived",
+                extra={"month": result.month, "records": result.record_count},
+            )
+            done.append(result.month)
+    return done
+
+
 def run_scheduled(env: JobEnv) -> None:
     """The minute's scheduled work, each part on its own so one failure stops no other."""
-    for job in (close_due_month, check_low_stock, clean_up, send_mail, deliver_webhooks):
+    for job in (
+        close_due_month,
+        check_low_stock,
+        clean_up,
+        maintain_activity_log,
+        send_mail,
+        deliver_webhooks,
+    ):
         try:
             job(env)
         except Exception:
