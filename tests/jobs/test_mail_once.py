@@ -180,7 +180,7 @@ def test_a_sender_killed_after_the_server_took_the_message_never_sends_it_again(
 def test_a_sender_killed_before_handing_the_message_over_is_replaced_and_sends_it_once(
     database: str, tmp_path: Path
 ) -> None:
-    box, settings, (controller, engine, sessions, row) = _run("RCPT", database, tmp_path)
+    box, _settings_used, (controller, engine, _sessions, row) = _run("RCPT", database, tmp_path)
     try:
         assert row.sent_at is not None and row.failed_at is None
         assert len(box.to("ops@provider.example")) == 1
