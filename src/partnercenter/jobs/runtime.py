@@ -26,8 +26,6 @@ from partnercenter.jobs.tasks import JobEnv
 
 log = logging.getLogger("partnercenter.jobs")
 
-SCHEDULE_SECONDS = 60.0
-
 
 class Jobs(Protocol):
     """What a web process tells the job runner."""
@@ -150,7 +148,9 @@ def for_app(settings: Settings, session_factory: sessionmaker[Session], clock: C
     if settings.jobs == "in-process":
         env = JobEnv(settings=settings, session_factory=session_factory, clock=clock)
         return InProcessRunner(
-            env, poll_seconds=settings.jobs_poll_seconds, schedule_seconds=SCHEDULE_SECONDS
+            env,
+            poll_seconds=settings.jobs_poll_seconds,
+            schedule_seconds=settings.jobs_schedule_seconds,
         )
     if settings.jobs == "worker":
         if settings.resolved_database_url.startswith("postgresql"):
@@ -168,7 +168,9 @@ def run_worker(settings: Settings, session_factory: sessionmaker[Session], clock
         queue.run_worker(env)
         return
     runner = InProcessRunner(
-        env, poll_seconds=settings.jobs_poll_seconds, schedule_seconds=SCHEDULE_SECONDS
+        env,
+        poll_seconds=settings.jobs_poll_seconds,
+        schedule_seconds=settings.jobs_schedule_seconds,
     )
     with contextlib.suppress(KeyboardInterrupt):
         runner.run_forever()

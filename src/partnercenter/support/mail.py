@@ -10,6 +10,7 @@ background jobs (``partnercenter.jobs``), which also run it within seconds of th
 
 from __future__ import annotations
 
+import email.policy
 import email.utils
 import logging
 import smtplib
@@ -152,7 +153,7 @@ def _send(settings: Settings, row: MailOutbox, hand_over: Callable[[], bool]) ->
             raise _ClaimLost()
         try:
             # As smtplib's send_message flattens it: CRLF line ends, UTF-8 headers if needed.
-            policy = message.policy.clone(linesep="\r\n", utf8=international)
+            policy = email.policy.SMTPUTF8 if international else email.policy.SMTP
             smtp.data(message.as_bytes(policy=policy))
         except smtplib.SMTPResponseException:
             raise  # a definite refusal: nothing was accepted, a retry is safe
