@@ -37,8 +37,8 @@ from tests.conftest import PG_REQUIRED, PG_SKIP_MESSAGE
 from tests.factories import PASSWORD
 from tests.jobs.live import file_request, wait_for
 from tests.licensing.conftest import s3_endpoint  # noqa: F401 - fixture
+from tests.live import committed_postgres
 from tests.orders import catalog_data
-from tests.orders.live import committed_postgres
 from tests.support.conftest import Mailbox, free_port
 from tests.webhooks.test_webhooks import Receiver, receiver  # noqa: F401 - fixture
 

@@ -30,7 +30,7 @@ from partnercenter.db import make_engine, make_session_factory
 from partnercenter.support import mail
 from partnercenter.support.models import MailOutbox
 from tests.conftest import PG_REQUIRED, PG_SKIP_MESSAGE, START
-from tests.jobs.live import committed_database
+from tests.live import committed_database
 from tests.support.conftest import Mailbox, free_port
 
 KEK = "q4WbEq3n2l2m6gN2mQ3C8rA1r8Yc3n0ZsK1r2a4u5cM="
