@@ -2,7 +2,7 @@
 
 - ``in-process`` (the default of `partnercenter serve` on SQLite): a thread of the server runs
   the job functions: the mail outbox at once after each commit that wrote mail and every
-  ``jobs_poll_seconds``, the scheduled work every minute.
+  ``jobs_poll_seconds``, the scheduled work every ``jobs_schedule_seconds`` (60).
 - ``worker``: `partnercenter worker` processes run them. On PostgreSQL a web node defers a
   procrastinate job after a commit that wrote mail; on SQLite the worker polls the outbox.
 - ``off``: nothing runs by itself; mail written by a request is sent after its response
@@ -71,7 +71,8 @@ class WorkerPolls(NoJobs):
 
 class InProcessRunner:
     """A thread that runs the job functions: the outbox when kicked or polled, the schedule
-    every minute. The same loop is `partnercenter worker` on SQLite, in the foreground.
+    every ``jobs_schedule_seconds``. The same loop is `partnercenter worker` on SQLite, in the
+    foreground.
     """
 
     def __init__(self, env: JobEnv, *, poll_seconds: float, schedule_seconds: float) -> None:
