@@ -54,7 +54,7 @@ from partnercenter.orders.models import (
 )
 from tests.conftest import PG_REQUIRED, PG_SKIP_MESSAGE
 from tests.jobs.live import wait_for
-from tests.orders.live import committed_postgres
+from tests.live import committed_postgres
 from tests.support.conftest import free_port
 
 pytestmark = pytest.mark.postgres_only

@@ -542,7 +542,65 @@ def world(
         )
         w.ids["product"] = product_ids[0]
         w.ids["products"] = ",".join(dict.fromkeys(product_ids))
+    _background_troubles(w)
     yield w
+
+
+def _background_troubles(w: World) -> None:
+    """What the Background jobs page lists: the world's mail (no SMTP server listens, so it
+    waits), plus a failed mail, a failed month close, a clean-up run and a webhook that gave
+    up. Mail subjects are data: bilingual by design, left out of the word check."""
+    from partnercenter.jobs.models import ScheduledRun
+    from partnercenter.support import mail
+    from partnercenter.support.models import MailOutbox
+    from partnercenter.webhooks.models import WebhookDelivery, WebhookRegistration
+
+    now = w.clock.now()
+    failed = mail.enqueue_to(
+        w.session, recipient="ops@northwind.example", subject="Aviso", body="Hola", now=now
+    )
+    failed.attempts, failed.failed_at = mail.MAX_ATTEMPTS, now
+    failed.last_error = "ConnectionRefusedError: [Errno 111] Connection refused"
+    w.session.add(
+        ScheduledRun(
+            job="month_close",
+            run_key="2026-09",
+            started_at=now,
+            finished_at=now,
+            outcome="failed",
+            error="OperationalError: server closed the connection",
+        )
+    )
+    w.session.add(ScheduledRun(job="clean_up", run_key="latest", started_at=now, finished_at=now))
+    fabrikam = _tenant(w.session, "Fabrikam Cloud Reseller")
+    reg = WebhookRegistration(
+        id=uuid.uuid4(),
+        tenant_id=fabrikam.id,
+        url="https://psa.fabrikam.example/hooks",
+        event_names=["order-created"],
+        secret_ciphertext=b"-",
+        created_at=now,
+        updated_at=now,
+    )
+    w.session.add(reg)
+    w.session.flush()  # the delivery points at the registration
+    w.session.add(
+        WebhookDelivery(
+            id=uuid.uuid4(),
+            registration_id=reg.id,
+            tenant_id=fabrikam.id,
+            event_name="order-created",
+            payload={},
+            created_at=now,
+            attempts=10,
+            failed_at=now,
+            last_status=503,
+            last_error="HTTP 503",
+        )
+    )
+    w.session.commit()
+    w.names += [m.subject for m in w.session.execute(select(MailOutbox)).scalars()]
+    w.names.sort(key=len, reverse=True)
 
 
 # Every portal's home and a page that does not exist: each role also reads the error pages
@@ -619,6 +677,7 @@ def _portal_pages(w: World, portal: str) -> list[str]:
         "/provider/support",
         f"/provider/support/{i['request']}",
         "/provider/billing",
+        "/provider/jobs",
         "/provider/activity-log",
         "/provider/activity-log?from=2030-01-01&to=2030-01-31",
         "/provider/users",

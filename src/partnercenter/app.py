@@ -211,6 +211,7 @@ def _include_routers(app: FastAPI) -> None:
     from partnercenter.identity import api as identity_api
     from partnercenter.identity import views as identity_views
     from partnercenter.jobs import api as jobs_api
+    from partnercenter.jobs import views as jobs_views
     from partnercenter.licensing import api as licensing_api
     from partnercenter.licensing import views as licensing_views
     from partnercenter.ops import api as ops_api
@@ -230,6 +231,6 @@ def _include_routers(app: FastAPI) -> None:
     routers += [billing_api.router, billing_views.router]
     routers += [licensing_api.router, licensing_api.public_router, licensing_views.router]
     routers += [support_api.router, support_views.router]
-    routers += [jobs_api.router, webhooks_api.router]
+    routers += [jobs_api.router, jobs_views.router, webhooks_api.router]
     for router in routers:
         app.include_router(router)

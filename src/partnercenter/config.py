@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # processes; "off" runs none (tests, one-off commands).
     jobs: Literal["off", "in-process", "worker"] = "off"
     jobs_poll_seconds: float = Field(default=2.0, gt=0, le=60)
+    # How often the scheduled work (month close, low stock, clean-up) checks whether it is due.
+    # A sandbox whose clock is moved by hand (or a test) shortens it.
+    jobs_schedule_seconds: int = Field(default=60, ge=1, le=60)
     # The previous month is closed automatically from this day and hour (UTC) of a month on.
     month_close_auto: bool = True
     month_close_day: int = Field(default=1, ge=1, le=28)

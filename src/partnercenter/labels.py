@@ -167,6 +167,32 @@ AUDIT_STATUS: dict[str, str] = {
 
 BITNESS: dict[str, str] = {"x64": "x64", "x86": "x86", "arm64": "ARM64"}
 
+# Background jobs (the provider's Background jobs page): ``support.mail.status_of``.
+MAIL_STATUS: dict[str, str] = {
+    "unconfirmed": N_("Unconfirmed: may have been delivered"),
+    "failed": N_("Failed"),
+    "sending": N_("Sending"),
+    "retrying": N_("Retrying"),
+    "pending": N_("Waiting"),
+}
+
+WEBHOOK_STATUS: dict[str, str] = {
+    "failed": N_("Failed"),
+    "retrying": N_("Retrying"),
+}
+
+SCHEDULED_JOB: dict[str, str] = {
+    "month_close": N_("Month close"),
+    "low_stock": N_("Low-stock check"),
+    "clean_up": N_("Clean-up of carts and request ids"),
+}
+
+RUN_STATE: dict[str, str] = {
+    "running": N_("Running"),
+    "done": N_("Done"),
+    "failed": N_("Failed"),
+}
+
 # Activity-log actions (audit operation types), in the order the Action filter lists them.
 OPERATION: dict[str, str] = {
     "get_software_key": N_("Get key"),
@@ -262,6 +288,10 @@ KINDS: dict[str, dict[str, str]] = {
     "note_author": NOTE_AUTHOR,
     "audit_status": AUDIT_STATUS,
     "bitness": BITNESS,
+    "mail_status": MAIL_STATUS,
+    "webhook_status": WEBHOOK_STATUS,
+    "scheduled_job": SCHEDULED_JOB,
+    "run_state": RUN_STATE,
     "operation": OPERATION,
     "resource_type": RESOURCE_TYPE,
     "principal": PRINCIPAL,

@@ -77,6 +77,7 @@ class Action(StrEnum):
     MOVE_SANDBOX_CLOCK = "sandbox_clock:move"
     VIEW_BACKGROUND_JOBS = "background_jobs:view"
     RETRY_MAIL = "mail_outbox:retry"
+    RETRY_WEBHOOK_DELIVERY = "webhook_deliveries:retry"
     # partner
     MANAGE_PARTNER_USERS = "partner_users:manage"
     VIEW_CUSTOMERS = "customers:view"
@@ -138,6 +139,8 @@ PERMISSIONS: dict[Action, frozenset[tuple[TenantKind, Role]]] = {
     Action.MOVE_SANDBOX_CLOCK: _grants(P, Role.PROVIDER_ADMIN),
     Action.VIEW_BACKGROUND_JOBS: _grants(P, Role.PROVIDER_ADMIN, Role.SUPPORT_AGENT),
     Action.RETRY_MAIL: _grants(P, Role.PROVIDER_ADMIN, Role.SUPPORT_AGENT),
+    # Any partner's delivery, sent again once its receiver is back (Background jobs page).
+    Action.RETRY_WEBHOOK_DELIVERY: _grants(P, Role.PROVIDER_ADMIN),
     # A partner's Global admin manages the partner's users (provider admins do too, see API).
     Action.MANAGE_PARTNER_USERS: _grants(R, Role.GLOBAL_ADMIN),
     Action.VIEW_CUSTOMERS: _grants(R, *_PARTNER_STAFF),

@@ -27,7 +27,7 @@ from partnercenter.clock import FrozenClock
 from partnercenter.db import make_engine
 from partnercenter.migrate import upgrade
 from tests.browser.conftest import ARTIFACTS, _load_demo, snap
-from tests.orders.live import Live, committed_postgres, live_app
+from tests.live import Live, committed_postgres, live_app
 
 pytestmark = pytest.mark.browser
 

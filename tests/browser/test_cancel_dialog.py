@@ -16,7 +16,7 @@ from partnercenter.clock import FrozenClock, SystemClock
 from partnercenter.db import make_engine
 from partnercenter.migrate import upgrade
 from tests.browser.conftest import _load_demo
-from tests.orders.live import Live, committed_postgres, live_app
+from tests.live import Live, committed_postgres, live_app
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,6 @@ Every check records its outcome in :data:`REPORT`, printed at the end of the run
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from partnercenter import migrate
 from partnercenter.clock import FrozenClock
-from partnercenter.db import make_engine
 from partnercenter.identity.models import Tenant, User
 from partnercenter.permissions import Role
 from tests.factories import PASSWORD, Factory
+from tests.live import committed_database, live_app
 from tests.orders import catalog_data
-from tests.orders.live import committed_postgres, live_app
 
 
 @dataclass
@@ -99,24 +96,14 @@ class World:
     http: httpx.Client
 
 
-@contextmanager
-def _database(backend: str, folder: Path) -> Iterator[str]:
-    if backend == "postgresql":
-        with committed_postgres() as url:
-            yield url
-        return
-    url = f"sqlite:///{folder / 'compat.db'}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    yield url
-
-
 @pytest.fixture
 def world(backend: str, tmp_path: Path, clock: FrozenClock) -> Iterator[World]:
     """The whole application on a free loopback port, on a freshly migrated database whose
     transactions really commit (each request has its own connection, as in production)."""
-    with _database(backend, tmp_path) as url, live_app(url, tmp_path, clock) as live:
+    with (
+        committed_database(backend, tmp_path, "compat.db") as url,
+        live_app(url, tmp_path, clock) as live,
+    ):
         with live.sessions() as session:
             catalog_data.load(session, settings=live.settings, now=clock.now(), keys=8)
             factory = Factory(session, clock)

@@ -1,39 +1,20 @@
-"""Committed databases, seed data and helpers for the job runner tests."""
+"""Seed data and helpers for the job runner tests (committed databases: ``tests.live``)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from sqlalchemy import Engine
 
-from partnercenter import migrate
-from partnercenter.db import make_engine
 from partnercenter.identity import services as identity
 from partnercenter.permissions import Role, TenantKind
 from tests.conftest import START
 from tests.factories import PASSWORD
-from tests.orders.live import committed_postgres
 
 AGENT = "agent@fabrikam.example"
-
-
-@contextmanager
-def committed_database(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database of the backend whose transactions really commit."""
-    if backend == "postgresql":
-        with committed_postgres() as url:
-            yield url
-        return
-    url = f"sqlite:///{tmp_path / 'jobs.db'}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    yield url
 
 
 def seed(engine: Engine) -> None:

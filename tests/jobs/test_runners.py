@@ -22,7 +22,8 @@ from partnercenter.clock import FrozenClock
 from partnercenter.config import Settings
 from partnercenter.db import make_engine, make_session_factory
 from tests.conftest import PG_REQUIRED, PG_SKIP_MESSAGE, START
-from tests.jobs.live import committed_database, file_request, seed, token, wait_for
+from tests.jobs.live import file_request, seed, token, wait_for
+from tests.live import committed_database
 from tests.support.conftest import Mailbox, free_port
 from tests.webhooks.test_webhooks import Receiver, receiver  # noqa: F401 - fixture
 

@@ -30,8 +30,8 @@ from partnercenter.permissions import Role
 from partnercenter.support.models import MailOutbox
 from tests.conftest import PG_REQUIRED, PG_SKIP_MESSAGE
 from tests.factories import Factory
+from tests.live import committed_postgres
 from tests.orders import catalog_data
-from tests.orders.live import committed_postgres
 
 
 def _env(

@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from partnercenter.db import make_engine
-from tests.jobs.live import committed_database, token, wait_for
+from tests.jobs.live import token, wait_for
+from tests.live import committed_database
 from tests.support.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,8 +16,8 @@ from partnercenter.audit.models import AuditRecord
 from partnercenter.clock import FrozenClock
 from partnercenter.orders.models import Charge, ChargeType, Order, OrderStatus
 from tests.conftest import PG_REQUIRED, PG_SKIP_MESSAGE, START
+from tests.live import Live, committed_postgres, live_app
 from tests.orders.catalog_data import AZURE, WINDOWS
-from tests.orders.live import Live, committed_postgres, live_app
 from tests.orders.test_concurrent_checkout import _seed
 
 pytestmark = pytest.mark.postgres_only

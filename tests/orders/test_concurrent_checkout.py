@@ -20,9 +20,9 @@ from partnercenter.orders.models import Charge, Entitlement, Order
 from partnercenter.permissions import Role, TenantKind
 from tests.conftest import PG_REQUIRED, PG_SKIP_MESSAGE, START
 from tests.factories import PASSWORD
+from tests.live import Live, committed_postgres, live_app
 from tests.orders import catalog_data
 from tests.orders.catalog_data import AZURE, WINDOWS
-from tests.orders.live import Live, committed_postgres, live_app
 
 pytestmark = pytest.mark.postgres_only
 CONCURRENCY = 50

@@ -23,7 +23,7 @@ from partnercenter.identity.models import ApiToken
 from partnercenter.permissions import Role, TenantKind
 from tests.conftest import PG_REQUIRED, PG_SKIP_MESSAGE, START
 from tests.factories import PASSWORD
-from tests.security.live import Live, database, live_server
+from tests.live import Live, committed_database, live_server
 
 BURST = 100
 # A client gives up after this long; the old behaviour (30 s on the pool, then 500) fails it.
@@ -34,7 +34,7 @@ PATIENCE_SECONDS = 25
 def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     if request.param == "postgresql" and not PG_REQUIRED:
         pytest.skip(PG_SKIP_MESSAGE)
-    with database(request.param, tmp_path) as url:
+    with committed_database(request.param, tmp_path) as url:
         yield url
 
 
@@ -131,7 +131,7 @@ def test_a_pool_with_no_free_connection_answers_503_with_retry_after(
 
 
 def test_sqlite_write_lock_held_too_long_answers_503(tmp_path: Path) -> None:
-    with database("sqlite", tmp_path) as url:
+    with committed_database("sqlite", tmp_path) as url:
         settings = Settings(
             data_dir=tmp_path,
             database_url=url,

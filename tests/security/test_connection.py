@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from partnercenter.clock import FrozenClock
 from tests.conftest import START
-from tests.security.live import database, live_server
+from tests.live import committed_database, live_server
 
 
 def _exchange(sock: socket.socket, request: bytes) -> bytes:
@@ -40,7 +40,7 @@ def _post(media: str, body: bytes, path: str = "/v1/auth/token") -> bytes:
 
 def test_hostile_requests_get_4xx_and_the_connection_stays_open(tmp_path: Path) -> None:
     with (
-        database("sqlite", tmp_path) as url,
+        committed_database("sqlite", tmp_path) as url,
         live_server(url, tmp_path, FrozenClock(START)) as live,
     ):
         address = urlsplit(live.url)
@@ -67,7 +67,7 @@ def test_hostile_requests_get_4xx_and_the_connection_stays_open(tmp_path: Path) 
 
 def test_a_control_character_in_a_header_is_refused(tmp_path: Path) -> None:
     with (
-        database("sqlite", tmp_path) as url,
+        committed_database("sqlite", tmp_path) as url,
         live_server(url, tmp_path, FrozenClock(START)) as live,
     ):
         address = urlsplit(live.url)

@@ -25,7 +25,7 @@ from partnercenter.identity.models import SignInFailure
 from partnercenter.permissions import Role, TenantKind
 from tests.conftest import PG_REQUIRED, PG_SKIP_MESSAGE, START
 from tests.factories import PASSWORD, Factory, token_for
-from tests.security.live import Live, database, live_server
+from tests.live import Live, committed_database, live_server
 from tests.test_cli import (
     _invoke,
     cli,  # noqa: F401 - the fixture
@@ -39,7 +39,7 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     if request.param == "postgresql" and not PG_REQUIRED:
         pytest.skip(PG_SKIP_MESSAGE)
     with (
-        database(request.param, tmp_path) as url,
+        committed_database(request.param, tmp_path) as url,
         live_server(url, tmp_path, FrozenClock(START)) as server,
     ):
         yield server

@@ -12,14 +12,13 @@ from sqlalchemy import func, select
 
 from partnercenter.audit.models import AuditRecord
 from partnercenter.clock import FrozenClock
-from partnercenter.identity import services as identity
 from partnercenter.orders.models import Charge, ChargeType
-from partnercenter.permissions import Role, TenantKind
+from partnercenter.permissions import Role
 from tests.conftest import PG_REQUIRED, PG_SKIP_MESSAGE, START
 from tests.factories import PASSWORD
-from tests.orders import catalog_data
+from tests.live import Live, committed_postgres, live_app
 from tests.orders.catalog_data import WINDOWS
-from tests.orders.live import Live, committed_postgres, live_app
+from tests.seed import partner_world
 
 pytestmark = pytest.mark.postgres_only
 CONCURRENCY = 20
@@ -34,40 +33,15 @@ def live(tmp_path: Path) -> Any:
 
 
 def _seed(live: Live) -> str:
-    now = START
     with live.sessions() as session:
-        catalog_data.load(session, settings=live.settings, now=now, keys=5)
-        provider = identity.create_tenant(
-            session, kind=TenantKind.PROVIDER, name="Provider", country="US", now=now
-        )
-        partner = identity.create_tenant(
-            session, kind=TenantKind.PARTNER, name="Fabrikam", country="US", now=now
-        )
-        session.flush()  # the customer and users point at the tenants
-        customer = identity.create_tenant(
+        return partner_world(
             session,
-            kind=TenantKind.CUSTOMER,
-            name="Contoso",
-            country="US",
+            settings=live.settings,
+            now=START,
+            keys=5,
             domain="contoso-race.onmicrosoft.com",
-            parent_id=partner.id,
-            now=now,
+            provider_people=[("support@provider.example", Role.SUPPORT_AGENT)],
         )
-        for tenant, email, role in (
-            (partner, "agent@fabrikam.example", Role.ADMIN_AGENT),
-            (provider, "support@provider.example", Role.SUPPORT_AGENT),
-        ):
-            identity.create_user(
-                session,
-                tenant=tenant,
-                email=email,
-                display_name=email.split("@")[0],
-                password=PASSWORD,
-                roles=[role.value],
-                now=now,
-            )
-        session.commit()
-        return str(customer.id)
 
 
 def _token(client: httpx.Client, email: str) -> dict[str, str]:

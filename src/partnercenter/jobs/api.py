@@ -31,7 +31,7 @@ def _mail_out(row: MailOutbox) -> UnsentMail:
         lastError=row.last_error,
         nextAttemptAt=row.next_attempt_at,
         failedAt=row.failed_at,
-        status="failed" if row.failed_at is not None else "pending",
+        status=mail.status_of(row),
     )
 
 

@@ -24,6 +24,8 @@ class ScheduledRun(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outcome: Mapped[str | None] = mapped_column(Text)
+    # The last run failed with this error (cleared by the next run that succeeds).
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class LowStockAlert(Base):

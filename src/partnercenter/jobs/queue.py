@@ -46,8 +46,19 @@ def _current_env() -> JobEnv:
     return _env
 
 
-def make_app(database_url: str, *, for_worker: bool) -> procrastinate.App:
-    """A procrastinate app with our tasks; the worker's is asynchronous, a web node's sync."""
+def schedule_cron(seconds: int) -> str:
+    """The cron line (with procrastinate's seconds field) of a run every ``seconds`` (<= 60)."""
+    return "* * * * *" if seconds >= 60 else f"* * * * * */{seconds}"
+
+
+def make_app(
+    database_url: str, *, for_worker: bool, schedule_seconds: int = 60
+) -> procrastinate.App:
+    """A procrastinate app with our tasks; the worker's is asynchronous, a web node's sync.
+
+    ``schedule_seconds`` is how often the scheduled work is deferred (the setting
+    ``jobs_schedule_seconds``); procrastinate defers it once per tick across all workers.
+    """
     connector: Any
     if for_worker:
         connector = procrastinate.PsycopgConnector(conninfo=conninfo(database_url))
@@ -67,7 +78,7 @@ def make_app(database_url: str, *, for_worker: bool) -> procrastinate.App:
     def deliver_webhooks(timestamp: int | None = None) -> None:
         tasks.deliver_webhooks(_current_env())
 
-    @app.periodic(cron="* * * * *", periodic_id="minute")
+    @app.periodic(cron=schedule_cron(schedule_seconds), periodic_id="minute")
     @app.task(name=SCHEDULED, queue="scheduled", queueing_lock=SCHEDULED, retry=RETRY)
     def scheduled(timestamp: int) -> None:
         tasks.run_scheduled(_current_env())
@@ -90,7 +101,11 @@ def run_worker(env: JobEnv, *, concurrency: int = 2) -> None:
     """Run a procrastinate worker in the foreground until SIGINT/SIGTERM."""
     global _env
     _env = env
-    app = make_app(env.settings.resolved_database_url, for_worker=True)
+    app = make_app(
+        env.settings.resolved_database_url,
+        for_worker=True,
+        schedule_seconds=env.settings.jobs_schedule_seconds,
+    )
 
     async def main() -> None:
         async with app.open_async():

@@ -2,7 +2,7 @@
 
 - ``in-process`` (the default of `partnercenter serve` on SQLite): a thread of the server runs
   the job functions: the mail outbox at once after each commit that wrote mail and every
-  ``jobs_poll_seconds``, the scheduled work every minute.
+  ``jobs_poll_seconds``, the scheduled work every ``jobs_schedule_seconds`` (60).
 - ``worker``: `partnercenter worker` processes run them. On PostgreSQL a web node defers a
   procrastinate job after a commit that wrote mail; on SQLite the worker polls the outbox.
 - ``off``: nothing runs by itself; mail written by a request is sent after its response
@@ -25,8 +25,6 @@ from partnercenter.jobs import tasks
 from partnercenter.jobs.tasks import JobEnv
 
 log = logging.getLogger("partnercenter.jobs")
-
-SCHEDULE_SECONDS = 60.0
 
 
 class Jobs(Protocol):
@@ -73,7 +71,8 @@ class WorkerPolls(NoJobs):
 
 class InProcessRunner:
     """A thread that runs the job functions: the outbox when kicked or polled, the schedule
-    every minute. The same loop is `partnercenter worker` on SQLite, in the foreground.
+    every ``jobs_schedule_seconds``. The same loop is `partnercenter worker` on SQLite, in the
+    foreground.
     """
 
     def __init__(self, env: JobEnv, *, poll_seconds: float, schedule_seconds: float) -> None:
@@ -150,7 +149,9 @@ def for_app(settings: Settings, session_factory: sessionmaker[Session], clock: C
     if settings.jobs == "in-process":
         env = JobEnv(settings=settings, session_factory=session_factory, clock=clock)
         return InProcessRunner(
-            env, poll_seconds=settings.jobs_poll_seconds, schedule_seconds=SCHEDULE_SECONDS
+            env,
+            poll_seconds=settings.jobs_poll_seconds,
+            schedule_seconds=settings.jobs_schedule_seconds,
         )
     if settings.jobs == "worker":
         if settings.resolved_database_url.startswith("postgresql"):
@@ -168,7 +169,9 @@ def run_worker(settings: Settings, session_factory: sessionmaker[Session], clock
         queue.run_worker(env)
         return
     runner = InProcessRunner(
-        env, poll_seconds=settings.jobs_poll_seconds, schedule_seconds=SCHEDULE_SECONDS
+        env,
+        poll_seconds=settings.jobs_poll_seconds,
+        schedule_seconds=settings.jobs_schedule_seconds,
     )
     with contextlib.suppress(KeyboardInterrupt):
         runner.run_forever()

@@ -17,7 +17,9 @@ class UnsentMail(BaseModel):
     lastError: str | None
     nextAttemptAt: datetime | None
     failedAt: datetime | None
-    status: str  # "failed" (gave up; retry it) or "pending"
+    # "unconfirmed" (handed to the SMTP server, answer never heard: not resent by itself),
+    # "failed" (gave up; retry it), "sending", "retrying" or "pending"
+    status: str
 
 
 class ScheduledRunOut(BaseModel):

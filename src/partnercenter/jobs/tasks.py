@@ -34,6 +34,10 @@ from partnercenter.support import mail
 log = logging.getLogger("partnercenter.jobs")
 
 MONTH_CLOSE = "month_close"
+LOW_STOCK = "low_stock"
+CLEAN_UP = "clean_up"
+# The every-minute jobs keep one row each, the latest run: ``(low_stock, latest)``.
+LATEST = "latest"
 
 
 @dataclass
@@ -92,8 +96,19 @@ def _close(env: JobEnv, month: str) -> billing.CloseResult:
     return result
 
 
-def _record_run(env: JobEnv, month: str, outcome: str | None) -> None:
-    """Record that the month's close started (once, whoever is first) or how it ended."""
+def _record_run(
+    env: JobEnv,
+    month: str,
+    outcome: str | None,
+    *,
+    job: str = MONTH_CLOSE,
+    error: str | None = None,
+) -> None:
+    """Record that a run started (once, whoever is first) or how it ended.
+
+    ``outcome`` None records the start only; with an ``error`` the run is recorded as failed
+    (the outcome says what was tried), without one any earlier error is cleared.
+    """
     with unit_of_work(env.session_factory) as session:
         now = env.now(session)
         dialect = session.get_bind().dialect.name
@@ -101,14 +116,21 @@ def _record_run(env: JobEnv, month: str, outcome: str | None) -> None:
         # One statement: a second scheduler starting at the same moment inserts nothing.
         session.execute(
             insert(ScheduledRun)
-            .values(job=MONTH_CLOSE, run_key=month, started_at=now)
+            .values(job=job, run_key=month, started_at=now)
             .on_conflict_do_nothing()
         )
         if outcome is not None:
+            values: dict[str, Any] = {
+                "finished_at": now,
+                "outcome": outcome[:2000],
+                "error": error[:2000] if error else None,
+            }
+            if job != MONTH_CLOSE:
+                values["started_at"] = now  # the latest run of an every-minute job
             session.execute(
                 update(ScheduledRun)
-                .where(ScheduledRun.job == MONTH_CLOSE, ScheduledRun.run_key == month)
-                .values(finished_at=now, outcome=outcome[:2000])
+                .where(ScheduledRun.job == job, ScheduledRun.run_key == month)
+                .values(**values)
             )
         session.commit()
 
@@ -141,6 +163,10 @@ def close_due_month(env: JobEnv) -> str | None:
             earlier = [m for m in (exc.data or []) if m not in pending]
             pending = sorted(earlier) + pending
             continue
+        except Exception as exc:
+            # Shown to the provider (Background jobs page); the next tick tries again.
+            _record_run(env, target, "failed", error=f"{type(exc).__name__}: {exc}")
+            raise
         outcome = (
             "already closed"
             if result.already_closed
@@ -281,17 +307,28 @@ def maintain_activity_log(env: JobEnv) -> list[str]:
     return done
 
 
+def _recorded(env: JobEnv, name: str, job: Any) -> None:
+    """Run an every-minute job and keep its latest run (and error) in ``scheduled_runs``."""
+    try:
+        result = job(env)
+    except Exception as exc:
+        _record_run(env, LATEST, "failed", job=name, error=f"{type(exc).__name__}: {exc}")
+        raise
+    _record_run(env, LATEST, f"done: {result}", job=name)
+
+
 def run_scheduled(env: JobEnv) -> None:
     """The minute's scheduled work, each part on its own so one failure stops no other."""
-    for job in (
-        close_due_month,
-        check_low_stock,
-        clean_up,
-        maintain_activity_log,
-        send_mail,
-        deliver_webhooks,
-    ):
+    jobs: tuple[tuple[str, Any], ...] = (
+        ("close_due_month", close_due_month),
+        (LOW_STOCK, lambda e: _recorded(e, LOW_STOCK, check_low_stock)),
+        (CLEAN_UP, lambda e: _recorded(e, CLEAN_UP, clean_up)),
+        ("maintain_activity_log", maintain_activity_log),
+        ("send_mail", send_mail),
+        ("deliver_webhooks", deliver_webhooks),
+    )
+    for name, job in jobs:
         try:
             job(env)
         except Exception:
-            log.exception("scheduled job failed", extra={"job": job.__name__})
+            log.exception("scheduled job failed", extra={"job": name})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -344,10 +345,20 @@ def get_request(request_id: str, session: SessionDep, actor: Reader) -> dict[str
     return request_json(req, names_for(session, [req]))
 
 
-@router.patch("/servicerequests/{request_id}")
-def update_request(
-    request_id: str,
-    body: ServiceRequestPatch,
+@dataclass(frozen=True)
+class UpdateCall:
+    """What both update routes hand to :func:`_update`: the request and its dependencies."""
+
+    request: Request
+    background: BackgroundTasks
+    session: Session
+    settings: Settings
+    now: datetime
+    info: RequestInfo
+    actor: Actor
+
+
+def _update_call(
     request: Request,
     background: BackgroundTasks,
     session: SessionDep,
@@ -355,26 +366,27 @@ def update_request(
     now: NowDep,
     info: RequestInfoDep,
     actor: Reader,
+) -> UpdateCall:
+    return UpdateCall(request, background, session, settings, now, info, actor)
+
+
+UpdateCallDep = Annotated[UpdateCall, Depends(_update_call)]
+
+
+@router.patch("/servicerequests/{request_id}")
+def update_request(
+    request_id: str, body: ServiceRequestPatch, call: UpdateCallDep
 ) -> dict[str, Any]:
     """Add a note, change the status; provider support also assigns and decides refunds.
 
     Partner Center: "Update a service request" (``newNote``, ``status``).
     """
-    rid = parse_uuid(request_id, "support request")
-    return _update(rid, body, request, background, session, settings, now, info, actor)
+    return _update(parse_uuid(request_id, "support request"), body, call)
 
 
-def _update(
-    rid: uuid.UUID,
-    body: ServiceRequestPatch,
-    request: Request,
-    background: BackgroundTasks,
-    session: Session,
-    settings: Settings,
-    now: datetime,
-    info: RequestInfo,
-    actor: Actor,
-) -> dict[str, Any]:
+def _update(rid: uuid.UUID, body: ServiceRequestPatch, call: UpdateCall) -> dict[str, Any]:
+    """Apply a patch to one request, commit, and send its mail after the commit."""
+    session, actor = call.session, call.actor
     assign = "assignedTo" in body.model_fields_set
     assignee: uuid.UUID | None = None
     if assign and body.assignedTo:
@@ -411,13 +423,13 @@ def _update(
             assignee_id=assignee,
             refund=decision,
         ),
-        now=now,
-        info=info,
-        base_url=settings.base_url,
+        now=call.now,
+        info=call.info,
+        base_url=call.settings.base_url,
     )
     out = request_json(req, names_for(session, [req]))
     session.commit()
-    send_mail_after_commit(request, session, background)
+    send_mail_after_commit(call.request, session, call.background)
     return out
 
 
@@ -531,17 +543,11 @@ def update_customer_request(
     customer_id: str,
     request_id: str,
     body: ServiceRequestPatch,
-    request: Request,
-    background: BackgroundTasks,
-    session: SessionDep,
-    settings: SettingsDep,
-    now: NowDep,
-    info: RequestInfoDep,
-    actor: Reader,
+    call: UpdateCallDep,
 ) -> dict[str, Any]:
     """Add a note or change the status of a request about the customer.
 
     Partner Center: "Update a service request" (customer form).
     """
-    req = _customer_request(session, actor, customer_id, request_id)
-    return _update(req.id, body, request, background, session, settings, now, info, actor)
+    req = _customer_request(call.session, call.actor, customer_id, request_id)
+    return _update(req.id, body, call)

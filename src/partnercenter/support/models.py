@@ -174,7 +174,13 @@ class MailOutbox(Base):
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A sender's claim (real time) and its id: only the claiming sender marks the outcome.
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempt_id: Mapped[uuid.UUID | None] = mapped_column()
+    # Real time the message was handed to the SMTP server's DATA command. Left set by a
+    # sender that died before it heard the answer: the mail may have been delivered, so it is
+    # not sent again without the provider's word (docs/dev/jobs.md, "Never sent twice").
+    handed_over_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Retries back off: no attempt before this time. Set when an attempt fails.

@@ -23,7 +23,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -233,6 +233,41 @@ def list_deliveries(
     return [(d, attempts[d.id]) for d in deliveries]
 
 
+def troubled_deliveries(
+    session: Session, *, limit: int = 200
+) -> list[tuple[WebhookDelivery, str, str]]:
+    """Every partner's deliveries that failed or are retrying, failed first, then the oldest.
+
+    Each comes with the partner's name and the registration's URL: what the provider looks at
+    when a receiver is down (the Background jobs page).
+    """
+    rows = session.execute(
+        select(WebhookDelivery, Tenant.name, WebhookRegistration.url)
+        .join(Tenant, Tenant.id == WebhookDelivery.tenant_id)
+        .join(WebhookRegistration, WebhookRegistration.id == WebhookDelivery.registration_id)
+        .where(
+            WebhookDelivery.delivered_at.is_(None),
+            or_(WebhookDelivery.failed_at.is_not(None), WebhookDelivery.attempts > 0),
+        )
+        .order_by(WebhookDelivery.failed_at.is_(None), WebhookDelivery.created_at)
+        .limit(limit)
+    ).all()
+    return [(d, name, url) for d, name, url in rows]
+
+
+def retry_delivery(session: Session, *, delivery_id: uuid.UUID) -> WebhookDelivery | None:
+    """Give an undelivered delivery a fresh set of attempts, due now; None if unknown or
+    delivered. The delivery id stays the same, so a receiver still drops a repeat."""
+    delivery = session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.delivered_at is not None:
+        return None
+    delivery.failed_at = None
+    delivery.next_attempt_at = None
+    delivery.claimed_until = None
+    delivery.attempts = 0
+    return delivery
+
+
 # --- events from the activity log, in the change's transaction ------------------------------
 
 
@@ -335,13 +370,22 @@ def _partners_of(session: Session, record: AuditRecord) -> set[uuid.UUID] | None
 # --- delivery ---------------------------------------------------------------------------------
 
 
-def _due(now: datetime) -> list[ColumnElement[bool]]:
+def _due(now: datetime, real_now: datetime) -> list[ColumnElement[bool]]:
+    """Undelivered, not given up, unclaimed and past its back-off.
+
+    Claims are leases in real time (a sandbox clock moved forward must not free a delivery
+    another worker is posting); the back-off is business time.
+    """
     return [
         WebhookDelivery.delivered_at.is_(None),
         WebhookDelivery.failed_at.is_(None),
-        or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
+        or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < real_now),
         or_(WebhookDelivery.next_attempt_at.is_(None), WebhookDelivery.next_attempt_at <= now),
     ]
+
+
+def _real_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def deliver_pending(
@@ -357,7 +401,7 @@ def deliver_pending(
         ids = list(
             session.execute(
                 select(WebhookDelivery.id)
-                .where(*_due(now))
+                .where(*_due(now, _real_now()))
                 .order_by(WebhookDelivery.created_at)
                 .limit(limit)
             ).scalars()
@@ -365,10 +409,11 @@ def deliver_pending(
         session.rollback()
         with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
             for delivery_id in ids:
+                real_now = _real_now()
                 claimed = session.execute(
                     update(WebhookDelivery)
-                    .where(WebhookDelivery.id == delivery_id, *_due(now))
-                    .values(claimed_until=now + CLAIM)
+                    .where(WebhookDelivery.id == delivery_id, *_due(now, real_now))
+                    .values(claimed_until=real_now + CLAIM)
                 )
                 session.commit()
                 if getattr(claimed, "rowcount", 0) != 1:

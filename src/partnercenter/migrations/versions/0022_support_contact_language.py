@@ -1,7 +1,7 @@
 """support requests: the contact's language, in which their mail is written
 
 Revision ID: 0022_support_contact_language
-Revises: 0020_webhooks
+Revises: 0021_audit_partitions
 Create Date: 2026-11-29 17:00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 revision: str = "0022_support_contact_language"
 # Chained after 0020 here; 0021 comes from another branch and is re-chained at merge.
-down_revision: str | None = "0020_webhooks"
+down_revision: str | None = "0021_audit_partitions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

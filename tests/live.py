@@ -1,5 +1,5 @@
-"""A live server for the burst and race tests: the app under uvicorn on a free loopback port,
-built the way production builds it (engine options from the settings), against a throwaway
+"""Real servers for tests that need real connections: the app under uvicorn on a free
+loopback port in a background thread, built the way production builds it, against a throwaway
 database of either backend whose transactions really commit."""
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ from partnercenter.config import Settings
 from partnercenter.db import make_engine, make_session_factory
 from tests.conftest import _pg_database_url, create_pg_database, drop_pg_database
 
+KEK = "q4WbEq3n2l2m6gN2mQ3C8rA1r8Yc3n0ZsK1r2a4u5cM="
+# Enough connections that every concurrent request of a race test holds its own.
+MANY_CONNECTIONS = {"pool_size": 30, "max_overflow": 40}
+
 
 @dataclass(frozen=True)
 class Live:
@@ -34,15 +38,8 @@ class Live:
 
 
 @contextmanager
-def database(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A fresh migrated database (dropped afterwards); yields its URL."""
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'live.db'}"
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        engine.dispose()
-        yield url
-        return
+def committed_postgres() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database (dropped afterwards); yields its URL."""
     name, admin = create_pg_database()
     url = _pg_database_url(name)
     engine = make_engine(url)
@@ -51,25 +48,51 @@ def database(backend: str, tmp_path: Path) -> Iterator[str]:
         engine.dispose()
         yield url
     finally:
+        engine.dispose()
         drop_pg_database(name, admin)
 
 
 @contextmanager
-def live_server(url: str, tmp_path: Path, clock: Clock, **settings: Any) -> Iterator[Live]:
-    """The application under uvicorn on 127.0.0.1 (a free port), in a background thread."""
+def committed_database(backend: str, folder: Path, name: str = "live.db") -> Iterator[str]:
+    """A fresh, migrated database of the backend (``sqlite`` or ``postgresql``); its URL."""
+    if backend == "postgresql":
+        with committed_postgres() as url:
+            yield url
+        return
+    url = f"sqlite:///{folder / name}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    yield url
+
+
+@contextmanager
+def live_server(
+    url: str,
+    data_dir: Path,
+    clock: Clock,
+    *,
+    pool: dict[str, int] | None = None,
+    **settings: Any,
+) -> Iterator[Live]:
+    """The whole application under uvicorn on 127.0.0.1 (a free port), in a background thread.
+
+    The engine takes the settings' pool options unless ``pool`` overrides them
+    (``MANY_CONNECTIONS`` for race tests); ``settings`` override the test settings.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = Settings(
-        data_dir=tmp_path,
+        data_dir=data_dir,
         database_url=url,
-        secret_key="live-security-secret-" + "s" * 32,
-        key_encryption_key="q4WbEq3n2l2m6gN2mQ3C8rA1r8Yc3n0ZsK1r2a4u5cM=",
+        secret_key="live-server-secret-" + "s" * 32,
+        key_encryption_key=KEK,
         log_json=False,
         **settings,
     )
-    engine = make_engine(url, **config.engine_options())
+    engine = make_engine(url, **(pool or config.engine_options()))
     sessions = make_session_factory(engine)
     app = create_app(config, session_factory=sessions, clock=clock)
     server = uvicorn.Server(
@@ -91,3 +114,10 @@ def live_server(url: str, tmp_path: Path, clock: Clock, **settings: Any) -> Iter
         thread.join(timeout=15)
         sock.close()
         engine.dispose()
+
+
+@contextmanager
+def live_app(url: str, data_dir: Path, clock: Clock) -> Iterator[Live]:
+    """:func:`live_server` with a connection for every concurrent request."""
+    with live_server(url, data_dir, clock, pool=MANY_CONNECTIONS) as live:
+        yield live
