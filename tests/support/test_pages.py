@@ -297,7 +297,13 @@ def test_a_refund_summary_reads_in_the_readers_language_and_the_api_keeps_its_te
             "Motivo del reembolso: Edición equivocada.\nDos licencias.\n"
             "Importe solicitado: 1.799,13 USD"
         )
-        for english in ("Customer:", "Order ID:", "Refund reason:", "Amount requested:", "USD 1799.13"):
+        for english in (
+            "Customer:",
+            "Order ID:",
+            "Refund reason:",
+            "Amount requested:",
+            "USD 1799.13",
+        ):
             assert english not in es.text
         # What the person typed is shown verbatim, once.
         assert es.text.count("El cliente quería la edición Pro.\nAdjunto el pedido.") == 1
