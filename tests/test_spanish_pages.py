@@ -438,9 +438,13 @@ def world(
         w.names += [sku.title for sku in product.skus]
         w.names += [sku.description or "" for sku in product.skus]
     from partnercenter.support.models import SupportNote, SupportRequest
+    from partnercenter.support.services import written_description
 
     for sr in session.execute(select(SupportRequest)).scalars():  # what people wrote
-        w.names += [sr.title, sr.description, sr.refund_reason or ""]
+        # A refund's summary is written by the system and shown in the reader's language:
+        # only what the person typed is left out of the word check.
+        typed = written_description(sr)
+        w.names += [sr.title, sr.description if typed is None else typed, sr.refund_reason or ""]
     w.names += [n.body for n in session.execute(select(SupportNote)).scalars()]
     w.names.sort(key=len, reverse=True)
 
@@ -754,6 +758,17 @@ def test_every_page_of_every_role_reads_in_spanish(world: World) -> None:
     ):
         html = world.client(email).get(path).text
         assert "Compra/reembolso" in html and "32000001" not in html, path
+    # The refund's summary in its description is the system's, so it reads in Spanish too.
+    for email, path in (
+        ("admin.agent@fabrikam.example", f"/partner/support/{i['request']}"),
+        ("support@northwind.example", f"/provider/support/{i['request']}"),
+    ):
+        html = world.client(email).get(path).text
+        summary = re.search(r'<p data-testid="refund-summary">(.*?)</p>', html, re.S)
+        assert summary, path
+        assert "Importe solicitado: 10,00 USD" in summary.group(1), path
+        assert "Motivo del reembolso: Edición equivocada." in summary.group(1), path
+        assert "Amount requested" not in html and "Customer:" not in html, path
     # The sign-in page and its error, signed out.
     anonymous = TestClient(world.app, base_url="http://testserver", headers=SPANISH)
     for html, what in (

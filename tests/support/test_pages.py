@@ -3,6 +3,8 @@ files from the form, the partner's view of status and conversation, and the prov
 
 from __future__ import annotations
 
+import html as html_lib
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -15,7 +17,7 @@ from partnercenter.orders.models import Charge, ChargeType
 from partnercenter.support.models import SupportRequest
 from tests import web
 from tests.factories import PASSWORD
-from tests.support.conftest import Desk
+from tests.support.conftest import Desk, refund_body
 from tests.support.test_attachments import EXE, PDF
 
 Browser = Callable[[str], TestClient]
@@ -255,3 +257,73 @@ def test_a_product_that_can_never_be_cancelled_is_never_offered_for_cancellation
     # A cancellable purchase still comes with the box ticked.
     html = c.get("/partner/support/new", params={**params, "order": desk.order["id"]}).text
     assert 'name="cancel_purchase" value="1" checked' in html
+
+
+def _summary(page: str) -> str:
+    """The refund summary's text on a request page, tags dropped, one line per fact."""
+    found = re.search(r'<p data-testid="refund-summary">(.*?)</p>', page, re.S)
+    assert found, "the page has no refund summary"
+    text = re.sub(r"<br>\s*", "\n", found.group(1))
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", text))
+
+
+def test_a_refund_summary_reads_in_the_readers_language_and_the_api_keeps_its_text(
+    browser: Browser, desk: Desk, client: TestClient
+) -> None:
+    body = refund_body(
+        desk,
+        description="El cliente quería la edición Pro.\nAdjunto el pedido.",
+        refund={"reason": "Edición equivocada.\nDos licencias.", "amountRequested": "1799.13"},
+    )
+    r = client.post("/v1/servicerequests", json=body, headers=desk.h("admin_agent"))
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    # The API's description keeps the text stored when the request was filed.
+    stored = client.get(f"/v1/servicerequests/{rid}", headers=desk.h("admin_agent")).json()
+    assert stored["description"] == (
+        f"Customer: Contoso ({desk.customer.id}, contoso.onmicrosoft.com)\n"
+        f"Order ID: {desk.order['id']}\n"
+        "Refund reason: Edición equivocada.\nDos licencias.\n"
+        "Amount requested: USD 1799.13\n\n"
+        "El cliente quería la edición Pro.\nAdjunto el pedido."
+    )
+    for who, path in (("admin_agent", "/partner/support"), ("support", "/provider/support")):
+        c = browser(who)
+        es = c.get(f"{path}/{rid}", headers={"Accept-Language": "es-ES"})
+        assert es.status_code == 200
+        assert _summary(es.text) == (
+            f"Cliente: Contoso ({desk.customer.id}, contoso.onmicrosoft.com)\n"
+            f"Id. de pedido: {desk.order['id']}\n"
+            "Motivo del reembolso: Edición equivocada.\nDos licencias.\n"
+            "Importe solicitado: 1.799,13 USD"
+        )
+        for english in (
+            "Customer:",
+            "Order ID:",
+            "Refund reason:",
+            "Amount requested:",
+            "USD 1799.13",
+        ):
+            assert english not in es.text
+        # What the person typed is shown verbatim, once.
+        assert es.text.count("El cliente quería la edición Pro.\nAdjunto el pedido.") == 1
+        en = c.get(f"{path}/{rid}", headers={"Accept-Language": "en"}).text
+        assert _summary(en) == (
+            f"Customer: Contoso ({desk.customer.id}, contoso.onmicrosoft.com)\n"
+            f"Order ID: {desk.order['id']}\n"
+            "Refund reason: Edición equivocada.\nDos licencias.\n"
+            "Amount requested: 1,799.13 USD"
+        )
+        assert "El cliente quería la edición Pro.\nAdjunto el pedido." in en
+
+
+def test_a_refund_filed_without_a_description_shows_only_the_summary(
+    browser: Browser, desk: Desk, client: TestClient
+) -> None:
+    r = client.post("/v1/servicerequests", json=refund_body(desk), headers=desk.h("admin_agent"))
+    assert r.status_code == 201, r.text
+    page = browser("admin_agent").get(
+        f"/partner/support/{r.json()['id']}", headers={"Accept-Language": "es-ES"}
+    )
+    assert "Importe solicitado: 500,00 USD" in _summary(page.text)
+    assert 'data-testid="written-description"' not in page.text

@@ -597,6 +597,31 @@ def _refund_description(data: NewRequest, target: RefundTarget, amount_minor: in
     return "\n".join(parts)
 
 
+def written_description(req: SupportRequest) -> str | None:
+    """What the person typed as a refund request's description, without the summary before it.
+
+    Filing a refund stores, ahead of what was typed, an English summary written by the system
+    (``_refund_description``: customer, order, subscription when there is one, reason and amount,
+    one line each, the reason possibly over several lines); the API keeps returning that stored
+    text unchanged. The portals show the summary in the reader's language from the request's
+    own facts instead, followed by this typed part (verbatim, possibly ``""``).
+
+    Returns ``None`` for a request that is not a refund or whose description does not start with
+    that summary; then the stored description is shown as it is.
+    """
+    if req.refund_status is None or req.refund_reason is None:
+        return None
+    lines = req.description.split("\n")
+    summary = 2 + (1 if req.entitlement_id else 0) + len(req.refund_reason.split("\n")) + 1
+    if (
+        len(lines) < summary
+        or not lines[0].startswith("Customer: ")
+        or not lines[summary - 1].startswith("Amount requested: ")
+    ):
+        return None
+    return "\n".join(lines[summary:]).strip()
+
+
 def file_request(
     session: Session,
     *,

@@ -326,6 +326,7 @@ def _detail(
             "portal": "partner" if template.startswith("partner") else "provider",
             "me": me,
             "sr": request_json(req, names),
+            "written_description": services.written_description(req),
             "problems": problems or {},
             "statuses": [s.value for s in RequestStatus],
             "next_statuses": [s.value for s in services.TRANSITIONS[req.status]],
