@@ -137,6 +137,12 @@ def test_billing_admin_reads_novembers_invoice_as_page_pdf_and_csv(
     shown_total = page.get_by_test_id("invoice-total").inner_text()
     total = Decimal(re.sub(r"[^0-9.\-]", "", shown_total.split()[0]))
     assert total > 0
+    # Every column of the lines is in view at desktop width: the table does not scroll
+    # sideways inside its frame (the 36-character order id may break).
+    assert page.viewport_size and page.viewport_size["width"] == 1366
+    frame = page.locator(".table-wrap", has=lines)
+    widths = frame.evaluate("f => [f.scrollWidth, f.clientWidth]")
+    assert widths[0] <= widths[1], f"invoice lines overflow their frame: {widths}"
 
     with page.expect_download() as pdf_download:
         page.get_by_test_id("download-pdf").click()
