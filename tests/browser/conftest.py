@@ -285,6 +285,15 @@ def photograph_and_audit(context: BrowserContext, urls: list[str], folder: Path)
                 if width > size["width"]:
                     problems.append(f"{url} ({lang}, {label}): page is {width}px wide")
                 if label == "desktop":
+                    # At desktop width every column is in view: no table scrolls sideways
+                    # inside its frame (at phone width they may).
+                    cut = page.evaluate(
+                        "[...document.querySelectorAll('.table-wrap')]"
+                        ".filter(f => f.scrollWidth > f.clientWidth + 1)"
+                        ".map(f => f.getAttribute('aria-label') || 'table')"
+                    )
+                    if cut:
+                        problems.append(f"{url} ({lang}, desktop): tables cut off: {cut}")
                     problems += audit_accessibility(page, f"{url} ({lang})")
     finally:
         page.close()
