@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from partnercenter.clock import Clock, SandboxClock
@@ -32,27 +33,44 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; the route commits, teardown only rolls back and closes."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request; the route commits, teardown only rolls back and closes.
+
+    Opening a session does no I/O, so it happens on the event loop. Closing one that still
+    holds a transaction (a read, or a failed write) rolls back over the network: that runs
+    in a worker thread. After a commit there is nothing left to send, and the session is
+    closed here, without a thread hop.
+    """
     session: Session = request.app.state.session_factory()
     try:
         yield session
     finally:
-        session.rollback()
-        session.close()
+        if session.in_transaction():
+            await run_in_threadpool(_end, session)
+        else:
+            session.close()
+
+
+def _end(session: Session) -> None:
+    session.rollback()
+    session.close()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_clock(request: Request, session: SessionDep) -> Clock:
+async def get_clock(request: Request, session: SessionDep) -> Clock:
     clock: Clock = request.app.state.clock
     if isinstance(clock, SandboxClock):
         # Other app processes may have moved the sandbox clock: read the shared offset.
-        state = session.get(SandboxClockState, 1)
-        clock.set_offset(timedelta(seconds=state.offset_seconds if state else 0))
+        await run_in_threadpool(_read_sandbox_offset, session, clock)
     return clock
+
+
+def _read_sandbox_offset(session: Session, clock: SandboxClock) -> None:
+    state = session.get(SandboxClockState, 1)
+    clock.set_offset(timedelta(seconds=state.offset_seconds if state else 0))
 
 
 ClockDep = Annotated[Clock, Depends(get_clock)]
@@ -101,7 +119,11 @@ def get_optional_user(request: Request, session: SessionDep, now: SecurityNowDep
     user: User | None = None
     token = _bearer(request)
     if token is not None:
-        user = identity.resolve_token(session, secret=token, now=now)
+        actor: Actor | None = getattr(request.state, "actor", None)
+        if actor is not None:  # resolved for this request already (get_optional_actor)
+            user = session.get(User, actor.user_id)
+        else:
+            user = identity.resolve_token(session, secret=token, now=now)
         if user is None:
             raise Unauthenticated("The bearer token is invalid, expired or revoked.")
     else:
@@ -149,9 +171,35 @@ async def get_current_user(user: Annotated[User | None, Depends(get_optional_use
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-async def get_actor(user: CurrentUser) -> Actor:
-    # The user's tenant and roles were loaded with the token or session (no I/O here).
-    return identity.actor_for(user)
+def get_optional_actor(request: Request, session: SessionDep, now: SecurityNowDep) -> Actor | None:
+    """The signed-in actor: of the bearer token, or of the session cookie for pages.
+
+    A bearer token is resolved in one statement straight into an :class:`Actor`
+    (``identity.resolve_token_actor``), without building the user as an ORM object; routes
+    that need the ``User`` itself depend on :func:`get_optional_user` instead.
+
+    Raises :class:`Unauthenticated` (401) for a bearer token that is invalid, expired or
+    revoked; None when no credentials came.
+    """
+    cached: Actor | None = getattr(request.state, "actor", None)
+    if cached is not None:
+        return cached
+    token = _bearer(request)
+    if token is None:
+        user = get_optional_user(request, session, now)
+        return identity.actor_for(user) if user is not None else None
+    actor = identity.resolve_token_actor(session, secret=token, now=now)
+    if actor is None:
+        raise Unauthenticated("The bearer token is invalid, expired or revoked.")
+    request.state.actor = actor
+    return actor
+
+
+async def get_actor(actor: Annotated[Actor | None, Depends(get_optional_actor)]) -> Actor:
+    """The signed-in actor, or 401."""
+    if actor is None:
+        raise Unauthenticated()
+    return actor
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -13,7 +13,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session, joinedload
 
 from partnercenter.audit import services as audit
@@ -793,6 +793,66 @@ def resolve_token(session: Session, *, secret: str, now: datetime) -> User | Non
     ):
         token.last_used_at = now
     return token.user
+
+
+# Authentication's one statement for a bearer token: the token's and the user's columns, one
+# row per role, and the tenant as an entity with its webhook registration. The tenant lands in
+# the session's identity map (the events of the request's activity records read its
+# registration there, webhooks.services.queue_events); the user is not built as an object,
+# which costs more than the round trip (docs/dev/performance.md, "Per-request overhead").
+_TOKEN_ACTOR = (
+    select(
+        ApiToken.id,
+        ApiToken.name,
+        ApiToken.expires_at,
+        ApiToken.revoked_at,
+        ApiToken.last_used_at,
+        User.id,
+        User.email,
+        User.display_name,
+        User.is_active,
+        UserRole.role,
+        Tenant,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .join(Tenant, Tenant.id == User.tenant_id)
+    .outerjoin(UserRole, UserRole.user_id == User.id)
+    .options(joinedload(Tenant.webhook_registration))
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+
+
+def resolve_token_actor(session: Session, *, secret: str, now: datetime) -> Actor | None:
+    """The :class:`Actor` of a live bearer token, or None (unknown, revoked, expired, inactive).
+
+    The same rules as :func:`resolve_token` in one statement, without building the user as
+    an ORM object; the caller's tenant (with its webhook registration) is loaded into the
+    session. Nothing is cached between requests, so a revocation, a deactivation or a role
+    change holds from the next request. ``now`` is real time (UTC). A named token's
+    ``last_used_at`` is moved at most every five minutes, in the request's transaction.
+    """
+    rows = session.execute(_TOKEN_ACTOR, {"token_hash": _token_hash(secret)}).all()
+    if not rows:
+        return None
+    token_id, name, expires_at, revoked_at, last_used_at, user_id, email, display_name = rows[0][:8]
+    is_active, tenant = rows[0][8], rows[0][10]
+    if revoked_at is not None or (expires_at is not None and expires_at <= now):
+        return None
+    if not is_active:
+        return None
+    # The identity map holds unchanged objects weakly: keep the tenant for the session's life.
+    session.info["caller_tenant"] = tenant
+    if name is not None and (last_used_at is None or now - last_used_at > timedelta(minutes=5)):
+        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+    return Actor(
+        user_id=user_id,
+        email=email,
+        display_name=display_name,
+        tenant_id=tenant.id,
+        tenant_kind=tenant.kind,
+        tenant_name=tenant.name,
+        roles=frozenset(row[9] for row in rows if row[9] is not None),
+    )
 
 
 def find_users_by_ids(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, User]:
