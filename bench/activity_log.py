@@ -1,7 +1,7 @@
 """Activity log at scale: each filter's first page (API vs bare SQL), CSV export vs COPY.
 
-    .venv/bin/python bench/activity_log.py                     # quick: 200,000 records
-    .venv/bin/python bench/activity_log.py --records 10000000  # the issue's scale (~10 min)
+    .venv/bin/python -m bench.activity_log                     # quick: 200,000 records
+    .venv/bin/python -m bench.activity_log --records 10000000  # the issue's scale (~10 min)
     ... --records 10000000 --keep        # keep the loaded database (its name is printed)
     ... --database pc_bench_audit_XXXX   # measure a kept database again; drop it yourself
     ... --runs 5 --repeat 15             # interleaved rounds, calls per case and round
@@ -12,9 +12,10 @@ customers) with one INSERT ... SELECT generate_series (indexes built after the l
 in ``--runs`` interleaved rounds, times each filter's first page four ways side by side: the
 bare indexed SQL (hand-written, through psycopg; for CompanyName the same rows through the
 customer index, the issue's baseline), the service (`audit.services.read_page`), the HTTP
-API (`GET /v1/auditrecords` through TestClient, bearer token and all) and a trivial
-authenticated GET (`/v1/users/me`, the fixed cost of any request). It prints, per filter,
-min/median/max over the rounds of the bare and API times and of the API/bare,
+API (`GET /v1/auditrecords` with a bearer token, over one kept-alive HTTP/1.1 connection to
+``partnercenter serve`` as it starts by default: granian, one worker per core) and a trivial
+authenticated GET (`/v1/users/me`, the fixed cost of any request, the same way). It prints,
+per filter, min/median/max over the rounds of the bare and API times and of the API/bare,
 service/bare and (API - trivial GET)/bare ratios, with the indexes EXPLAIN ANALYZE shows.
 Then the CSV export (`audit.api.csv_stream`, what the export route streams) against
 `COPY (SELECT the same rows) TO STDOUT (FORMAT csv)` read through psycopg, interleaved:
@@ -30,6 +31,7 @@ tables, so they hold.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import statistics
@@ -40,21 +42,20 @@ import tracemalloc
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import psycopg
-from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.dialects import postgresql
 
+from bench.checkout import serve
 from partnercenter import migrate
-from partnercenter.app import create_app
 from partnercenter.audit import partitions
 from partnercenter.audit import services as audit
 from partnercenter.audit.api import csv_stream
 from partnercenter.audit.services import ActivityQuery, FilterField, ScopeKind, Visibility
-from partnercenter.clock import FrozenClock
-from partnercenter.config import Settings
 from partnercenter.db import make_engine, make_session_factory
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import Tenant, User
@@ -272,7 +273,10 @@ def ids_of(url: str) -> dict[str, Any]:
     engine = make_engine(url)
     with make_session_factory(engine)() as s:
         reader = s.execute(select(User).where(User.email == "reader@bench.example")).scalar_one()
-        secret, _ = identity.issue_token(s, user=reader, now=END, lifetime=timedelta(days=1))
+        # Token lifetimes are real time (the server's security clock), not the data's END.
+        secret, _ = identity.issue_token(
+            s, user=reader, now=datetime.now(UTC), lifetime=timedelta(days=1)
+        )
         s.commit()
     engine.dispose()
     return {
@@ -365,25 +369,51 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+class KeptAlive:
+    """GET requests over one kept-alive HTTP/1.1 connection (``http.client``), as a client."""
+
+    def __init__(self, base: str) -> None:
+        split = urlsplit(base)
+        self.conn = http.client.HTTPConnection(split.hostname or "127.0.0.1", split.port)
+
+    def get(
+        self, path: str, params: dict[str, str] | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """The status and the decoded JSON body of ``GET path?params``."""
+        self.conn.request(
+            "GET", path + ("?" + urlencode(params) if params else ""), headers=headers or {}
+        )
+        response = self.conn.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+
+
 def run(url: str, args: argparse.Namespace, loaded: bool = False) -> int:
     if not loaded:
         load(url, records=args.records, users=args.users, customers=args.customers)
     ids = ids_of(url)
     args.records = ids["records"]
-    partner_id = ids["partner_id"]
-    visibility = Visibility(ScopeKind.PARTNER, partner_id)
     engine = make_engine(url)
     factory = make_session_factory(engine)
     raw = psycopg.connect(_psycopg_url(url), autocommit=True)
-    settings = Settings(
-        database_url=url, data_dir=tempfile.mkdtemp(), secret_key="b" * 48, log_json=True
-    )
-    app = create_app(settings, session_factory=factory, clock=FrozenClock(END))
-    import logging
+    with tempfile.TemporaryDirectory() as data_dir, serve(url, Path(data_dir), []) as base:
+        try:
+            return _measure(url, args, ids, engine, factory, raw, KeptAlive(base))
+        finally:
+            raw.close()
+            engine.dispose()
 
-    logging.getLogger("partnercenter.http").setLevel(logging.WARNING)
-    client = TestClient(app)
-    client.__enter__()  # one event loop thread for every request, as a server has
+
+def _measure(
+    url: str,
+    args: argparse.Namespace,
+    ids: dict[str, Any],
+    engine: Any,
+    factory: Any,
+    raw: psycopg.Connection[Any],
+    client: KeptAlive,
+) -> int:
+    partner_id = ids["partner_id"]
+    visibility = Visibility(ScopeKind.PARTNER, partner_id)
     headers = {"Authorization": f"Bearer {ids['token']}"}
     # The service query runs where a request runs it: in the request's open transaction
     # (begun by authentication), so it costs one round trip, like the bare query.
@@ -488,9 +518,9 @@ def run(url: str, args: argparse.Namespace, loaded: bool = False) -> int:
                 ]
             )
         rows = len(raw.execute(bare_sql, params).fetchall())
-        page = client.get("/v1/auditrecords", params=http_params, headers=headers)
-        assert page.status_code == 200, page.text
-        assert len(page.json()["items"]) == min(rows, PAGE), (label, rows)
+        status, page = client.get("/v1/auditrecords", params=http_params, headers=headers)
+        assert status == 200, page
+        assert len(page["items"]) == min(rows, PAGE), (label, rows)
         prepared.append((label, query, bare_sql, params, http_params, rows))
 
     def fns(item: Any) -> list[Callable[[], object]]:
@@ -503,12 +533,12 @@ def run(url: str, args: argparse.Namespace, loaded: bool = False) -> int:
             audit.read_page(in_request, visibility=visibility, query=query, size=PAGE)
 
         def api() -> None:
-            r = client.get("/v1/auditrecords", params=http_params, headers=headers)
-            assert r.status_code == 200, r.text
+            status, body = client.get("/v1/auditrecords", params=http_params, headers=headers)
+            assert status == 200, body
 
         def trivial() -> None:
-            r = client.get("/v1/users/me", headers=headers)
-            assert r.status_code == 200, r.text
+            status, body = client.get("/v1/users/me", headers=headers)
+            assert status == 200, body
 
         return [bare_query, service, api, trivial]
 
@@ -583,7 +613,7 @@ def run(url: str, args: argparse.Namespace, loaded: bool = False) -> int:
     me = [r[3] * 1000 for rounds in results.values() for r in rounds]
     print(
         f"a trivial authenticated GET /v1/users/me in the same rounds: {spread(me)} ms "
-        "(the fixed cost of any API request through this client)"
+        "(the fixed cost of any API request)"
     )
     print(f"load average before / after the page cases: {load_before} / {load_average()}")
 
@@ -653,11 +683,9 @@ def run(url: str, args: argparse.Namespace, loaded: bool = False) -> int:
         f"export {peak / 1e6:.1f} MB"
     )
     print(f"  load average before / after: {load_before} / {load_average()}")
-    client.__exit__(None, None, None)
+    client.conn.close()
     in_request.rollback()
     in_request.close()
-    raw.close()
-    engine.dispose()
     return 0
 
 
