@@ -17,11 +17,25 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi.responses import Response
+import pydantic_core
+from fastapi.responses import JSONResponse, Response
 
 from partnercenter.errors import InvalidInput
 
 VERSION_ROOT = "/v1"
+
+
+class FastJSONResponse(JSONResponse):
+    """A JSON response written by pydantic-core's serializer (Rust), for large bodies.
+
+    The same bytes as :class:`JSONResponse` (compact, UTF-8, no ASCII escaping) for the plain
+    JSON types a route builds itself, about three times as fast on a page of 100 activity
+    records (``bench/activity_log.py``). Raises ``pydantic_core.PydanticSerializationError``
+    for a value JSON cannot hold.
+    """
+
+    def render(self, content: Any) -> bytes:
+        return pydantic_core.to_json(content)
 
 
 def relative_uri(path: str) -> str:

@@ -29,7 +29,7 @@ from partnercenter.audit.services import (
 )
 from partnercenter.config import Settings
 from partnercenter.deps import ActorDep, NowDep, SessionDep, SettingsDep
-from partnercenter.envelopes import collection, continuation_or_none
+from partnercenter.envelopes import FastJSONResponse, collection, continuation_or_none
 
 router = APIRouter(prefix="/v1", tags=["activity log"])
 
@@ -214,8 +214,9 @@ def list_audit_records(
         else None
     )
     next_uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    # The body is plain JSON types already: skip the generic encoder (a third of the time).
-    return JSONResponse(collection(items, continuation=token, next_uri=next_uri))
+    # The body is plain JSON types already: skip the generic encoder (a third of the time),
+    # and write it with pydantic-core (a third of json.dumps's time).
+    return FastJSONResponse(collection(items, continuation=token, next_uri=next_uri))
 
 
 CSV_COLUMNS = (
