@@ -1,7 +1,8 @@
 """Month close at scale: the real close beside the bare SQL aggregate-and-insert of the same rows.
 
-    .venv/bin/python bench/billing_close.py                      # quick: 100,000 charges
-    .venv/bin/python bench/billing_close.py --charges 1000000    # the issue's scale
+    .venv/bin/python -m bench.billing_close                      # quick: 100,000 charges
+    .venv/bin/python -m bench.billing_close --charges 1000000    # the issue's scale
+    ... --runs 5                                                  # interleaved rounds (3)
 
 Creates a throwaway PostgreSQL database, upgrades it to head and generates, with INSERT ...
 SELECT generate_series, ``--partners`` partners with two customers each, orders of ten lines
@@ -14,15 +15,21 @@ them cancellation credits reversing another charge. Then, in the same run:
 * the real close: ``start_close`` and ``close_period`` as the CLI runs them (period lock,
   monthly charges, lines, gap-free numbers from the series row, audit record);
 
-and prints both times, the ratio, and the time of ``billing verify`` over the result. Foreign-key
-triggers are skipped during the load only (``session_replication_role = replica``); the ids
-are generated consistently. The database is dropped at the end.
+The loaded database is the template of one fresh copy per round (``CREATE DATABASE ...
+TEMPLATE``), so every round closes the same month from the same rows; within a round the two
+run one after the other on the copy, bare SQL first in odd rounds and the close first in even
+ones (the second finds the charges in the cache). It prints each round's times and the load
+average, then min / median / max of the bare time, the close time and their ratio; on the last
+copy, a rerun of the close (already closed) and ``billing verify``. Foreign-key triggers are
+skipped during the load only (``session_replication_role = replica``); the ids are generated
+consistently. Every database is dropped at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 import uuid
@@ -236,10 +243,20 @@ def _verify(url: str) -> tuple[float, billing.VerifyReport]:
     return took, report
 
 
+def _load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _spread(values: list[float]) -> str:
+    """min / median / max."""
+    return " / ".join(f"{v:.2f}" for v in (min(values), statistics.median(values), max(values)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else "")
     parser.add_argument("--charges", type=int, default=100_000)
     parser.add_argument("--partners", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
 
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -257,23 +274,52 @@ def main(argv: list[str] | None = None) -> int:
             f"loaded {args.charges:,} charges over {args.partners:,} partners "
             f"in {time.perf_counter() - started:.1f} s"
         )
-        bare = _bare(url)
-        print(f"bare SQL aggregate-and-insert: {bare:.2f} s")
-        took, result = _close(url)
+        bares: list[float] = []
+        closes: list[float] = []
+        ok = True
+        for round_no in range(1, args.runs + 1):
+            copy = f"{name}_r{round_no}"
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{copy}" TEMPLATE "{name}"'))
+            copy_url = f"{ADMIN_URL.rsplit('/', 1)[0]}/{copy}"
+            try:
+                before = _load_average()
+                if round_no % 2:
+                    bare = _bare(copy_url)
+                    took, result = _close(copy_url)
+                else:
+                    took, result = _close(copy_url)
+                    bare = _bare(copy_url)
+                bares.append(bare)
+                closes.append(took)
+                print(
+                    f"round {round_no}: bare SQL {bare:.2f} s, close {took:.2f} s "
+                    f"({result.invoices_issued:,} invoices, {result.credit_notes} credit notes, "
+                    f"{result.lines_billed:,} lines), ratio {took / bare:.2f}; "
+                    f"load average {before} / {_load_average()}"
+                )
+                ok = ok and result.lines_billed == args.charges
+                if round_no == args.runs:
+                    again, rerun = _close(copy_url)
+                    print(
+                        f"rerun (already closed): {again:.2f} s, "
+                        f"already_closed={rerun.already_closed}"
+                    )
+                    checked, report = _verify(copy_url)
+                    print(
+                        f"billing verify: {checked:.2f} s, ok={report.ok}, "
+                        f"{report.groups_checked:,} invoices checked"
+                    )
+                    ok = ok and report.ok
+            finally:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)'))
+        ratios = [c / b for c, b in zip(closes, bares, strict=True)]
         print(
-            f"billing close {MONTH}: {took:.2f} s, {result.invoices_issued:,} invoices "
-            f"({result.credit_notes} credit notes), {result.lines_billed:,} lines, "
-            f"numbers {result.first_number}..{result.last_number}"
+            f"min / median / max over {args.runs} rounds: bare SQL {_spread(bares)} s; "
+            f"close {_spread(closes)} s; close / bare {_spread(ratios)}"
         )
-        print(f"ratio close / bare SQL: {took / bare:.2f}")
-        again, rerun = _close(url)
-        print(f"rerun (already closed): {again:.2f} s, already_closed={rerun.already_closed}")
-        checked, report = _verify(url)
-        print(
-            f"billing verify: {checked:.2f} s, ok={report.ok}, "
-            f"{report.groups_checked:,} invoices checked"
-        )
-        return 0 if report.ok and result.lines_billed == args.charges else 1
+        return 0 if ok else 1
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
