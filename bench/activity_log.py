@@ -561,8 +561,8 @@ def _measure(
         "min/median/max over the rounds' medians"
     )
     header = (
-        f"{'filter':<25}{'rows':>5}{'bare ms':>17}{'API ms':>18}{'API/bare':>17}"
-        f"{'service/bare':>16}{'(API-me)/bare':>17}   index (bare query; service)"
+        f"{'filter':<25}{'rows':>6}{'bare ms':>21}{'API ms':>21}{'API/bare':>21}"
+        f"{'service/bare':>21}{'(API-me)/bare':>21}   index (bare query; service)"
     )
     print(header)
     print("-" * len(header))
@@ -581,8 +581,8 @@ def _measure(
         )
         svc_used = plan_indexes(raw, str(compiled), compiled.params)
         print(
-            f"{label:<25}{min(rows, PAGE):>5}{spread(bare):>17}{spread(api_ms):>18}"
-            f"{spread(api_ratio):>17}{spread(svc_ratio):>16}{spread(own_ratio):>17}   {used}"
+            f"{label:<25}{min(rows, PAGE):>6}{spread(bare):>21}{spread(api_ms):>21}"
+            f"{spread(api_ratio):>21}{spread(svc_ratio):>21}{spread(own_ratio):>21}   {used}"
             + ("" if svc_used == used else f"; {svc_used}")
         )
 
@@ -606,8 +606,8 @@ def _measure(
             )
         )
     print(
-        f"{'provider, 7 days':<25}{PAGE:>5}{spread([r[0] * 1000 for r in prov]):>17}"
-        f"{'-':>18}{'-':>17}{spread([r[1] / r[0] for r in prov]):>16}{'-':>17}   "
+        f"{'provider, 7 days':<25}{PAGE:>6}{spread([r[0] * 1000 for r in prov]):>21}"
+        f"{'-':>21}{'-':>21}{spread([r[1] / r[0] for r in prov]):>21}{'-':>21}   "
         f"{plan_indexes(raw, provider_sql, pparams)}"
     )
     me = [r[3] * 1000 for rounds in results.values() for r in rounds]
