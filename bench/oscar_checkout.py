@@ -433,7 +433,6 @@ def oscar_env(project: Path) -> dict[str, str]:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "benchshop.settings",
         "PYTHONPATH": str(project),
-        "PYTHONDONTWRITEBYTECODE": "",
     }
 
 
