@@ -21,22 +21,23 @@ are generated consistently. The database is dropped at the end.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
+from pathlib import Path
+
+# Run as ``python bench/billing_close.py``: the project folder, not bench/, belongs on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
 import time
-import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import create_engine, text
 
+from bench.common import scratch_database
 from partnercenter import migrate
 from partnercenter.billing import services as billing
 from partnercenter.db import make_engine, make_session_factory
 
-ADMIN_URL = os.environ.get(
-    "PARTNERCENTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 MONTH = "2026-11"
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 LINES_PER_ORDER = 10
@@ -242,12 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partners", type=int, default=10_000)
     args = parser.parse_args(argv)
 
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"pc_bench_billing_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    try:
+    with scratch_database("pc_bench_billing") as url:
         engine = make_engine(url)
         migrate.upgrade(engine)
         engine.dispose()
@@ -274,10 +270,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{report.groups_checked:,} invoices checked"
         )
         return 0 if report.ok and result.lines_billed == args.charges else 1
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":
