@@ -30,12 +30,18 @@ tables, so they hold.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as ``python bench/activity_log.py``: the project folder, not bench/, belongs on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
+import functools
 import http.client
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -47,10 +53,11 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import psycopg
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql
 
-from bench.checkout import serve
+from bench import common
+from bench.common import database_url, scratch_database, serve
 from partnercenter import migrate
 from partnercenter.audit import partitions
 from partnercenter.audit import services as audit
@@ -61,9 +68,6 @@ from partnercenter.identity import services as identity
 from partnercenter.identity.models import Tenant, User
 from partnercenter.permissions import TenantKind
 
-ADMIN_URL = os.environ.get(
-    "PARTNERCENTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 END = datetime(2026, 11, 24, tzinfo=UTC)
 SPAN = timedelta(days=730)
 PAGE = 100
@@ -91,8 +95,9 @@ def _psycopg_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
-def _db_url(name: str) -> str:
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+# This bench's columns are narrow: min/median/max joined by "/", the load average by spaces.
+spread = functools.partial(common.spread, sep="/")
+load_average = functools.partial(common.load_average, "{:.2f}", " ")
 
 
 def log(msg: str) -> None:
@@ -302,11 +307,6 @@ def timed_together(fns: list[Callable[[], object]], repeat: int) -> list[float]:
     return [statistics.median(times) for times in out]
 
 
-def spread(xs: list[float], fmt: str = "{:.2f}") -> str:
-    """min / median / max of a list, formatted."""
-    return "/".join(fmt.format(v) for v in (min(xs), statistics.median(xs), max(xs)))
-
-
 def plan_indexes(raw: psycopg.Connection[Any], sql: str, params: Any) -> str:
     """The indexes EXPLAIN ANALYZE shows (partition indexes by their parent's columns)."""
     rows = raw.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params).fetchall()
@@ -348,25 +348,17 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.database:
-        return run(_db_url(args.database), args, loaded=True)
+        return run(database_url(args.database), args, loaded=True)
 
-    name = f"pc_bench_audit_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    log(f"database {name}")
+    name = ""
     try:
-        return run(_db_url(name), args)
+        with scratch_database("pc_bench_audit", keep=args.keep) as url:
+            name = url.rsplit("/", 1)[1]
+            log(f"database {name}")
+            return run(url, args)
     finally:
-        if not args.keep:
-            with admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if name and not args.keep:
             log(f"dropped {name}")
-        admin.dispose()
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 class KeptAlive:

@@ -27,23 +27,23 @@ consistently. Every database is dropped at the end.
 
 from __future__ import annotations
 
-import argparse
-import os
-import statistics
 import sys
+from pathlib import Path
+
+# Run as ``python bench/billing_close.py``: the project folder, not bench/, belongs on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
 import time
-import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import create_engine, text
 
+from bench.common import load_average, scratch_database, spread
 from partnercenter import migrate
 from partnercenter.billing import services as billing
 from partnercenter.db import make_engine, make_session_factory
 
-ADMIN_URL = os.environ.get(
-    "PARTNERCENTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 MONTH = "2026-11"
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 LINES_PER_ORDER = 10
@@ -243,15 +243,6 @@ def _verify(url: str) -> tuple[float, billing.VerifyReport]:
     return took, report
 
 
-def _load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def _spread(values: list[float]) -> str:
-    """min / median / max."""
-    return " / ".join(f"{v:.2f}" for v in (min(values), statistics.median(values), max(values)))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else "")
     parser.add_argument("--charges", type=int, default=100_000)
@@ -259,12 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
 
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"pc_bench_billing_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    try:
+    with scratch_database("pc_bench_billing") as url:
         engine = make_engine(url)
         migrate.upgrade(engine)
         engine.dispose()
@@ -274,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
             f"loaded {args.charges:,} charges over {args.partners:,} partners "
             f"in {time.perf_counter() - started:.1f} s"
         )
+        name = url.rsplit("/", 1)[1]
+        admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
         bares: list[float] = []
         closes: list[float] = []
         ok = True
@@ -281,9 +269,9 @@ def main(argv: list[str] | None = None) -> int:
             copy = f"{name}_r{round_no}"
             with admin.connect() as conn:
                 conn.execute(text(f'CREATE DATABASE "{copy}" TEMPLATE "{name}"'))
-            copy_url = f"{ADMIN_URL.rsplit('/', 1)[0]}/{copy}"
+            copy_url = f"{url.rsplit('/', 1)[0]}/{copy}"
             try:
-                before = _load_average()
+                before = load_average()
                 if round_no % 2:
                     bare = _bare(copy_url)
                     took, result = _close(copy_url)
@@ -296,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"round {round_no}: bare SQL {bare:.2f} s, close {took:.2f} s "
                     f"({result.invoices_issued:,} invoices, {result.credit_notes} credit notes, "
                     f"{result.lines_billed:,} lines), ratio {took / bare:.2f}; "
-                    f"load average {before} / {_load_average()}"
+                    f"load average {before} before, {load_average()} after"
                 )
                 ok = ok and result.lines_billed == args.charges
                 if round_no == args.runs:
@@ -316,14 +304,11 @@ def main(argv: list[str] | None = None) -> int:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)'))
         ratios = [c / b for c, b in zip(closes, bares, strict=True)]
         print(
-            f"min / median / max over {args.runs} rounds: bare SQL {_spread(bares)} s; "
-            f"close {_spread(closes)} s; close / bare {_spread(ratios)}"
+            f"min / median / max over {args.runs} rounds: bare SQL {spread(bares)} s; "
+            f"close {spread(closes)} s; close / bare {spread(ratios)}"
         )
-        return 0 if ok else 1
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+        return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -42,24 +42,34 @@ import argparse
 import contextlib
 import hashlib
 import json
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, create_engine, insert, select, text, update
+from sqlalchemy import Engine, insert, select, text, update
 
+# Other benches import the names given ``as`` themselves from here, where they were first
+# written: the explicit re-export keeps them importable.
+from bench.common import ADMIN_URL as ADMIN_URL
+from bench.common import KEK as KEK
+from bench.common import PASSWORD as PASSWORD
+from bench.common import SECRET as SECRET
+from bench.common import SERVER_PIDS as SERVER_PIDS
+from bench.common import bearer, seeded_database
+from bench.common import free_port as free_port
+from bench.common import group_cpu_seconds as group_cpu_seconds
+from bench.common import load_average as load_average
+from bench.common import scratch_database as scratch_database
+from bench.common import seed as seed
+from bench.common import serve as serve
+from bench.common import spread as spread
 from partnercenter import migrate
 from partnercenter.audit.models import AuditChainHead, AuditRecord
 from partnercenter.catalog import demo as catalog_demo
@@ -71,147 +81,10 @@ from partnercenter.idempotency import IdempotencyKey
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import Tenant
 from partnercenter.orders.models import Cart, Charge, Entitlement, Order, OrderLine
-from partnercenter.permissions import Role, TenantKind
+from partnercenter.permissions import TenantKind
 
-ADMIN_URL = os.environ.get(
-    "PARTNERCENTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 SOFTWARE = "DG7GMGF0D7FV:0001:USD-PERP-OT"
 AZURE = "DZH318Z0BQ3Q:00VQ:USD-P1Y-OT"
-PASSWORD = "bench-password-123"
-SECRET = "bench-secret-" + "x" * 40
-KEK = "q4WbEq3n2l2m6gN2mQ3C8rA1r8Yc3n0ZsK1r2a4u5cM="
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def scratch_database() -> Iterator[str]:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"pc_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def seed(engine: Engine, settings: Settings, keys: int) -> dict[str, Any]:
-    """Demo catalog, ``keys`` extra product keys, a partner with an Admin agent, a customer."""
-    now = datetime.now(UTC)
-    with make_session_factory(engine)() as session:
-        catalog_demo.load(session, now=now, settings=settings)
-        rows = "\n".join(f"2022,BENCH-{i:06d}-{uuid.uuid4().hex[:10].upper()}" for i in range(keys))
-        catalog.import_keys(
-            session,
-            settings=settings,
-            product_id="DG7GMGF0D7FV",
-            sku_id="0001",
-            csv_text="version,key\n" + rows,
-            now=now,
-            actor=None,
-        )
-        partner = identity.create_tenant(
-            session, kind=TenantKind.PARTNER, name="Bench Reseller", country="US", now=now
-        )
-        session.flush()  # the customer and the user point at the partner
-        customer = identity.create_tenant(
-            session,
-            kind=TenantKind.CUSTOMER,
-            name="Bench Customer",
-            country="US",
-            domain="bench.onmicrosoft.com",
-            parent_id=partner.id,
-            now=now,
-        )
-        user = identity.create_user(
-            session,
-            tenant=partner,
-            email="agent@bench.example",
-            display_name="Agent",
-            password=PASSWORD,
-            roles=[Role.ADMIN_AGENT.value],
-            now=now,
-        )
-        session.commit()
-        return {"partner": partner.id, "customer": customer.id, "user": user.id}
-
-
-SERVER_PIDS: dict[str, int] = {}  # base URL -> the server's process group
-
-
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU time of every live process in the process group ``pgid``."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-@contextlib.contextmanager
-def serve(url: str, data_dir: Path, extra: list[str]) -> Iterator[str]:
-    """``partnercenter serve`` with ``extra`` options, on a free port, until the block ends."""
-    port = free_port()
-    # The server's errors go to a file in the data folder, printed if it fails to start.
-    log = (data_dir / f"serve-{port}.log").open("wb")
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "PARTNERCENTER_DATA_DIR": str(data_dir),
-        "PARTNERCENTER_SECRET_KEY": SECRET,
-        "PARTNERCENTER_KEY_ENCRYPTION_KEY": KEK,
-        "PARTNERCENTER_LOG_JSON": "false",
-        # Background jobs off: their clean-up and month close would act on the bench's rows.
-        "PARTNERCENTER_JOBS": "off",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "partnercenter.cli.main", "serve", "--port", str(port), *extra],
-        env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
-    )  # fmt: skip
-    SERVER_PIDS[f"http://127.0.0.1:{port}"] = proc.pid
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the app did not start")
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    except BaseException:
-        log.flush()
-        sys.stderr.write((data_dir / f"serve-{port}.log").read_text(errors="replace")[-4000:])
-        raise
-    finally:
-        stop(proc)
-        log.close()
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server's process group; SIGKILL it when it has not gone in 15 s."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def run_clients(clients: int, jobs: list[Any], work: Callable[[list[Any]], None]) -> float:
@@ -226,15 +99,7 @@ def run_clients(clients: int, jobs: list[Any], work: Callable[[list[Any]], None]
 def prepare_carts(base: str, ids: dict[str, Any], orders: int) -> tuple[dict[str, str], list[str]]:
     """A bearer token and ``orders`` fresh 2-line carts, made over the API (untimed)."""
     with httpx.Client(base_url=base, timeout=60) as c:
-        token = c.post(
-            "/v1/auth/token",
-            data={
-                "grant_type": "password",
-                "username": "agent@bench.example",
-                "password": PASSWORD,
-            },
-        ).json()["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
+        auth = bearer(c)
         body = {"lineItems": [{"catalogItemId": SOFTWARE, "quantity": 1},
                               {"catalogItemId": AZURE, "quantity": 2}]}  # fmt: skip
         carts = []
@@ -377,15 +242,6 @@ def sql_rate(engine: Engine, ids: dict[str, Any], orders: int, clients: int) -> 
     return rate
 
 
-def load_average() -> str:
-    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
-
-
-def spread(values: list[float]) -> str:
-    """min / median / max."""
-    return " / ".join(f"{v:.2f}" for v in (min(values), statistics.median(values), max(values)))
-
-
 SERVERS = {
     "HTTP API, default serve (granian, 1 worker per core)": [],
     "HTTP API, uvicorn, 1 worker": ["--server", "uvicorn", "--workers", "1"],
@@ -396,17 +252,13 @@ def throughput(args: argparse.Namespace) -> None:
     rounds: list[dict[str, float]] = []
     cpu: dict[str, list[float]] = {}
     loads: list[str] = [load_average()]
-    with tempfile.TemporaryDirectory() as tmp, scratch_database() as url:
-        engine = make_engine(url, pool_size=args.clients + 4)
-        migrate.upgrade(engine)
-        settings = Settings(
-            data_dir=Path(tmp), database_url=url, secret_key=SECRET, key_encryption_key=KEK
-        )
-        modes = len(SERVERS) + 1
-        ids = seed(engine, settings, keys=modes * args.runs * args.orders + 10)
+    modes = len(SERVERS) + 1
+    keys = modes * args.runs * args.orders + 10
+    with seeded_database(keys, pool_size=args.clients + 4) as db:
+        engine, ids = db.engine, db.ids
         with contextlib.ExitStack() as stack:
             bases = {
-                name: stack.enter_context(serve(url, Path(tmp), extra))
+                name: stack.enter_context(serve(db.url, db.data_dir, extra))
                 for name, extra in SERVERS.items()
             }
             for _ in range(args.runs):
@@ -420,7 +272,6 @@ def throughput(args: argparse.Namespace) -> None:
                 cpu.setdefault("plain SQL (SQLAlchemy Core)", []).append(CPU_MS_PER_ORDER[-1])
                 rounds.append(figures)
                 loads.append(load_average())
-        engine.dispose()
     plain = "plain SQL (SQLAlchemy Core)"
     print(f"\n{args.orders} orders per path per round, 2 lines, {args.clients} clients, "
           f"{args.runs} interleaved rounds; load average (1/5/15 min) before and after each "
@@ -561,13 +412,8 @@ def history(args: argparse.Namespace) -> None:
     rounds: list[dict[str, float]] = []
     loads = [load_average()]
     fresh_name, old_name = "no prior orders", f"{args.history:,} prior orders"
-    with tempfile.TemporaryDirectory() as tmp, scratch_database() as url:
-        engine = make_engine(url, pool_size=args.clients + 4)
-        migrate.upgrade(engine)
-        settings = Settings(
-            data_dir=Path(tmp), database_url=url, secret_key=SECRET, key_encryption_key=KEK
-        )
-        ids = seed(engine, settings, keys=2 * args.runs * args.orders + 10)
+    with seeded_database(2 * args.runs * args.orders + 10, pool_size=args.clients + 4) as db:
+        engine, ids = db.engine, db.ids
         with make_session_factory(engine)() as session:
             partner = session.get(Tenant, ids["partner"])
             old = identity.create_tenant(
@@ -579,7 +425,7 @@ def history(args: argparse.Namespace) -> None:
             session.commit()
             old_id = old.id
         add_history(engine, ids, old_id, args.history)
-        with serve(url, Path(tmp), []) as base:
+        with serve(db.url, db.data_dir, []) as base:
             for _ in range(args.runs):
                 rounds.append(
                     {
@@ -590,7 +436,6 @@ def history(args: argparse.Namespace) -> None:
                     }
                 )
                 loads.append(load_average())
-        engine.dispose()
     print(f"\ncheckout through the default server, {args.orders} orders per customer per round, "
           f"{args.clients} clients, {args.runs} interleaved rounds; load average: "
           f"{'; '.join(loads)}\n")  # fmt: skip

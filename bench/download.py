@@ -53,14 +53,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench.common import (
+    add_reseller,
+    bearer,
+    free_port,
+    group_cpu_seconds,
+    load_average,
+    spread,
+    stop_group,
+)
+
 KEY = "bench/payload.bin"
 ROUTE = "/bench/files/"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_port(port: int, timeout: float = 20.0) -> None:
@@ -140,35 +144,28 @@ def running(
         wait_for_port(port, timeout)
         yield process
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
         if process.returncode not in (0, -signal.SIGTERM, 143) and process.stderr:
             sys.stderr.write(process.stderr.read().decode(errors="replace")[-2000:])
         if process.stderr:
             process.stderr.close()
 
 
-def nginx_command(root: Path, work: Path, port: int) -> list[str] | None:
-    nginx = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
-    if nginx is None:
-        return None
-    conf = work / "nginx.conf"
+def nginx_config(work: Path, name: str, port: int, locations: str) -> list[str]:
+    """An nginx command line for ``work/<name>.conf``: one server on ``port``, with ``locations``.
+
+    One worker, no master, sendfile on, its pid, error log and temporary folders in ``work``.
+    """
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    conf = work / f"{name}.conf"
     conf.write_text(
         textwrap.dedent(
             f"""
             daemon off;
             master_process off;
             worker_processes 1;
-            pid {work}/nginx.pid;
-            error_log {work}/nginx-error.log warn;
+            pid {work}/{name}.pid;
+            error_log {work}/{name}-error.log warn;
             events {{ worker_connections 64; }}
             http {{
                 access_log off;
@@ -181,70 +178,40 @@ def nginx_command(root: Path, work: Path, port: int) -> list[str] | None:
                 scgi_temp_path {work}/scgi;
                 server {{
                     listen 127.0.0.1:{port};
-                    location / {{ root {root}; }}
+            {{locations}}
                 }}
             }}
             """
-        )
+        ).replace("{locations}", textwrap.indent(textwrap.dedent(locations).strip(), " " * 8))
     )
     return [nginx, "-p", str(work), "-c", str(conf)]
 
 
-PASSWORD = "bench-password-123"
+def nginx_command(root: Path, work: Path, port: int) -> list[str] | None:
+    """nginx serving the folder ``root`` as it is; ``None`` when nginx is not installed."""
+    if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+        return None
+    return nginx_config(work, "nginx", port, f"location / {{ root {root}; }}")
+
+
 FILE = {"version": "2022", "language": "en-US", "bitness": "x64"}
-
-
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU time of every live process in the process group ``pgid``."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def proxy_command(work: Path, port: int, app_port: int, storage_root: Path) -> list[str]:
     """nginx in front of the application, serving X-Accel-Redirect from the store."""
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    conf = work / "proxy.conf"
-    conf.write_text(
-        textwrap.dedent(
-            f"""
-            daemon off;
-            master_process off;
-            worker_processes 1;
-            pid {work}/proxy.pid;
-            error_log {work}/proxy-error.log warn;
-            events {{ worker_connections 64; }}
-            http {{
-                access_log off;
-                sendfile on;
-                tcp_nopush on;
-                client_body_temp_path {work}/body;
-                proxy_temp_path {work}/proxy;
-                fastcgi_temp_path {work}/fastcgi;
-                uwsgi_temp_path {work}/uwsgi;
-                scgi_temp_path {work}/scgi;
-                server {{
-                    listen 127.0.0.1:{port};
-                    location /_stored/ {{ internal; alias {storage_root}/; }}
-                    location / {{
-                        proxy_pass http://127.0.0.1:{app_port};
-                        proxy_set_header Host $host;
-                        proxy_set_header X-Forwarded-For $remote_addr;
-                    }}
-                }}
-            }}
-            """
-        )
+    return nginx_config(
+        work,
+        "proxy",
+        port,
+        f"""
+        location /_stored/ {{ internal; alias {storage_root}/; }}
+        location / {{
+            proxy_pass http://127.0.0.1:{app_port};
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+        }}
+        """,
     )
-    return [nginx, "-p", str(work), "-c", str(conf)]
 
 
 def seed(data_dir: Path, big: Path, storage_url: str | None = None) -> str:
@@ -259,8 +226,6 @@ def seed(data_dir: Path, big: Path, storage_url: str | None = None) -> str:
     from partnercenter.catalog import services as catalog
     from partnercenter.config import Settings
     from partnercenter.db import make_engine, make_session_factory
-    from partnercenter.identity import services as identity
-    from partnercenter.permissions import Role, TenantKind
 
     settings = Settings(data_dir=data_dir, storage_url=storage_url)
     engine = make_engine(settings.resolved_database_url)
@@ -282,30 +247,8 @@ def seed(data_dir: Path, big: Path, storage_url: str | None = None) -> str:
                 now=now,
                 actor=None,
             )
-        partner = identity.create_tenant(
-            session, kind=TenantKind.PARTNER, name="Bench Reseller", country="US", now=now
-        )
-        session.flush()  # the customer and the user point at the partner
-        customer = identity.create_tenant(
-            session,
-            kind=TenantKind.CUSTOMER,
-            name="Bench Customer",
-            country="US",
-            domain="bench.onmicrosoft.com",
-            parent_id=partner.id,
-            now=now,
-        )
-        identity.create_user(
-            session,
-            tenant=partner,
-            email="agent@bench.example",
-            display_name="Agent",
-            password=PASSWORD,
-            roles=[Role.ADMIN_AGENT.value],
-            now=now,
-        )
+        customer_id = str(add_reseller(session, now=now)["customer"])
         session.commit()
-        customer_id = str(customer.id)
     engine.dispose()
     return customer_id
 
@@ -315,15 +258,7 @@ def buy(port: int, customer: str) -> tuple[str, dict[str, str]]:
     import httpx
 
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
-        token = c.post(
-            "/v1/auth/token",
-            data={
-                "grant_type": "password",
-                "username": "agent@bench.example",
-                "password": PASSWORD,
-            },
-        ).json()["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
+        auth = bearer(c)
         cart = c.post(
             f"/v1/customers/{customer}/carts",
             json={"lineItems": [{"catalogItemId": "DG7GMGF0D7FV:0001:USD-PERP-OT", "quantity": 1}]},
@@ -335,14 +270,6 @@ def buy(port: int, customer: str) -> tuple[str, dict[str, str]]:
         item = c.get(f"/v1/customers/{customer}/software", headers=auth).json()["items"][0]["id"]
     query = "&".join(f"{k}={v}" for k, v in FILE.items())
     return f"/v1/customers/{customer}/software/{item}/download?{query}", auth
-
-
-def spread(values: list[float]) -> str:
-    return " / ".join(f"{v:.2f}" for v in (min(values), statistics.median(values), max(values)))
-
-
-def load_average() -> str:
-    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:

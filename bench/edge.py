@@ -15,19 +15,24 @@ the load average before and after.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as ``python bench/edge.py``: the project folder, not bench/, belongs on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from bench.common import KEK, load_average
 from partnercenter import migrate
 from partnercenter.app import create_app
 from partnercenter.clock import FrozenClock
@@ -65,7 +70,7 @@ def _setup(folder: Path) -> tuple[Settings, Any, str]:
         data_dir=folder,
         database_url=url,
         secret_key="b" * 48,
-        key_encryption_key="q4WbEq3n2l2m6gN2mQ3C8rA1r8Yc3n0ZsK1r2a4u5cM=",
+        key_encryption_key=KEK,
         log_json=True,
     )
     return settings, sessions, secret
@@ -108,7 +113,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
-    load_before = os.getloadavg()
+    load_before = load_average()
     with tempfile.TemporaryDirectory() as tmp:
         settings, sessions, secret = _setup(Path(tmp))
         clients = {g: _client(settings, sessions, g) for g in (True, False)}
@@ -120,7 +125,7 @@ def main() -> None:
                     results.setdefault((name, guarded), []).append(_time(clients[guarded], case, n))
         for c in clients.values():
             c.close()
-    print(f"load average before {load_before}, after {os.getloadavg()}")
+    print(f"load average before {load_before}, after {load_average()}")
     print(f"{'case':28} {'guarded µs min/med/max':>28} {'bare µs min/med/max':>28} ratio")
     for name in _cases("x"):
         g, b = results[(name, True)], results[(name, False)]

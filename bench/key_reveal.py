@@ -20,46 +20,17 @@ trivial GET and HTTP Get Key / service alone, and the load average. Nothing is a
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import tempfile
-import time
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import httpx
 
-from bench.checkout import KEK, SECRET, SOFTWARE, scratch_database, seed, serve
-from partnercenter import migrate
-from partnercenter.config import Settings
+from bench.checkout import SOFTWARE
+from bench.common import bearer, load_average, percentile, seeded_database, serve, spread, timed
 from partnercenter.context import Actor
-from partnercenter.db import make_engine, make_session_factory
+from partnercenter.db import make_session_factory
 from partnercenter.identity.models import Tenant, User
 from partnercenter.identity.services import actor_for
 from partnercenter.licensing import services as licensing
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def spread(values: list[float]) -> str:
-    return " / ".join(f"{v:.2f}" for v in (min(values), statistics.median(values), max(values)))
-
-
-def load_average() -> str:
-    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
-
-
-def timed(n: int, call: Any) -> list[float]:
-    out = []
-    for _ in range(n):
-        started = time.perf_counter()
-        call()
-        out.append((time.perf_counter() - started) * 1000)
-    return out
 
 
 def main() -> None:
@@ -69,66 +40,55 @@ def main() -> None:
     args = parser.parse_args()
     rounds: list[dict[str, list[float]]] = []
     loads = [load_average()]
-    with tempfile.TemporaryDirectory() as tmp, scratch_database() as url:
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        settings = Settings(
-            data_dir=Path(tmp), database_url=url, secret_key=SECRET, key_encryption_key=KEK
-        )
-        ids = seed(engine, settings, keys=10)
-        factory = make_session_factory(engine)
-        with serve(url, Path(tmp), []) as base, httpx.Client(base_url=base, timeout=60) as c:
-            token = c.post(
-                "/v1/auth/token",
-                data={
-                    "grant_type": "password",
-                    "username": "agent@bench.example",
-                    "password": "bench-password-123",
-                },
-            ).json()["access_token"]
-            auth = {"Authorization": f"Bearer {token}"}
-            customer = ids["customer"]
-            cart = c.post(
-                f"/v1/customers/{customer}/carts",
-                json={"lineItems": [{"catalogItemId": SOFTWARE, "quantity": 1}]},
-                headers=auth,
-            ).json()["id"]
-            c.post(f"/v1/customers/{customer}/carts/{cart}/checkout", headers=auth)
-            items = c.get(f"/v1/customers/{customer}/software", headers=auth).json()["items"]
-            item = items[0]["id"]
-            key_url = f"/v1/customers/{customer}/software/{item}/key"
-            assert c.post(key_url, json={}, headers=auth).status_code == 200
+    with (
+        seeded_database(keys=10) as db,
+        serve(db.url, db.data_dir, []) as base,
+        httpx.Client(base_url=base, timeout=60) as c,
+    ):
+        settings, ids = db.settings, db.ids
+        factory = make_session_factory(db.engine)
+        auth = bearer(c)
+        customer = ids["customer"]
+        cart = c.post(
+            f"/v1/customers/{customer}/carts",
+            json={"lineItems": [{"catalogItemId": SOFTWARE, "quantity": 1}]},
+            headers=auth,
+        ).json()["id"]
+        c.post(f"/v1/customers/{customer}/carts/{cart}/checkout", headers=auth)
+        items = c.get(f"/v1/customers/{customer}/software", headers=auth).json()["items"]
+        item = items[0]["id"]
+        key_url = f"/v1/customers/{customer}/software/{item}/key"
+        assert c.post(key_url, json={}, headers=auth).status_code == 200
+        with factory() as session:
+            user = session.get(User, ids["user"])
+            assert user is not None
+            actor: Actor = actor_for(user)
+
+        def service() -> None:
             with factory() as session:
-                user = session.get(User, ids["user"])
-                assert user is not None
-                actor: Actor = actor_for(user)
+                tenant = session.get(Tenant, customer)
+                assert tenant is not None
+                licensing.get_key(
+                    session, settings=settings, actor=actor, customer=tenant,
+                    item_id=item, version=None, now=datetime.now(UTC),
+                )  # fmt: skip
+                session.commit()
 
-            def service() -> None:
-                with factory() as session:
-                    tenant = session.get(Tenant, customer)
-                    assert tenant is not None
-                    licensing.get_key(
-                        session, settings=settings, actor=actor, customer=tenant,
-                        item_id=item, version=None, now=datetime.now(UTC),
-                    )  # fmt: skip
-                    session.commit()
+        def trivial() -> None:
+            assert c.get(f"/v1/customers/{customer}", headers=auth).status_code == 200
 
-            def trivial() -> None:
-                assert c.get(f"/v1/customers/{customer}", headers=auth).status_code == 200
+        def reveal() -> None:
+            assert c.post(key_url, json={}, headers=auth).status_code == 200
 
-            def reveal() -> None:
-                assert c.post(key_url, json={}, headers=auth).status_code == 200
-
-            for _ in range(args.runs):
-                rounds.append(
-                    {
-                        "trivial authenticated GET": timed(args.requests, trivial),
-                        "Get Key (HTTP)": timed(args.requests, reveal),
-                        "Get Key service alone": timed(args.requests, service),
-                    }
-                )
-                loads.append(load_average())
-        engine.dispose()
+        for _ in range(args.runs):
+            rounds.append(
+                {
+                    "trivial authenticated GET": timed(args.requests, trivial),
+                    "Get Key (HTTP)": timed(args.requests, reveal),
+                    "Get Key service alone": timed(args.requests, service),
+                }
+            )
+            loads.append(load_average())
     print(
         f"\n{args.requests} sequential requests per kind per round, {args.runs} interleaved "
         f"rounds; load average (1/5/15 min) before and after each round: {'; '.join(loads)}\n"

@@ -26,43 +26,16 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import statistics
-import tempfile
-import time
 from collections.abc import Callable
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
-from bench.checkout import KEK, PASSWORD, SECRET, scratch_database, seed, serve
-from partnercenter import migrate
-from partnercenter.config import Settings
+from bench.common import bearer, load_average, seeded_database, serve, spread, timed
 from partnercenter.customers import services as customers
 from partnercenter.customers.api import customer_out
-from partnercenter.db import make_engine, make_session_factory
-
-
-def spread(values: list[float]) -> str:
-    """min / median / max."""
-    return " / ".join(f"{v:.2f}" for v in (min(values), statistics.median(values), max(values)))
-
-
-def load_average() -> str:
-    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
-
-
-def timed(n: int, call: Callable[[], None]) -> list[float]:
-    """Milliseconds of each of ``n`` calls, one after the other (after 10 untimed)."""
-    for _ in range(10):
-        call()
-    out = []
-    for _ in range(n):
-        started = time.perf_counter()
-        call()
-        out.append((time.perf_counter() - started) * 1000)
-    return out
+from partnercenter.db import make_session_factory
 
 
 def main() -> None:
@@ -72,50 +45,41 @@ def main() -> None:
     args = parser.parse_args()
     rounds: list[dict[str, list[float]]] = []
     loads = [load_average()]
-    with tempfile.TemporaryDirectory() as tmp, scratch_database() as url:
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        settings = Settings(
-            data_dir=Path(tmp), database_url=url, secret_key=SECRET, key_encryption_key=KEK
-        )
-        ids = seed(engine, settings, keys=1)
-        factory = make_session_factory(engine)
-        with serve(url, Path(tmp), []) as base:
-            token = httpx.post(
-                f"{base}/v1/auth/token",
-                data={"grant_type": "password", "username": "agent@bench.example",
-                      "password": PASSWORD},
-            ).json()["access_token"]  # fmt: skip
-            split = urlsplit(base)
-            conn = http.client.HTTPConnection(split.hostname or "127.0.0.1", split.port)
-            customer_path = f"/v1/customers/{ids['customer']}"
-            auth = {"Authorization": f"Bearer {token}"}
+    with seeded_database(keys=1) as db, serve(db.url, db.data_dir, []) as base:
+        ids = db.ids
+        factory = make_session_factory(db.engine)
+        with httpx.Client(base_url=base) as client:
+            auth = bearer(client)
+        split = urlsplit(base)
+        conn = http.client.HTTPConnection(split.hostname or "127.0.0.1", split.port)
+        customer_path = f"/v1/customers/{ids['customer']}"
 
-            def get(path: str, headers: dict[str, str]) -> None:
-                conn.request("GET", path, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                if response.status != 200:
-                    raise RuntimeError(f"{path}: {response.status}")
+        def get(path: str, headers: dict[str, str]) -> None:
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{path}: {response.status}")
 
-            def service() -> None:
-                with factory() as session:
-                    tenant = customers.get_customer(
-                        session, partner_id=ids["partner"], customer_id=ids["customer"]
-                    )
-                    customer_out(tenant).model_dump_json(by_alias=True)
-                    session.rollback()
+        def service() -> None:
+            with factory() as session:
+                tenant = customers.get_customer(
+                    session, partner_id=ids["partner"], customer_id=ids["customer"]
+                )
+                customer_out(tenant).model_dump_json(by_alias=True)
+                session.rollback()
 
-            cases: dict[str, Callable[[], None]] = {
-                "trivial authenticated GET (HTTP)": lambda: get(customer_path, auth),
-                "the service alone (in process)": service,
-                "GET /healthz (HTTP, no database)": lambda: get("/healthz", {}),
-            }
-            for _ in range(args.runs):
-                rounds.append({name: timed(args.requests, call) for name, call in cases.items()})
-                loads.append(load_average())
-            conn.close()
-        engine.dispose()
+        cases: dict[str, Callable[[], None]] = {
+            "trivial authenticated GET (HTTP)": lambda: get(customer_path, auth),
+            "the service alone (in process)": service,
+            "GET /healthz (HTTP, no database)": lambda: get("/healthz", {}),
+        }
+        for _ in range(args.runs):
+            rounds.append(
+                {name: timed(args.requests, call, warmup=10) for name, call in cases.items()}
+            )
+            loads.append(load_average())
+        conn.close()
     print(
         f"\n{args.requests} sequential calls per case per round, {args.runs} interleaved "
         f"rounds; load average (1/5/15 min) before and after each round: {'; '.join(loads)}\n"

@@ -3,13 +3,14 @@ its people, partner Fabrikam with an Admin agent, and Fabrikam's customer Contos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from partnercenter.config import Settings
 from partnercenter.identity import services as identity
+from partnercenter.identity.models import Tenant
 from partnercenter.permissions import Role, TenantKind
 from tests.factories import PASSWORD
 from tests.orders import catalog_data
@@ -51,6 +52,16 @@ def partner_world(
     )
     people = [(provider, e, r) for e, r in provider_people]
     people += [(partner, e, r) for e, r in partner_people]
+    add_people(session, people, now=now)
+    session.commit()
+    return str(customer.id)
+
+
+def add_people(
+    session: Session, people: Iterable[tuple[Tenant, str, Role]], *, now: datetime
+) -> None:
+    """Add a user per (tenant, email, role), named after the email's local part, each signing
+    in with ``tests.factories.PASSWORD``; not committed."""
     for tenant, email, role in people:
         identity.create_user(
             session,
@@ -61,5 +72,3 @@ def partner_world(
             roles=[role.value],
             now=now,
         )
-    session.commit()
-    return str(customer.id)

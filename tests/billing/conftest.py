@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from partnercenter.billing import services as billing
 from partnercenter.catalog.models import CreditRule, KeySource, Product, ProductType, Sku
 from partnercenter.clock import FrozenClock
+from partnercenter.db import make_engine, make_session_factory
 from partnercenter.identity.models import Tenant
 from partnercenter.money import to_minor
 from partnercenter.orders.models import (
@@ -221,3 +222,22 @@ class Ledger:
 @pytest.fixture
 def ledger(session: Session, factory: Factory, clock: FrozenClock) -> Ledger:
     return Ledger(session, factory, clock)
+
+
+def two_partners_bought_in_november(url: str, *, credit_half: bool = False) -> None:
+    """Commit, on the migrated database at ``url``, partners Alpha and Beta, each with one
+    customer who bought for 10.00 USD and one who bought in EUR on 15 November 2026; with
+    ``credit_half``, half of Beta's USD purchase is credited."""
+    engine = make_engine(url)
+    clock = FrozenClock(datetime(2026, 11, 15, 12, 0, tzinfo=UTC))
+    with make_session_factory(engine)() as session:
+        factory = Factory(session, clock)
+        ledger = Ledger(session, factory, clock)
+        for name in ("Alpha", "Beta"):
+            partner = factory.partner(name)
+            bought = ledger.purchase(partner, factory.customer(partner), unit_net="10.00")
+            ledger.purchase(partner, factory.customer(partner), currency="EUR")
+        if credit_half:
+            ledger.credit(bought, fraction="0.5")
+        session.commit()
+    engine.dispose()

@@ -12,12 +12,9 @@ from typer.testing import CliRunner
 from partnercenter import migrate
 from partnercenter.billing.models import Invoice
 from partnercenter.cli import main as cli_main
-from partnercenter.clock import FrozenClock
 from partnercenter.db import make_engine, make_session_factory
-from tests.billing.conftest import Ledger
-from tests.factories import Factory
+from tests.billing.conftest import two_partners_bought_in_november
 
-NOV_15 = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 DEC_1 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 
 
@@ -26,17 +23,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     url = f"sqlite:///{tmp_path / 'billing.db'}"
     engine = make_engine(url)
     migrate.upgrade(engine)
-    clock = FrozenClock(NOV_15)
-    with make_session_factory(engine)() as session:
-        factory = Factory(session, clock)
-        ledger = Ledger(session, factory, clock)
-        for name in ("Alpha", "Beta"):
-            partner = factory.partner(name)
-            bought = ledger.purchase(partner, factory.customer(partner), unit_net="10.00")
-            ledger.purchase(partner, factory.customer(partner), currency="EUR")
-        ledger.credit(bought, fraction="0.5")
-        session.commit()
     engine.dispose()
+    two_partners_bought_in_november(url, credit_half=True)
     monkeypatch.setattr(cli_main, "_now", lambda: DEC_1)
     return {"DATABASE_URL": url, "PARTNERCENTER_DATA_DIR": str(tmp_path / "data")}
 

@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from partnercenter import migrate
 from partnercenter.billing import services as billing
 from partnercenter.billing.models import Invoice, InvoiceLine
 from partnercenter.clock import FrozenClock
@@ -25,9 +24,9 @@ from partnercenter.db import make_engine
 from partnercenter.identity.models import Tenant
 from partnercenter.orders.models import Charge
 from tests.billing.conftest import Ledger, Purchase
-from tests.conftest import PG_REQUIRED, PG_SKIP_MESSAGE, _pg_database_url, create_pg_database
-from tests.conftest import drop_pg_database as drop_database
+from tests.conftest import PG_REQUIRED, PG_SKIP_MESSAGE
 from tests.factories import Factory
+from tests.live import committed_postgres
 
 pytestmark = pytest.mark.skipif(not PG_REQUIRED, reason=PG_SKIP_MESSAGE)
 
@@ -40,16 +39,8 @@ JAN_1 = datetime(2027, 1, 1, 0, 1, tzinfo=UTC)
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A migrated throwaway database whose rows are really committed."""
-    name, admin = create_pg_database()
-    url = _pg_database_url(name)
-    engine = make_engine(url)
-    try:
-        migrate.upgrade(engine)
-        engine.dispose()
+    with committed_postgres() as url:
         yield url
-    finally:
-        engine.dispose()
-        drop_database(name, admin)
 
 
 def _sessions(url: str) -> tuple[Engine, sessionmaker[Session]]:

@@ -23,7 +23,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from partnercenter import migrate
 from partnercenter.app import create_app
 from partnercenter.billing import services as billing
 from partnercenter.billing.models import BillingPeriod, Invoice, PeriodState
@@ -31,11 +30,9 @@ from partnercenter.cli import main as cli_main
 from partnercenter.clock import FrozenClock
 from partnercenter.config import Settings
 from partnercenter.db import make_engine, make_session_factory
-from tests.billing.conftest import Ledger
-from tests.conftest import _pg_database_url, create_pg_database, drop_pg_database
-from tests.factories import Factory
+from tests.billing.conftest import two_partners_bought_in_november
+from tests.live import committed_database
 
-NOV_15 = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 DEC_1 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 LATER = DEC_1 + timedelta(hours=1)
 KEK = "q4WbEq3n2l2m6gN2mQ3C8rA1r8Yc3n0ZsK1r2a4u5cM="
@@ -67,29 +64,9 @@ CHILD = textwrap.dedent(
 @pytest.fixture
 def database(backend: str, tmp_path: Path) -> Iterator[str]:
     """A committed database of the backend with November's charges of two partners."""
-    pg = None
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'billing.db'}"
-    else:
-        pg = create_pg_database()
-        url = _pg_database_url(pg[0])
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    clock = FrozenClock(NOV_15)
-    with make_session_factory(engine)() as session:
-        factory = Factory(session, clock)
-        ledger = Ledger(session, factory, clock)
-        for name in ("Alpha", "Beta"):
-            partner = factory.partner(name)
-            ledger.purchase(partner, factory.customer(partner), unit_net="10.00")
-            ledger.purchase(partner, factory.customer(partner), currency="EUR")
-        session.commit()
-    engine.dispose()
-    try:
+    with committed_database(backend, tmp_path, "billing.db") as url:
+        two_partners_bought_in_november(url)
         yield url
-    finally:
-        if pg is not None:
-            drop_pg_database(*pg)
 
 
 def _kill_mid_close(url: str) -> subprocess.Popen[str]:

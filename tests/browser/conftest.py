@@ -15,10 +15,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import uvicorn
 from playwright.sync_api import (
@@ -27,6 +29,7 @@ from playwright.sync_api import (
     Page,
     Playwright,
     Response,
+    expect,
     sync_playwright,
 )
 from sqlalchemy import Engine
@@ -34,10 +37,11 @@ from sqlalchemy import Engine
 from partnercenter import demo, migrate
 from partnercenter.app import create_app
 from partnercenter.cli.main import _extra_demo_loaders
-from partnercenter.clock import SystemClock
+from partnercenter.clock import Clock, SystemClock
 from partnercenter.config import Settings
 from partnercenter.db import make_engine, make_session_factory, unit_of_work
 from tests.conftest import PG_MANDATORY, _pg_database_url, create_pg_database, drop_pg_database
+from tests.live import Live, committed_database, live_app
 
 CHROMIUM = os.environ.get("PARTNERCENTER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -78,6 +82,44 @@ def _load_demo(engine: Engine, settings: Settings) -> None:
         for loader in _extra_demo_loaders():
             loader(session, now=clock.now(), settings=settings)
         session.commit()
+
+
+@contextmanager
+def api_client(url: str, email: str) -> Iterator[httpx.Client]:
+    """An API client for the server at ``url`` with a bearer token of ``email`` (demo
+    password), signed in at the server clock's current time."""
+    with httpx.Client(base_url=url, timeout=30) as http:
+        token = http.post(
+            "/v1/auth/token",
+            data={"grant_type": "password", "username": email, "password": demo.DEMO_PASSWORD},
+        ).json()["access_token"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        yield http
+
+
+def sign_in(page: Page, url: str, email: str, lands_on: str | None = None) -> None:
+    """Sign ``email`` in through the form with the demo password; wait until the page has
+    left the form, or, with ``lands_on`` (a path such as ``/partner``), is that page."""
+    page.goto(url + "/signin")
+    page.locator("input[name=email]").fill(email)
+    page.locator("input[name=password]").fill(demo.DEMO_PASSWORD)
+    page.locator("form[action='/signin'] button[type=submit]").click()
+    if lands_on is None:
+        expect(page).not_to_have_url(re.compile(r"/signin"))
+    else:
+        expect(page).to_have_url(url + lands_on)
+
+
+@contextmanager
+def demo_live_app(backend: str, folder: Path, clock: Clock) -> Iterator[Live]:
+    """The app on a real socket over a fresh committed database of the backend (in ``folder``
+    for SQLite), the demo loaded; the test's own clock."""
+    with (
+        committed_database(backend, folder, "partnercenter.db") as url,
+        live_app(url, folder, clock) as live,
+    ):
+        _load_demo(live.engine, live.settings)
+        yield live
 
 
 @pytest.fixture(scope="session")

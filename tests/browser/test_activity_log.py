@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import LiveServer
-from tests.browser.test_software import _buy, _choose, _sign_in
+from tests.browser.conftest import LiveServer, sign_in
+from tests.browser.test_software import _buy, _choose
 
 pytestmark = pytest.mark.browser
 
@@ -23,7 +23,7 @@ def test_global_admin_finds_the_get_key_record_and_exports_it(
 ) -> None:
     cid, item_id, choice = _buy(live_server)
     agent = open_page()
-    _sign_in(agent, live_server.url, "admin.agent@fabrikam.example")
+    sign_in(agent, live_server.url, "admin.agent@fabrikam.example")
     agent.goto(f"{live_server.url}/partner/customers/{cid}")
     agent.get_by_test_id("tab-software").click()
     _choose(agent, item_id, choice)
@@ -36,7 +36,7 @@ def test_global_admin_finds_the_get_key_record_and_exports_it(
 
     today = datetime.now(UTC).date().isoformat()
     page = open_page()
-    _sign_in(page, live_server.url, "global.admin@fabrikam.example")
+    sign_in(page, live_server.url, "global.admin@fabrikam.example")
     page.locator("nav.sidenav").get_by_role("link", name="Activity log").click()
     page.locator("input[name=from]").fill(today)
     page.locator("input[name=to]").fill(today)

@@ -25,8 +25,7 @@ from partnercenter.support import mail
 from partnercenter.support.models import MailOutbox
 from partnercenter.webhooks import services as webhooks
 from partnercenter.webhooks.models import WebhookRegistration
-from tests.browser.conftest import LiveServer, snap
-from tests.browser.test_software import _sign_in
+from tests.browser.conftest import LiveServer, sign_in, snap
 from tests.jobs.live import wait_for
 from tests.support.conftest import Mailbox, free_port
 from tests.webhooks.test_webhooks import Receiver, receiver  # noqa: F401 - fixture
@@ -135,7 +134,7 @@ def test_the_provider_sees_what_did_not_go_by_itself_and_sends_it_again(
 ) -> None:
     ids = troubles.ids
     page = open_page()
-    _sign_in(page, live_server.url, demo.PROVIDER_ADMIN_EMAIL)
+    sign_in(page, live_server.url, demo.PROVIDER_ADMIN_EMAIL)
     page.locator("nav.sidenav").get_by_role("link", name="Background jobs").click()
     expect(page.get_by_role("heading", name="Background jobs", level=1)).to_be_visible()
 
@@ -187,7 +186,7 @@ def test_the_provider_sees_what_did_not_go_by_itself_and_sends_it_again(
 
     # Provider support sees the page; a partner's webhook is the Provider admin's to post.
     support = open_page("es-ES")
-    _sign_in(support, live_server.url, SUPPORT)
+    sign_in(support, live_server.url, SUPPORT)
     support.locator("nav.sidenav").get_by_role("link", name="Trabajos en segundo plano").click()
     expect(support.get_by_role("heading", level=1)).to_have_text("Trabajos en segundo plano")
     expect(support.get_by_test_id("unsent-mail")).to_contain_text("Sin confirmar")

@@ -12,22 +12,18 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pypdfium2 as pdfium
 import pytest
 from playwright.sync_api import Page, expect
 
 from partnercenter import demo
 from partnercenter.clock import FrozenClock
-from partnercenter.db import make_engine
-from partnercenter.migrate import upgrade
-from tests.browser.conftest import ARTIFACTS, _load_demo, snap
-from tests.live import Live, committed_postgres, live_app
+from tests.browser.conftest import ARTIFACTS, api_client, demo_live_app, sign_in, snap
+from tests.live import Live
 
 pytestmark = pytest.mark.browser
 
@@ -47,34 +43,13 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def server(backend: str, tmp_path: Path, clock: FrozenClock) -> Iterator[Live]:
-    with ExitStack() as stack:
-        if backend == "sqlite":
-            url = f"sqlite:///{tmp_path / 'partnercenter.db'}"
-            engine = make_engine(url)
-            upgrade(engine)
-            engine.dispose()
-        else:
-            url = stack.enter_context(committed_postgres())
-        live = stack.enter_context(live_app(url, tmp_path, clock))
-        _load_demo(live.engine, live.settings)
+    with demo_live_app(backend, tmp_path, clock) as live:
         yield live
-
-
-@contextmanager
-def _api(live: Live, email: str) -> Iterator[httpx.Client]:
-    """An API client signed in at the clock's current time."""
-    with httpx.Client(base_url=live.url, timeout=30) as http:
-        token = http.post(
-            "/v1/auth/token",
-            data={"grant_type": "password", "username": email, "password": demo.DEMO_PASSWORD},
-        ).json()["access_token"]
-        http.headers["Authorization"] = f"Bearer {token}"
-        yield http
 
 
 def _buy_and_cancel(live: Live, clock: FrozenClock) -> None:
     """Two purchases on November 10, the first cancelled on November 12."""
-    with _api(live, AGENT) as http:
+    with api_client(live.url, AGENT) as http:
         cid = http.get(f"/v1/customers/{CUSTOMER_DOMAIN}").json()["id"]
         orders = []
         for quantity in (1, 1):
@@ -87,17 +62,9 @@ def _buy_and_cancel(live: Live, clock: FrozenClock) -> None:
             assert checkout.status_code == 201, checkout.text
             orders.append(checkout.json()["orders"][0]["id"])
     clock.set(NOV_12)
-    with _api(live, AGENT) as http:
+    with api_client(live.url, AGENT) as http:
         r = http.patch(f"/v1/customers/{cid}/orders/{orders[0]}", json={"status": "cancelled"})
         assert r.status_code == 200, r.text
-
-
-def _sign_in(page: Page, url: str, email: str, portal: str) -> None:
-    page.goto(url + "/signin")
-    page.locator("input[name=email]").fill(email)
-    page.locator("input[name=password]").fill(demo.DEMO_PASSWORD)
-    page.locator("form[action='/signin'] button[type=submit]").click()
-    expect(page).to_have_url(url + portal)
 
 
 def test_billing_admin_reads_novembers_invoice_as_page_pdf_and_csv(
@@ -107,7 +74,7 @@ def test_billing_admin_reads_novembers_invoice_as_page_pdf_and_csv(
     clock.set(DEC_1)
 
     console = open_page()
-    _sign_in(console, server.url, demo.PROVIDER_ADMIN_EMAIL, "/provider")
+    sign_in(console, server.url, demo.PROVIDER_ADMIN_EMAIL, "/provider")
     console.goto(server.url + "/provider/billing")
     close_form = console.get_by_test_id("close-period")
     expect(close_form.locator("input[name=month]")).to_have_value("2026-11")
@@ -121,7 +88,7 @@ def test_billing_admin_reads_novembers_invoice_as_page_pdf_and_csv(
     expect(console.locator("tr[data-month='2026-11']")).to_contain_text("Closed")
 
     page = open_page()
-    _sign_in(page, server.url, BILLING_ADMIN, "/partner")
+    sign_in(page, server.url, BILLING_ADMIN, "/partner")
     page.get_by_role("link", name="Billing").click()
     expect(page).to_have_url(server.url + "/partner/billing/invoices")
     invoices = page.get_by_test_id("invoices")

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from partnercenter import demo
 from partnercenter.clock import FrozenClock, SystemClock
-from partnercenter.db import make_engine
-from partnercenter.migrate import upgrade
-from tests.browser.conftest import _load_demo
-from tests.live import Live, committed_postgres, live_app
+from tests.browser.conftest import api_client, demo_live_app, sign_in
+from tests.live import Live
 
 pytestmark = pytest.mark.browser
 
@@ -33,27 +29,13 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def server(backend: str, tmp_path: Path, clock: FrozenClock) -> Iterator[Live]:
     """The app on a real socket with the demo loaded and a clock the test moves."""
-    with ExitStack() as stack:
-        if backend == "sqlite":
-            url = f"sqlite:///{tmp_path / 'partnercenter.db'}"
-            engine = make_engine(url)
-            upgrade(engine)
-            engine.dispose()
-        else:
-            url = stack.enter_context(committed_postgres())
-        live = stack.enter_context(live_app(url, tmp_path, clock))
-        _load_demo(live.engine, live.settings)
+    with demo_live_app(backend, tmp_path, clock) as live:
         yield live
 
 
 def _buy(live: Live) -> tuple[str, list[tuple[str, str]]]:
     """Two orders of the perpetual product for Wingtip Toys; (customer, [(order, item)])."""
-    with httpx.Client(base_url=live.url, timeout=30) as http:
-        token = http.post(
-            "/v1/auth/token",
-            data={"grant_type": "password", "username": AGENT, "password": demo.DEMO_PASSWORD},
-        ).json()["access_token"]
-        http.headers["Authorization"] = f"Bearer {token}"
+    with api_client(live.url, AGENT) as http:
         cid = http.get(f"/v1/customers/{CUSTOMER_DOMAIN}").json()["id"]
         bought = []
         for _ in range(2):
@@ -71,36 +53,16 @@ def _buy(live: Live) -> tuple[str, list[tuple[str, str]]]:
         return cid, bought
 
 
-@contextmanager
-def _api(live: Live) -> Iterator[httpx.Client]:
-    """An API client signed in as the Admin agent at the clock's current time."""
-    with httpx.Client(base_url=live.url, timeout=30) as http:
-        token = http.post(
-            "/v1/auth/token",
-            data={"grant_type": "password", "username": AGENT, "password": demo.DEMO_PASSWORD},
-        ).json()["access_token"]
-        http.headers["Authorization"] = f"Bearer {token}"
-        yield http
-
-
-def _sign_in(page: Page, url: str) -> None:
-    page.goto(url + "/signin")
-    page.locator("input[name=email]").fill(AGENT)
-    page.locator("input[name=password]").fill(demo.DEMO_PASSWORD)
-    page.locator("form[action='/signin'] button[type=submit]").click()
-    expect(page).to_have_url(url + "/partner")
-
-
 def test_admin_agent_cancels_on_day_10_and_sees_the_window_passed_on_day_31(
     server: Live, clock: FrozenClock, open_page: Callable[..., Page]
 ) -> None:
     cid, [(order_id, item_id), (later_order, _)] = _buy(server)
     clock.advance(days=10)
     page = open_page()
-    _sign_in(page, server.url)
+    sign_in(page, server.url, AGENT, "/partner")
 
     # A link copied before the cancellation.
-    with _api(server) as http:
+    with api_client(server.url, AGENT) as http:
         [item] = [
             i
             for i in http.get(f"/v1/customers/{cid}/software").json()["items"]
@@ -168,14 +130,14 @@ def test_admin_agent_cancels_on_day_10_and_sees_the_window_passed_on_day_31(
     # At once: the copied link answers 410 and Get Key is refused.
     gone = httpx.get(link_uri)
     assert gone.status_code == 410
-    with _api(server) as http:
+    with api_client(server.url, AGENT) as http:
         key = http.post(f"/v1/customers/{cid}/software/{item_id}/key", json=choice)
         assert key.status_code == 410, key.text
 
     # Day 31: the other order's window has passed.
     clock.advance(days=21)
     page = open_page()
-    _sign_in(page, server.url)
+    sign_in(page, server.url, AGENT, "/partner")
     page.goto(f"{server.url}/partner/customers/{cid}/cancel?order={later_order}")
     expect(page.get_by_test_id("cancel-window-passed")).to_contain_text(
         "The 30-day cancellation window has passed"
@@ -188,7 +150,7 @@ def test_cancel_dialog_is_a_true_modal_keeping_focus_inside_and_closing_on_escap
 ) -> None:
     cid, [(_order_id, item_id), _] = _buy(server)
     page = open_page()
-    _sign_in(page, server.url)
+    sign_in(page, server.url, AGENT, "/partner")
     page.goto(f"{server.url}/partner/customers/{cid}/software")
     link = page.locator(f"tr[data-item='{item_id}']").get_by_test_id("cancel-link")
     link.click()

@@ -10,17 +10,15 @@ that opened it. A confirmation confirmed does what its button says; dismissed, n
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 
-import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from partnercenter import demo
-from tests.browser.conftest import LiveServer, snap
+from tests.browser.conftest import LiveServer, api_client, sign_in, snap
 from tests.browser.test_keyboard import go, tab_to
 
 pytestmark = pytest.mark.browser
@@ -28,14 +26,6 @@ pytestmark = pytest.mark.browser
 PERPETUAL = "DG7GMGF0D7FV:0001:AUD-PERP-OT"  # Windows Server 2022 Standard, AUD
 AGENT = "admin.agent@fabrikam.example"
 GLOBAL_ADMIN = "global.admin@fabrikam.example"
-
-
-def _sign_in(page: Page, url: str, email: str) -> None:
-    page.goto(url + "/signin")
-    page.locator("input[name=email]").fill(email)
-    page.locator("input[name=password]").fill(demo.DEMO_PASSWORD)
-    page.locator("form[action='/signin'] button[type=submit]").click()
-    expect(page).not_to_have_url(re.compile(r"/signin"))
 
 
 def _mark_focus(page: Page) -> None:
@@ -83,12 +73,7 @@ def assert_closes_on_escape_and_gives_focus_back(page: Page, dialog: Locator, na
 
 def _buy(url: str) -> tuple[str, str]:
     """One perpetual licence for Wingtip Toys through the API: (customer id, order id)."""
-    with httpx.Client(base_url=url, timeout=30) as http:
-        token = http.post(
-            "/v1/auth/token",
-            data={"grant_type": "password", "username": AGENT, "password": demo.DEMO_PASSWORD},
-        ).json()["access_token"]
-        http.headers["Authorization"] = f"Bearer {token}"
+    with api_client(url, AGENT) as http:
         cid = http.get("/v1/customers/wingtiptoys.onmicrosoft.com").json()["id"]
         cart = http.post(
             f"/v1/customers/{cid}/carts",
@@ -104,7 +89,7 @@ def test_cancel_and_get_key_dialogs_are_modal_close_on_escape_and_give_focus_bac
     page: Page, live_server: LiveServer
 ) -> None:
     cid, order_id = _buy(live_server.url)
-    _sign_in(page, live_server.url, AGENT)
+    sign_in(page, live_server.url, AGENT)
     page.goto(f"{live_server.url}/partner/customers/{cid}/software")
     in_row = f"el.closest('tr') && el.closest('tr').textContent.includes({order_id!r})"
 
@@ -132,7 +117,7 @@ def test_remove_user_and_revoke_token_ask_in_a_modal_first(
     open_page: Callable[..., Page], live_server: LiveServer
 ) -> None:
     page = open_page()
-    _sign_in(page, live_server.url, GLOBAL_ADMIN)
+    sign_in(page, live_server.url, GLOBAL_ADMIN)
     # A user to remove, made for this test.
     email = f"leaving-{uuid.uuid4().hex[:8]}@fabrikam.example"
     page.goto(live_server.url + "/partner/users")
@@ -196,7 +181,7 @@ def test_close_month_asks_in_a_modal_first_and_escape_closes_nothing(
     open_page: Callable[..., Page], live_server: LiveServer
 ) -> None:
     page = open_page("es-ES")
-    _sign_in(page, live_server.url, demo.PROVIDER_ADMIN_EMAIL)
+    sign_in(page, live_server.url, demo.PROVIDER_ADMIN_EMAIL)
     page.goto(live_server.url + "/provider/billing")
     before = page.get_by_test_id("periods").inner_text()
     tab_to(page, "el.closest('[data-testid=close-period]') && el.type === 'submit'", "Close")

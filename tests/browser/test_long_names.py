@@ -10,21 +10,12 @@ import re
 import uuid
 from collections.abc import Callable
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from partnercenter import demo
-from tests.browser.conftest import LiveServer, snap
+from tests.browser.conftest import LiveServer, api_client, sign_in, snap
 
 pytestmark = pytest.mark.browser
-
-
-def _sign_in(page: Page, url: str, email: str) -> None:
-    page.goto(url + "/signin")
-    page.locator("input[name=email]").fill(email)
-    page.locator("input[name=password]").fill(demo.DEMO_PASSWORD)
-    page.locator("form[action='/signin'] button[type=submit]").click()
 
 
 def test_a_200_character_name_and_a_hostile_name_never_widen_a_page(
@@ -39,7 +30,7 @@ def test_a_200_character_name_and_a_hostile_name_never_widen_a_page(
     page = open_page()
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    _sign_in(page, live_server.url, "global.admin@fabrikam.example")
+    sign_in(page, live_server.url, "global.admin@fabrikam.example")
     customer_ids: list[str] = []
     for n, name in enumerate((long_name, hostile)):
         page.goto(live_server.url + "/partner/customers")
@@ -85,7 +76,7 @@ def test_a_200_character_name_and_a_hostile_name_never_widen_a_page(
         snap(page, path.strip("/").replace("/", "-") + "-with-long-names", phone=True)
 
     support = open_page()
-    _sign_in(support, live_server.url, "support@northwind.example")
+    sign_in(support, live_server.url, "support@northwind.example")
     support.goto(live_server.url + "/provider/support")
     _fits(support, "provider support queue")
     snap(support, "provider-support-with-long-names", phone=True)
@@ -103,18 +94,9 @@ def _fits(page: Page, what: str) -> None:
 
 def _refund(url: str, customer_id: str, order_id: str) -> str:
     """A refund request for the order, filed through the API; returns its id."""
-    with httpx.Client(base_url=url, timeout=30) as http:
-        token = http.post(
-            "/v1/auth/token",
-            data={
-                "grant_type": "password",
-                "username": "admin.agent@fabrikam.example",
-                "password": demo.DEMO_PASSWORD,
-            },
-        ).json()["access_token"]
+    with api_client(url, "admin.agent@fabrikam.example") as http:
         r = http.post(
             "/v1/servicerequests",
-            headers={"Authorization": f"Bearer {token}"},
             json={
                 "supportTopicId": "csp_refund",
                 "severity": "minimal",

@@ -8,14 +8,12 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from partnercenter import demo
 from partnercenter.catalog import services as catalog
 from partnercenter.db import make_session_factory
-from tests.browser.conftest import LiveServer, snap
+from tests.browser.conftest import LiveServer, api_client, sign_in, snap
 
 pytestmark = pytest.mark.browser
 
@@ -25,16 +23,7 @@ CUSTOMER_DOMAIN = "wingtiptoys.onmicrosoft.com"
 
 def _buy(live_server: LiveServer) -> tuple[str, str, dict[str, str]]:
     """Buy the perpetual product for Wingtip Toys over the API; returns customer, item, file."""
-    with httpx.Client(base_url=live_server.url, timeout=30) as http:
-        token = http.post(
-            "/v1/auth/token",
-            data={
-                "grant_type": "password",
-                "username": "admin.agent@fabrikam.example",
-                "password": demo.DEMO_PASSWORD,
-            },
-        ).json()["access_token"]
-        http.headers["Authorization"] = f"Bearer {token}"
+    with api_client(live_server.url, "admin.agent@fabrikam.example") as http:
         customer = http.get(f"/v1/customers/{CUSTOMER_DOMAIN}").json()
         cid = customer["id"] if "id" in customer else customer["companyProfile"]["tenantId"]
         cart = http.post(
@@ -56,13 +45,6 @@ def _buy(live_server: LiveServer) -> tuple[str, str, dict[str, str]]:
         return cid, item["id"], choice
 
 
-def _sign_in(page: Page, url: str, email: str) -> None:
-    page.goto(url + "/signin")
-    page.locator("input[name=email]").fill(email)
-    page.locator("input[name=password]").fill(demo.DEMO_PASSWORD)
-    page.locator("form[action='/signin'] button[type=submit]").click()
-
-
 def _choose(page: Page, item_id: str, choice: dict[str, str]) -> None:
     row = page.locator(f"tr[data-item='{item_id}']")
     row.get_by_test_id("choose-version").select_option(choice["version"])
@@ -82,7 +64,7 @@ def test_admin_agent_key_download_link_and_the_customers_admin_center(
 
     page = open_page()
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
-    _sign_in(page, live_server.url, "admin.agent@fabrikam.example")
+    sign_in(page, live_server.url, "admin.agent@fabrikam.example")
     page.goto(f"{live_server.url}/partner/customers/{cid}")
     page.get_by_test_id("tab-software").click()
     expect(page.locator(f"tr[data-item='{item_id}']")).to_contain_text("Active")
@@ -137,7 +119,7 @@ def test_admin_agent_key_download_link_and_the_customers_admin_center(
 
     # The customer's Global admin sees the same key under Billing > Your products > Software.
     admin = open_page()
-    _sign_in(admin, live_server.url, "global.admin@wingtiptoys.example")
+    sign_in(admin, live_server.url, "global.admin@wingtiptoys.example")
     admin.locator("nav.sidenav").get_by_role("link", name="Software").click()
     _choose(admin, item_id, choice)
     admin.get_by_test_id("get-key").click()

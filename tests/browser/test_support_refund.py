@@ -6,22 +6,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from playwright.sync_api import Page, expect
 
-from partnercenter import demo
 from partnercenter.catalog.models import Product
 from partnercenter.clock import FrozenClock, SystemClock
-from partnercenter.db import make_engine
-from partnercenter.migrate import upgrade
-from tests.browser.conftest import _load_demo
-from tests.live import Live, committed_postgres, live_app
+from tests.browser.conftest import api_client, demo_live_app, sign_in
+from tests.live import Live
 from tests.support.conftest import Mailbox, free_port
 
 pytestmark = pytest.mark.browser
@@ -37,16 +32,7 @@ PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 @pytest.fixture
 def server(backend: str, tmp_path: Path) -> Iterator[Live]:
     """The app on a real socket with the demo loaded and a real SMTP server beside it."""
-    with ExitStack() as stack:
-        if backend == "sqlite":
-            url = f"sqlite:///{tmp_path / 'partnercenter.db'}"
-            engine = make_engine(url)
-            upgrade(engine)
-            engine.dispose()
-        else:
-            url = stack.enter_context(committed_postgres())
-        live = stack.enter_context(live_app(url, tmp_path, FrozenClock(SystemClock().now())))
-        _load_demo(live.engine, live.settings)
+    with demo_live_app(backend, tmp_path, FrozenClock(SystemClock().now())) as live:
         yield live
 
 
@@ -72,12 +58,7 @@ def _buy_above_the_limit(live: Live) -> tuple[str, str, str]:
         product.support_request_above_minor = 10_000
         product.support_request_above_currency = "AUD"
         session.commit()
-    with httpx.Client(base_url=live.url, timeout=30) as http:
-        token = http.post(
-            "/v1/auth/token",
-            data={"grant_type": "password", "username": AGENT, "password": demo.DEMO_PASSWORD},
-        ).json()["access_token"]
-        http.headers["Authorization"] = f"Bearer {token}"
+    with api_client(live.url, AGENT) as http:
         cid = http.get(f"/v1/customers/{CUSTOMER_DOMAIN}").json()["id"]
         cart = http.post(
             f"/v1/customers/{cid}/carts",
@@ -90,14 +71,6 @@ def _buy_above_the_limit(live: Live) -> tuple[str, str, str]:
         return cid, order["id"], order["totals"]["gross"]
 
 
-def _sign_in(page: Page, url: str, email: str, home: str) -> None:
-    page.goto(url + "/signin")
-    page.locator("input[name=email]").fill(email)
-    page.locator("input[name=password]").fill(demo.DEMO_PASSWORD)
-    page.locator("form[action='/signin'] button[type=submit]").click()
-    expect(page).to_have_url(url + home)
-
-
 def test_refund_from_the_cancel_dialog_to_a_credit_on_the_next_invoice(
     server: Live, mailbox: Mailbox, open_page: Callable[..., Page]
 ) -> None:
@@ -105,7 +78,7 @@ def test_refund_from_the_cancel_dialog_to_a_credit_on_the_next_invoice(
 
     # The partner's Admin agent: the cancel dialog sends them to a customer support request.
     partner = open_page()
-    _sign_in(partner, server.url, AGENT, "/partner")
+    sign_in(partner, server.url, AGENT, "/partner")
     partner.goto(f"{server.url}/partner/customers/{cid}/cancel?order={order_id}")
     expect(partner.get_by_test_id("cancel-submit")).to_have_count(0)
     partner.get_by_test_id("support-request-link").click()
@@ -143,7 +116,7 @@ def test_refund_from_the_cancel_dialog_to_a_credit_on_the_next_invoice(
 
     # Provider support finds it in the queue and asks for more information.
     support = open_page()
-    _sign_in(support, server.url, SUPPORT, "/provider")
+    sign_in(support, server.url, SUPPORT, "/provider")
     support.goto(f"{server.url}/provider/support")
     support.get_by_test_id("queue").get_by_role(
         "link", name="Refund for a cancelled purchase"
@@ -184,7 +157,7 @@ def test_refund_from_the_cancel_dialog_to_a_credit_on_the_next_invoice(
 
     # The Global admin sees the credit among the unbilled lines of the next invoice.
     admin = open_page()
-    _sign_in(admin, server.url, GLOBAL_ADMIN, "/partner")
+    sign_in(admin, server.url, GLOBAL_ADMIN, "/partner")
     admin.goto(f"{server.url}/partner/billing/invoices")
     credit = admin.locator("tr[data-charge-type='customerCredit']")
     expect(credit).to_have_count(1)

@@ -13,6 +13,7 @@ from partnercenter.identity import services as identity
 from partnercenter.permissions import Role, TenantKind
 from tests.conftest import START
 from tests.factories import PASSWORD
+from tests.seed import add_people
 
 AGENT = "agent@fabrikam.example"
 
@@ -29,19 +30,11 @@ def seed(engine: Engine) -> None:
             session, kind=TenantKind.PARTNER, name="Fabrikam", country="US", now=START
         )
         session.flush()  # users point at the tenants
-        for tenant, email, role in (
+        people = [
             (partner, AGENT, Role.ADMIN_AGENT),
             (provider, "admin@provider.example", Role.PROVIDER_ADMIN),
-        ):
-            identity.create_user(
-                session,
-                tenant=tenant,
-                email=email,
-                display_name=email.split("@")[0],
-                password=PASSWORD,
-                roles=[role.value],
-                now=START,
-            )
+        ]
+        add_people(session, people, now=START)
         session.commit()
 
 

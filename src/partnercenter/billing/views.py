@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from partnercenter.billing import services
 from partnercenter.billing.api import close_month, statement_response
-from partnercenter.billing.models import InvoiceLine
+from partnercenter.billing.models import Invoice, InvoiceLine
 from partnercenter.billing.pdf import charge_label
 from partnercenter.deps import NowDep, RequestInfoDep, SessionDep, parse_uuid
 from partnercenter.errors import DomainError
@@ -142,6 +142,18 @@ def _partner_user(request: Request, user: User | None) -> User:
     return me
 
 
+def _partner_invoice(
+    request: Request, user: User | None, session: Session, invoice_id: str
+) -> tuple[User, Invoice]:
+    """The signed-in partner person and their partner's invoice ``invoice_id``; raises
+    ``InvoiceNotFound`` for another partner's or an unknown invoice."""
+    me = _partner_user(request, user)
+    invoice = services.get_invoice(
+        session, partner_id=me.tenant_id, invoice_id=parse_uuid(invoice_id, "invoice")
+    )
+    return me, invoice
+
+
 def _money(minor: int, currency: str) -> Decimal:
     return from_minor(minor, currency)
 
@@ -243,10 +255,7 @@ def invoices_page(
 def invoice_page(
     invoice_id: str, request: Request, user: OptionalUser, session: SessionDep
 ) -> Response:
-    me = _partner_user(request, user)
-    invoice = services.get_invoice(
-        session, partner_id=me.tenant_id, invoice_id=parse_uuid(invoice_id, "invoice")
-    )
+    me, invoice = _partner_invoice(request, user, session, invoice_id)
     lines = list(services.invoice_lines(session, invoice=invoice))
     return render(
         request,
@@ -266,10 +275,7 @@ def invoice_page(
 def invoice_pdf(
     invoice_id: str, request: Request, user: OptionalUser, session: SessionDep
 ) -> Response:
-    me = _partner_user(request, user)
-    invoice = services.get_invoice(
-        session, partner_id=me.tenant_id, invoice_id=parse_uuid(invoice_id, "invoice")
-    )
+    _, invoice = _partner_invoice(request, user, session, invoice_id)
     return statement_response(request, session, invoice)
 
 

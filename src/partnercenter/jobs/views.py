@@ -9,11 +9,15 @@ sent again from here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from partnercenter.deps import NowDep, SessionDep, parse_uuid
 from partnercenter.identity.models import User
@@ -23,9 +27,11 @@ from partnercenter.jobs.models import ScheduledRun
 from partnercenter.jobs.tasks import MONTH_CLOSE
 from partnercenter.permissions import Action, TenantKind
 from partnercenter.support import mail
+from partnercenter.support.models import MailOutbox
 from partnercenter.web import check_csrf, render
 from partnercenter.webhooks import services as webhooks
 from partnercenter.webhooks.errors import DeliveryNotFound
+from partnercenter.webhooks.models import WebhookDelivery
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,6 +42,29 @@ def _provider_user(request: Request, user: User | None) -> User:
     me = portal_user(request, user, TenantKind.PROVIDER)
     require_page(Action.VIEW_BACKGROUND_JOBS, me)
     return me
+
+
+@dataclass(frozen=True)
+class OutgoingRow:
+    """A row of the mail or the webhook table: what is not sent yet and what comes next."""
+
+    item: MailOutbox | WebhookDelivery
+    status: str
+    next_try: datetime | None  # the next attempt the jobs make by themselves
+    partner: str = ""  # a webhook delivery's partner (its name)
+    receiver: str = ""  # a webhook delivery's registration URL
+
+
+def outgoing_row(
+    item: MailOutbox | WebhookDelivery, status: str, *, partner: str = "", receiver: str = ""
+) -> OutgoingRow:
+    """Shape a row of the mail or the webhook table.
+
+    ``status`` is the mail's (``support.mail.status_of``) or the delivery's (``failed`` or
+    ``retrying``); the next try is shown only while retrying: otherwise nothing is due.
+    """
+    next_try = item.next_attempt_at if status == "retrying" else None
+    return OutgoingRow(item, status, next_try, partner, receiver)
 
 
 def run_state(run: ScheduledRun) -> str:
@@ -62,15 +91,45 @@ def jobs_page(request: Request, user: OptionalUser, session: SessionDep) -> Resp
         "provider/jobs.html",
         {
             "portal": "provider",
-            "mails": [(m, mail.status_of(m)) for m in unsent],
+            "mails": [outgoing_row(m, mail.status_of(m)) for m in unsent],
             "runs": [(r, run_state(r)) for r in runs],
             "month_close": MONTH_CLOSE,
             "deliveries": [
-                (d, partner, url, "failed" if d.failed_at is not None else "retrying")
+                outgoing_row(
+                    d,
+                    "failed" if d.failed_at is not None else "retrying",
+                    partner=partner,
+                    receiver=url,
+                )
                 for d, partner, url in webhooks.troubled_deliveries(session)
             ],
         },
     )
+
+
+def _check_retry(request: Request, user: User | None, action: Action, csrf_token: str) -> None:
+    """A provider person allowed ``action``, with the form's token; raises otherwise."""
+    require_page(action, _provider_user(request, user))
+    check_csrf(request, csrf_token)
+
+
+def _sent_again(
+    request: Request,
+    session: Session,
+    background: BackgroundTasks,
+    now: datetime,
+    *,
+    runner_has_it: Callable[[], bool],
+    deliver_pending: Callable[..., object],
+    flash: str,
+) -> Response:
+    """Commit the retry; without a runner to pick it up (``runner_has_it`` says), send it
+    after the response with ``deliver_pending``; back to the page with ``flash``."""
+    session.commit()
+    state = request.app.state
+    if not runner_has_it():
+        background.add_task(deliver_pending, state.session_factory, state.settings, now=now)
+    return RedirectResponse(f"{PAGE}?flash={flash}", status_code=303)
 
 
 @router.post(PAGE + "/mail/{mail_id}/retry")
@@ -84,16 +143,18 @@ def retry_mail(
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     """Send a mail again now (the background jobs pick it up within seconds)."""
-    me = _provider_user(request, user)
-    require_page(Action.RETRY_MAIL, me)
-    check_csrf(request, csrf_token)
+    _check_retry(request, user, Action.RETRY_MAIL, csrf_token)
     if mail.retry(session, mail_id=parse_uuid(mail_id, "mail")) is None:
         raise MailNotFound(source="mailId")
-    session.commit()
-    state = request.app.state
-    if not state.jobs.mail_written():  # no runner: send it after the response
-        background.add_task(mail.deliver_pending, state.session_factory, state.settings, now=now)
-    return RedirectResponse(f"{PAGE}?flash=mail-retried", status_code=303)
+    return _sent_again(
+        request,
+        session,
+        background,
+        now,
+        runner_has_it=request.app.state.jobs.mail_written,
+        deliver_pending=mail.deliver_pending,
+        flash="mail-retried",
+    )
 
 
 @router.post(PAGE + "/webhooks/{delivery_id}/retry")
@@ -107,16 +168,16 @@ def retry_delivery(
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     """Post a webhook delivery again now, with a fresh set of attempts."""
-    me = _provider_user(request, user)
-    require_page(Action.RETRY_WEBHOOK_DELIVERY, me)
-    check_csrf(request, csrf_token)
+    _check_retry(request, user, Action.RETRY_WEBHOOK_DELIVERY, csrf_token)
     found = webhooks.retry_delivery(session, delivery_id=parse_uuid(delivery_id, "delivery"))
     if found is None:
         raise DeliveryNotFound(source="deliveryId")
-    session.commit()
-    state = request.app.state
-    if not state.jobs.webhooks_written():  # no runner: post it after the response
-        background.add_task(
-            webhooks.deliver_pending, state.session_factory, state.settings, now=now
-        )
-    return RedirectResponse(f"{PAGE}?flash=webhook-retried", status_code=303)
+    return _sent_again(
+        request,
+        session,
+        background,
+        now,
+        runner_has_it=request.app.state.jobs.webhooks_written,
+        deliver_pending=webhooks.deliver_pending,
+        flash="webhook-retried",
+    )

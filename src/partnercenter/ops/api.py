@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from partnercenter.clock import SandboxClock, utc
 from partnercenter.context import Actor
@@ -103,6 +104,18 @@ class ClockState(BaseModel):
     offsetSeconds: float
 
 
+def _sandbox_clock(
+    request: Request, session: Session
+) -> tuple[SandboxClock, SandboxClockState | None, timedelta]:
+    """The app's sandbox clock, its stored row (``None`` before the first move) and the offset
+    the row holds (zero without one); raises ``NotFound`` outside sandbox mode."""
+    clock = request.app.state.clock
+    if not isinstance(clock, SandboxClock):
+        raise NotFound()
+    state = session.get(SandboxClockState, 1)
+    return clock, state, timedelta(seconds=state.offset_seconds if state else 0)
+
+
 @router.post(
     "/v1/sandbox/clock",
     tags=["sandbox"],
@@ -116,11 +129,7 @@ def move_sandbox_clock(
     actor: Annotated[Actor, Depends(require(Action.MOVE_SANDBOX_CLOCK))],
 ) -> ClockState:
     """Move the sandbox clock forward (sandbox mode only; 404 otherwise)."""
-    clock = request.app.state.clock
-    if not isinstance(clock, SandboxClock):
-        raise NotFound()
-    state = session.get(SandboxClockState, 1)
-    offset = timedelta(seconds=state.offset_seconds if state else 0)
+    clock, state, offset = _sandbox_clock(request, session)
     real_now = clock.now() - clock.offset
     current = real_now + offset
     if body.now is not None:
@@ -154,10 +163,6 @@ def read_sandbox_clock(
     actor: Annotated[Actor, Depends(require(Action.MOVE_SANDBOX_CLOCK))],
 ) -> ClockState:
     """The sandbox clock's current time (sandbox mode only)."""
-    clock = request.app.state.clock
-    if not isinstance(clock, SandboxClock):
-        raise NotFound()
-    state = session.get(SandboxClockState, 1)
-    offset = timedelta(seconds=state.offset_seconds if state else 0)
+    clock, _, offset = _sandbox_clock(request, session)
     clock.set_offset(offset)
     return ClockState(now=clock.now(), offsetSeconds=offset.total_seconds())
