@@ -151,8 +151,13 @@ class LocalFileRange:
     A chunk in the page cache is copied on the event loop: ``preadv`` with ``RWF_NOWAIT``
     (Linux 4.14+) copies what is cached and refuses to wait for the disk. Only a chunk that
     needs the disk, or every chunk where the flag is missing or refused (another system or
-    file system), is read in a worker thread. A thread hop costs as much CPU as copying tens
-    of KiB, so a download from a warm cache costs a copy per chunk and no hop.
+    file system), is read in a worker thread: a thread hop per 1 MiB chunk costs CPU of the
+    order of one more copy of the chunk (docs/dev/performance.md, "Downloads").
+
+    A chunk read on the loop is a new ``bytearray`` the kernel filled, handed to the server
+    as the ASGI body and never touched again (the server may hold it until it is written):
+    no second copy into ``bytes``, as servers take any bytes-like body (Starlette's own
+    ``StreamingResponse`` sends ``memoryview`` chunks).
 
     The file is opened once (:meth:`open`, blocking): a file replaced in the middle of the
     download keeps sending the version it started with. Raises :class:`StoredObjectNotFound`
@@ -164,7 +169,6 @@ class LocalFileRange:
         self._position = start
         self._end = end
         self._nowait = _RWF_NOWAIT is not None
-        self._buffer: memoryview | None = None
 
     @classmethod
     def open(cls, path: Path, start: int, end: int) -> LocalFileRange:
@@ -181,12 +185,12 @@ class LocalFileRange:
             raise
         return cls(fd, start, end)
 
-    async def read(self) -> bytes:
+    async def read(self) -> bytes | bytearray:
         """The next chunk, at most :data:`CHUNK_SIZE` bytes; ``b""`` once ``end`` is reached."""
         want = min(CHUNK_SIZE, self._end - self._position)
         if want <= 0:
             return b""
-        data = self._read_cached(want) if self._nowait else b""
+        data: bytes | bytearray = self._read_cached(want) if self._nowait else b""
         if not data:
             data = await anyio.to_thread.run_sync(os.pread, self._fd, want, self._position)
             if not data:
@@ -194,22 +198,22 @@ class LocalFileRange:
         self._position += len(data)
         return data
 
-    def _read_cached(self, want: int) -> bytes:
+    def _read_cached(self, want: int) -> bytearray:
         """What the page cache holds of the next ``want`` bytes (maybe fewer, maybe none)."""
         assert _RWF_NOWAIT is not None
-        if self._buffer is None:
-            self._buffer = memoryview(bytearray(min(CHUNK_SIZE, self._end - self._position)))
+        chunk = bytearray(want)
         try:
-            n = os.preadv(self._fd, [self._buffer[:want]], self._position, _RWF_NOWAIT)
+            n = os.preadv(self._fd, [chunk], self._position, _RWF_NOWAIT)
         except BlockingIOError:
-            return b""
+            return bytearray()
         except OSError as error:
             if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
                 raise
             self._nowait = False  # not on this kernel or file system: threads from now on
-            return b""
-        # A copy: the ASGI body is bytes, and the buffer is reused for the next chunk.
-        return bytes(self._buffer[:n])
+            return bytearray()
+        if n < want:
+            del chunk[n:]  # part of it cached: the rest comes with the next chunk
+        return chunk
 
     def close(self) -> None:
         """Close the file (idempotent)."""
@@ -336,7 +340,7 @@ class StoredObjectResponse(Response):
     async def _stream(
         self, scope: Scope, receive: Receive, send: Send, start: int, end: int
     ) -> None:
-        read: Callable[[], Awaitable[bytes]]
+        read: Callable[[], Awaitable[bytes | bytearray]]
         path = await self._path()
         if path is not None:
             local = await anyio.to_thread.run_sync(LocalFileRange.open, path, start, end)
@@ -346,7 +350,7 @@ class StoredObjectResponse(Response):
                 self.storage.open_range, self.obj.key, start, end
             )
 
-            async def read() -> bytes:
+            async def read() -> bytes | bytearray:
                 chunk = await anyio.to_thread.run_sync(next, chunks, b"")
                 assert isinstance(chunk, bytes)
                 return chunk
@@ -385,7 +389,7 @@ class StoredObjectResponse(Response):
                     await anyio.to_thread.run_sync(close)
 
     @staticmethod
-    async def _send_chunks(read: Callable[[], Awaitable[bytes]], send: Send) -> None:
+    async def _send_chunks(read: Callable[[], Awaitable[bytes | bytearray]], send: Send) -> None:
         while chunk := await read():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
