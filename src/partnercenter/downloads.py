@@ -13,10 +13,13 @@
   range; anything else (another ETag, a weak one, an older date) answers the whole file;
 - ``If-None-Match`` with the current ETag answers 304; ``HEAD`` answers the headers only.
 
-The body is never loaded in memory: a full response of a local file is handed to the server
-(ASGI ``http.response.pathsend``) when the server offers it, so it is sent by the kernel;
-otherwise the bytes are read in chunks of :data:`~partnercenter.storage.CHUNK_SIZE` in a worker
-thread and sent one by one, stopping as soon as the client goes away.
+The body is never loaded in memory. A local file is handed to the server (ASGI
+``http.response.pathsend``) when the server offers it and the answer is the whole file (a 200,
+or a 206 whose range is every byte). Otherwise the bytes are sent in chunks of
+:data:`~partnercenter.storage.CHUNK_SIZE`, stopping as soon as the client goes away. A chunk of a
+local file that is already in the page cache is read on the event loop (``preadv`` with
+``RWF_NOWAIT``: the kernel copies it or says it would wait); only a chunk that needs the disk
+costs a worker thread. A file in S3 is read in a worker thread.
 
 Starlette's ``FileResponse`` also honours Range and If-Range (1.x), but only for local files;
 it answers 400 to a Range in an unknown unit (RFC 9110 says ignore it), compares If-Range
@@ -27,12 +30,15 @@ hop. One class for both stores keeps the behaviour identical whichever store ser
 from __future__ import annotations
 
 import base64
+import errno
 import mimetypes
+import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
 from typing import Final
 from urllib.parse import quote
 
@@ -44,7 +50,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from partnercenter.config import Settings
-from partnercenter.storage import Storage, StoredObject
+from partnercenter.i18n import N_
+from partnercenter.storage import (
+    CHUNK_SIZE,
+    Storage,
+    StorageError,
+    StoredObject,
+    StoredObjectNotFound,
+)
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 _UNSAFE_FALLBACK = re.compile(r"[^A-Za-z0-9 ._()\-\[\]+,;=!#$&\'~@^`{}]")
@@ -129,7 +142,91 @@ def checksum_headers(sha256_hex: str) -> dict[str, str]:
     }
 
 
-_END: Final = object()
+_RWF_NOWAIT: Final[int | None] = getattr(os, "RWF_NOWAIT", None)
+
+
+class LocalFileRange:
+    """Bytes ``start`` to ``end`` (exclusive) of a local file, read in chunks from async code.
+
+    A chunk in the page cache is copied on the event loop: ``preadv`` with ``RWF_NOWAIT``
+    (Linux 4.14+) copies what is cached and refuses to wait for the disk. Only a chunk that
+    needs the disk, or every chunk where the flag is missing or refused (another system or
+    file system), is read in a worker thread: a thread hop per 1 MiB chunk costs CPU of the
+    order of one more copy of the chunk (docs/dev/performance.md, "Downloads").
+
+    A chunk read on the loop is a new ``bytearray`` the kernel filled, handed to the server
+    as the ASGI body and never touched again (the server may hold it until it is written):
+    no second copy into ``bytes``, as servers take any bytes-like body (Starlette's own
+    ``StreamingResponse`` sends ``memoryview`` chunks).
+
+    The file is opened once (:meth:`open`, blocking): a file replaced in the middle of the
+    download keeps sending the version it started with. Raises :class:`StoredObjectNotFound`
+    when the file is missing, :class:`StorageError` when it is shorter than ``end``.
+    """
+
+    def __init__(self, fd: int, start: int, end: int) -> None:
+        self._fd = fd
+        self._position = start
+        self._end = end
+        self._nowait = _RWF_NOWAIT is not None
+
+    @classmethod
+    def open(cls, path: Path, start: int, end: int) -> LocalFileRange:
+        """Open ``path`` for the bytes ``start`` to ``end`` (blocking: call it in a thread)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            raise StoredObjectNotFound(data=[path.name]) from None
+        try:
+            if not 0 <= start <= end <= os.fstat(fd).st_size:
+                raise StorageError(N_("The stored file is shorter than recorded."))
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(fd, start, end)
+
+    async def read(self) -> bytes | bytearray:
+        """The next chunk, at most :data:`CHUNK_SIZE` bytes; ``b""`` once ``end`` is reached."""
+        want = min(CHUNK_SIZE, self._end - self._position)
+        if want <= 0:
+            return b""
+        data: bytes | bytearray = self._read_cached(want) if self._nowait else b""
+        if not data:
+            data = await anyio.to_thread.run_sync(os.pread, self._fd, want, self._position)
+            if not data:
+                raise StorageError(N_("The stored file is shorter than recorded."))
+        self._position += len(data)
+        return data
+
+    def _read_cached(self, want: int) -> bytearray:
+        """What the page cache holds of the next ``want`` bytes (maybe fewer, maybe none)."""
+        assert _RWF_NOWAIT is not None
+        chunk = bytearray(want)
+        try:
+            n = os.preadv(self._fd, [chunk], self._position, _RWF_NOWAIT)
+        except BlockingIOError:
+            return bytearray()
+        except OSError as error:
+            if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+            self._nowait = False  # not on this kernel or file system: threads from now on
+            return bytearray()
+        if n < want:
+            del chunk[n:]  # part of it cached: the rest comes with the next chunk
+        return chunk
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class _AskTheStore:
+    """Where a local file is found out when the body is sent (the default)."""
+
+
+_ASK_THE_STORE: Final = _AskTheStore()
 
 
 class StoredObjectResponse(Response):
@@ -144,9 +241,13 @@ class StoredObjectResponse(Response):
         media_type: str | None = None,
         headers: Mapping[str, str] | None = None,
         background: BackgroundTask | None = None,
+        local_path: Path | _AskTheStore | None = _ASK_THE_STORE,
     ) -> None:
+        """``local_path``: the file on this machine (``storage.local_path``), ``None`` when it
+        has none (S3); by default the store is asked when the body is sent (a thread hop)."""
         self.storage = storage
         self.obj = obj
+        self._local_path = local_path
         self.filename = filename
         self.status_code = 200
         self.media_type = (
@@ -215,8 +316,9 @@ class StoredObjectResponse(Response):
 
         if head_only or start == end:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        elif status == 200 and "http.response.pathsend" in scope.get("extensions", {}):
-            path = await anyio.to_thread.run_sync(self.storage.local_path, self.obj.key)
+        elif start == 0 and end == size and "http.response.pathsend" in scope.get("extensions", {}):
+            # The whole file (a 200, or a 206 naming every byte): the server sends it.
+            path = await self._path()
             if path is not None:
                 await send({"type": "http.response.pathsend", "path": str(path)})
             else:
@@ -230,20 +332,44 @@ class StoredObjectResponse(Response):
     async def _start(self, send: Send, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         await send({"type": "http.response.start", "status": status, "headers": headers})
 
+    async def _path(self) -> Path | None:
+        if isinstance(self._local_path, _AskTheStore):
+            self._local_path = await anyio.to_thread.run_sync(self.storage.local_path, self.obj.key)
+        return self._local_path
+
     async def _stream(
         self, scope: Scope, receive: Receive, send: Send, start: int, end: int
     ) -> None:
-        chunks = await anyio.to_thread.run_sync(self.storage.open_range, self.obj.key, start, end)
+        read: Callable[[], Awaitable[bytes | bytearray]]
+        path = await self._path()
+        if path is not None:
+            local = await anyio.to_thread.run_sync(LocalFileRange.open, path, start, end)
+            read, close = local.read, local.close
+        else:
+            chunks = await anyio.to_thread.run_sync(
+                self.storage.open_range, self.obj.key, start, end
+            )
+
+            async def read() -> bytes | bytearray:
+                chunk = await anyio.to_thread.run_sync(next, chunks, b"")
+                assert isinstance(chunk, bytes)
+                return chunk
+
+            def close() -> None:
+                closer = getattr(chunks, "close", None)
+                if closer is not None:
+                    closer()
+
         try:
             spec = str(scope.get("asgi", {}).get("spec_version", "2.0"))
             if tuple(int(part) for part in spec.split(".")[:2]) >= (2, 4):
                 # The server raises OSError from send() once the client is gone.
-                await self._send_chunks(chunks, send)
+                await self._send_chunks(read, send)
                 return
             async with anyio.create_task_group() as group:
 
                 async def send_all() -> None:
-                    await self._send_chunks(chunks, send)
+                    await self._send_chunks(read, send)
                     group.cancel_scope.cancel()
 
                 async def watch_disconnect() -> None:
@@ -256,18 +382,15 @@ class StoredObjectResponse(Response):
                 group.start_soon(send_all)
                 group.start_soon(watch_disconnect)
         finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
+            if path is not None:
+                close()
+            else:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(close)
 
     @staticmethod
-    async def _send_chunks(chunks: Iterator[bytes], send: Send) -> None:
-        while True:
-            chunk = await anyio.to_thread.run_sync(next, chunks, _END)
-            if chunk is _END:
-                break
-            assert isinstance(chunk, bytes)
+    async def _send_chunks(read: Callable[[], Awaitable[bytes | bytearray]], send: Send) -> None:
+        while chunk := await read():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -293,20 +416,25 @@ def file_response(
       that lives that many seconds;
     - otherwise :class:`StoredObjectResponse` (pathsend under granian; Range; HEAD).
     """
-    if settings.download_offload != "app":
-        path = storage.local_path(obj.key)
-        if path is not None:
-            response = StoredObjectResponse(
-                storage, obj, filename=filename, media_type=media_type, headers=headers
-            )
-            if settings.download_offload == "x-accel-redirect":
-                prefix = "/" + settings.download_offload_prefix.strip("/") + "/"
-                target = prefix + quote(obj.key)
-                response.headers["x-accel-redirect"] = target
-            else:
-                response.headers["x-sendfile"] = str(path)
-            response.offloaded = True
-            return response
+    # Here, in the route's worker thread: the response then needs no thread hop to find it.
+    path = storage.local_path(obj.key)
+    if settings.download_offload != "app" and path is not None:
+        response = StoredObjectResponse(
+            storage,
+            obj,
+            filename=filename,
+            media_type=media_type,
+            headers=headers,
+            local_path=path,
+        )
+        if settings.download_offload == "x-accel-redirect":
+            prefix = "/" + settings.download_offload_prefix.strip("/") + "/"
+            target = prefix + quote(obj.key)
+            response.headers["x-accel-redirect"] = target
+        else:
+            response.headers["x-sendfile"] = str(path)
+        response.offloaded = True
+        return response
     if settings.download_redirect_seconds > 0:
         url = storage.presigned_url(
             obj.key, filename=filename, seconds=settings.download_redirect_seconds
@@ -316,5 +444,5 @@ def file_response(
                 url, status_code=302, headers={"cache-control": "private, no-store"}
             )
     return StoredObjectResponse(
-        storage, obj, filename=filename, media_type=media_type, headers=headers
+        storage, obj, filename=filename, media_type=media_type, headers=headers, local_path=path
     )

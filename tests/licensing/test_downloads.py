@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import io
 import os
@@ -24,16 +25,27 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from partnercenter import downloads
+from partnercenter.config import Settings
 from partnercenter.downloads import (
     ByteRange,
+    LocalFileRange,
     RangeNotSatisfiable,
     StoredObjectResponse,
     content_disposition,
+    file_response,
     if_range_allows,
     parse_range,
 )
 from partnercenter.errors import DomainError
-from partnercenter.storage import CHUNK_SIZE, LocalStorage, Storage, StoredObject
+from partnercenter.storage import (
+    CHUNK_SIZE,
+    LocalStorage,
+    Storage,
+    StorageError,
+    StoredObject,
+    StoredObjectNotFound,
+)
 
 
 def _app(storage: Storage) -> Starlette:
@@ -311,6 +323,47 @@ def test_local_full_download_is_handed_to_the_server(local_storage: LocalStorage
     assert messages[0]["status"] == 206 and received == 10
 
 
+def test_range_of_every_byte_is_handed_to_the_server_as_206(local_storage: LocalStorage) -> None:
+    data = os.urandom(5000)
+    local_storage.put("f.bin", io.BytesIO(data))
+    app = _app(local_storage)
+    ext = {"http.response.pathsend": {}}
+    for header in (b"bytes=0-", b"bytes=0-4999", b"bytes=0-99999", b"bytes=-5000", b"bytes=-9999"):
+        messages, received = run(
+            lambda h=header: _call(app, "/files/f.bin", [(b"range", h)], extensions=ext)
+        )
+        start = dict(messages[0]["headers"])
+        assert messages[0]["status"] == 206, header
+        assert start[b"content-range"] == b"bytes 0-4999/5000"
+        assert start[b"content-length"] == b"5000"
+        assert messages[-1] == {
+            "type": "http.response.pathsend",
+            "path": str(local_storage.root / "f.bin"),
+        }
+        assert received == 0
+    # Every byte but the first: streamed, since the server sends whole files only.
+    messages, received = run(
+        lambda: _call(app, "/files/f.bin", [(b"range", b"bytes=1-")], extensions=ext)
+    )
+    assert (messages[0]["status"], messages[-1]["type"], received) == (
+        206,
+        "http.response.start",
+        4999,
+    )
+
+
+def test_file_response_finds_the_local_file_before_the_body_is_sent(
+    local_storage: LocalStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    obj = local_storage.put("f.bin", io.BytesIO(b"z" * 100))
+    response = file_response(Settings(), local_storage, obj, filename="f.bin")
+    asked: list[str] = []
+    monkeypatch.setattr(local_storage, "local_path", lambda key: asked.append(key))
+    messages, _ = run(lambda: _call(response, "/f.bin", extensions={"http.response.pathsend": {}}))
+    assert messages[-1]["path"] == str(local_storage.root / "f.bin")
+    assert asked == []
+
+
 def test_s3_download_is_streamed_even_when_the_server_offers_file_hand_off(
     storage: Storage,
 ) -> None:
@@ -393,3 +446,88 @@ def test_storage_root_is_not_served_by_key_tricks(
     assert client.get("/files/%2e%2e/outside.txt").status_code == 400
     assert client.get("/files/.meta/x.json").status_code == 400
     assert client.get("/files/missing.iso").status_code == 404
+
+
+# --- reading a local file from the event loop ----------------------------------------------
+
+
+async def _read_all(reader: LocalFileRange) -> list[bytes]:
+    chunks = []
+    try:
+        while chunk := await reader.read():
+            chunks.append(chunk)
+    finally:
+        reader.close()
+    return chunks
+
+
+def _count_thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    hops: list[object] = []
+    real = anyio.to_thread.run_sync
+
+    async def counted(func: Callable[..., T], *args: object) -> T:
+        hops.append(func)
+        return await real(func, *args)
+
+    monkeypatch.setattr(downloads.anyio.to_thread, "run_sync", counted)
+    return hops
+
+
+def test_local_range_reads_the_exact_bytes_in_chunks(tmp_path: Path) -> None:
+    data = os.urandom(3 * CHUNK_SIZE + 777)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    for start, end in [(0, len(data)), (5, CHUNK_SIZE + 9), (len(data) - 10, len(data)), (7, 7)]:
+        chunks = run(lambda s=start, e=end: _read_all(LocalFileRange.open(path, s, e)))
+        assert b"".join(chunks) == data[start:end]
+        assert all(0 < len(c) <= CHUNK_SIZE for c in chunks)
+
+
+def test_page_cached_chunks_are_read_without_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if downloads._RWF_NOWAIT is None:
+        pytest.skip("no RWF_NOWAIT on this system: every chunk is read in a thread")
+    data = os.urandom(2 * CHUNK_SIZE + 1)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)  # just written: in the page cache
+    hops = _count_thread_hops(monkeypatch)
+    reader = LocalFileRange.open(path, 0, len(data))
+    chunks = run(lambda: _read_all(reader))
+    assert b"".join(chunks) == data
+    if not reader._nowait:
+        pytest.skip("this file system refuses RWF_NOWAIT: every chunk is read in a thread")
+    assert hops == []
+    # Each chunk a new object: the server may hold one until it is written.
+    assert len({id(chunk) for chunk in chunks}) == len(chunks) == 3
+
+
+def test_without_the_no_wait_flag_every_chunk_is_read_in_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(2 * CHUNK_SIZE + 1)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+
+    def refused(*args: object) -> int:
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(downloads.os, "preadv", refused, raising=False)
+    monkeypatch.setattr(downloads, "_RWF_NOWAIT", 8)
+    hops = _count_thread_hops(monkeypatch)
+    chunks = run(lambda: _read_all(LocalFileRange.open(path, 0, len(data))))
+    assert b"".join(chunks) == data
+    assert hops == [os.pread] * 3
+
+
+def test_a_file_cut_short_during_the_download_fails_loudly(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(os.urandom(3 * CHUNK_SIZE))
+    reader = LocalFileRange.open(path, 0, 3 * CHUNK_SIZE)
+    os.truncate(path, CHUNK_SIZE + 5)
+    with pytest.raises(StorageError):
+        run(lambda: _read_all(reader))
+    with pytest.raises(StorageError):
+        LocalFileRange.open(path, 0, 3 * CHUNK_SIZE)
+    with pytest.raises(StoredObjectNotFound):
+        LocalFileRange.open(tmp_path / "missing.bin", 0, 1)
