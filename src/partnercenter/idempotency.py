@@ -13,9 +13,9 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint, delete, select
+from sqlalchemy import JSON, ForeignKey, Integer, String, Table, UniqueConstraint, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -134,9 +134,11 @@ def remember(
     # One statement: when a racing request with the same id committed first, PostgreSQL
     # waits for it and then inserts nothing (SQLite's writers are already serialised).
     dialect = session.get_bind().dialect.name
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(IdempotencyKey)
+    # A Core statement on the table: no unit of work or autoflush runs for it.
+    table = cast(Table, IdempotencyKey.__table__)
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     inserted = session.execute(
-        stmt.values(values).on_conflict_do_nothing().returning(IdempotencyKey.id)
+        stmt.values(values).on_conflict_do_nothing().returning(table.c.id)
     ).first()
     if inserted is None:
         session.rollback()

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 
 from tests.orders.catalog_data import AZURE, WINDOWS
 from tests.orders.conftest import Shop
 
 # Steady state of a 2-line cart (one software line with a key, one Azure line), on both
 # databases: token + user + tenant (with its webhook registration) + roles (1); the cart
-# locked with its customer and the billing period held FOR SHARE (1); catalog and tax rate
-# (1); order, lines, charges, entitlements (4); key reserved (1); the audit record inserted
-# from its chain's head (1) and the head advanced to it (1); cart marked ordered (1);
-# MS-RequestId remembered (1). See docs/dev/orders.md.
-MAX_CHECKOUT_STATEMENTS = 12
+# locked with its customer, the billing period held FOR SHARE and the catalog's version
+# stamp (1); order, lines, charges, entitlements (4); key reserved (1); the audit record
+# inserted from its chain's head (1) and the head advanced to it (1); cart marked ordered
+# (1); MS-RequestId remembered (1). The catalog's items come from the process cache keyed on
+# the stamp; the first checkout after a catalog change reads them and the tax rate (1 more).
+# See docs/dev/orders.md.
+MAX_CHECKOUT_STATEMENTS = 11
+MAX_CHECKOUT_STATEMENTS_CATALOG_CHANGED = 12
+PRICED_TABLES = re.compile(
+    r"\bcatalog_(products|skus|availabilities|availability_markets|tax_rates)\b"
+)
 
 
 @contextmanager
@@ -69,10 +77,10 @@ def test_checkout_of_two_lines_stays_under_the_statement_budget(
         )
     assert r.status_code == 201, r.text
     assert len(seen) <= MAX_CHECKOUT_STATEMENTS, "\n".join(seen)
-    # The catalog is read once for the cart, not once per line; the tax rate comes with it.
-    catalog_reads = [s for s in seen if "FROM catalog_products" in s]
-    assert len(catalog_reads) == 1
-    assert not [s for s in seen if "FROM catalog_tax_rates" in s and "catalog_products" not in s]
+    # The catalog has not changed since the first checkout: its priced items come from the
+    # process cache (the stamp is read with the cart), not from the database.
+    assert [s for s in seen if PRICED_TABLES.search(s)] == []
+    assert not [s for s in seen if s.lstrip().startswith("SELECT catalog_version")]
     # Key reservation takes the key in the statement that finds it (no read, then write).
     assert not [s for s in seen if s.lstrip().startswith("SELECT catalog_product_keys")]
     # MS-RequestId is remembered by its insert, not looked up first.
@@ -86,6 +94,43 @@ def test_checkout_of_two_lines_stays_under_the_statement_budget(
     assert len([s for s in seen if "audit_chain_heads" in s]) == 2
     # The partner's webhook registration came with authentication.
     assert not [s for s in seen if s.lstrip().startswith("SELECT webhook_registrations")]
+
+
+def test_the_first_checkout_after_a_catalog_change_reads_the_catalog_once(
+    client: TestClient, shop: Shop, connection: Connection
+) -> None:
+    first = _cart(client, shop)
+    r = client.post(f"/v1/customers/{shop.us.id}/carts/{first}/checkout", headers=shop.headers)
+    assert r.status_code == 201, r.text
+    first_result = r.json()
+    # Another node changes a price: the stamp changes with it, the cached items are not used.
+    connection.execute(
+        text("UPDATE catalog_availabilities SET list_price_minor = list_price_minor + 100")
+    )
+    cart_id = _cart(client, shop)
+    with statements(connection) as seen:
+        r = client.post(
+            f"/v1/customers/{shop.us.id}/carts/{cart_id}/checkout",
+            headers={**shop.headers, "MS-RequestId": "q-3"},
+        )
+    assert r.status_code == 201, r.text
+    assert len(seen) <= MAX_CHECKOUT_STATEMENTS_CATALOG_CHANGED, "\n".join(seen)
+    # The catalog is read once for the cart, not once per line; the tax rate comes with it.
+    catalog_reads = [s for s in seen if "FROM catalog_products" in s]
+    assert len(catalog_reads) == 1
+    assert not [s for s in seen if "FROM catalog_tax_rates" in s and "catalog_products" not in s]
+    assert not [s for s in seen if "FROM catalog_skus" in s and "catalog_products" not in s]
+    assert not [s for s in seen if s.lstrip().startswith("SELECT catalog_version")]
+    # Priced at the new price (one minor unit times 100 more per unit).
+    before, after = (
+        {
+            line["offerId"]: Decimal(line["pricing"]["unitNet"])
+            for order in body["orders"]
+            for line in order["lineItems"]
+        }
+        for body in (first_result, r.json())
+    )
+    assert after == {offer: price + Decimal("1.00") for offer, price in before.items()}
 
 
 def test_a_repeated_checkout_with_the_same_request_id_answers_the_first_result(

@@ -179,6 +179,16 @@ def _append_statement(dialect: str) -> Any:
     return stmt
 
 
+_HEADS = cast(Table, AuditChainHead.__table__)
+# Moves the chain head to the record just appended (built once: a Core statement, so no
+# unit of work or autoflush runs for it).
+_MOVE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.chain_key == bindparam("chain", type_=String))
+    .values(seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
+)
+
+
 def _append(session: Session, entry: AuditRecord) -> tuple[int, str, str] | None:
     """Insert the record after its chain's head; returns (seq, prev_hash, hash).
 
@@ -258,12 +268,7 @@ def record(
         appended = _append(session, entry)
         assert appended is not None, "the chain head was just created"
     entry.seq, entry.prev_hash, entry.hash = appended
-    session.execute(
-        update(AuditChainHead)
-        .where(AuditChainHead.chain_key == chain_key)
-        .values(seq=entry.seq, last_hash=entry.hash)
-        .execution_options(synchronize_session=False)
-    )
+    session.execute(_MOVE_HEAD, {"chain": chain_key, "new_seq": entry.seq, "new_hash": entry.hash})
     # The head row may be in the identity map (a verification in this session): stale now.
     head = session.identity_map.get(session.identity_key(AuditChainHead, chain_key))
     if head is not None:

@@ -184,6 +184,26 @@ class TaxRate(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class CatalogVersion(Base):
+    """One row whose ``stamp`` changes in every transaction that writes what pricing reads.
+
+    Database triggers (migration 0024) give it a new random stamp on any insert, update or
+    delete of products, SKUs, availabilities, their markets and tax rates, in the writing
+    transaction itself, whoever writes (this app on any node, the CLI, plain SQL). A random
+    stamp rather than a counter: a rolled-back write cannot hand a later, different catalog
+    the stamp an earlier one was cached under. Checkout reads it with the cart (no extra
+    statement) and keys its process cache of priced catalog items on it
+    (``catalog.services.pricing_cache``). A migration that rebuilds one of those tables on
+    SQLite (``batch_alter_table`` copy) drops its triggers and must create them again
+    (``tests/catalog/test_catalog_version.py`` fails otherwise).
+    """
+
+    __tablename__ = "catalog_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    stamp: Mapped[str] = mapped_column(String(32))
+
+
 class Artifact(Base):
     """A downloadable file of a software SKU: one version, language and bitness."""
 

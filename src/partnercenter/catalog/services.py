@@ -21,9 +21,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import IO, Any, cast
+from typing import IO, Any, TypeVar, cast
 
-from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy import ScalarSelect, Table, bindparam, func, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -51,6 +51,7 @@ from partnercenter.catalog.models import (
     AvailabilityMarket,
     BillingCycle,
     Bitness,
+    CatalogVersion,
     CreditRule,
     KeySource,
     KeyStatus,
@@ -566,6 +567,25 @@ def quote(
     item = resolve_availability(
         session, catalog_item_id=catalog_item_id, country=country, rate=rate
     )
+    return quote_item(
+        item,
+        catalog_item_id=catalog_item_id,
+        quantity=quantity,
+        term_duration=term_duration,
+        billing_cycle=billing_cycle,
+    )
+
+
+def quote_item(
+    item: ResolvedAvailability,
+    *,
+    catalog_item_id: str,
+    quantity: int,
+    term_duration: str | None = None,
+    billing_cycle: str | BillingCycle | None = None,
+) -> LineQuote:
+    """Price one cart line of an item already resolved in its market (:func:`quote`'s checks:
+    quantity 10010, term and billing cycle 13001); reads nothing."""
     sku = item.sku
     if isinstance(quantity, bool) or not isinstance(quantity, int):
         raise InvalidQuantity("The quantity must be a whole number.", source="quantity")
@@ -858,6 +878,40 @@ def available_keys(session: Session, *, product_id: str, sku_id: str, version: s
     )
 
 
+def _reserve_key_statement() -> Any:
+    """The oldest available key of a SKU's version taken for an order line, returning its id.
+
+    Parameters ``of_sku``, ``key_version``, ``at`` (reserved at) and ``line_ref``. Built once
+    (module level): building it and its cache key cost more CPU than running it.
+    """
+    keys = cast(Table, ProductKey.__table__)
+    oldest = (
+        select(keys.c.id)
+        .where(
+            keys.c.sku_pk == bindparam("of_sku", type_=keys.c.sku_pk.type),
+            keys.c.version == bindparam("key_version", type_=keys.c.version.type),
+            keys.c.status == KeyStatus.AVAILABLE,
+        )
+        .order_by(keys.c.imported_at, keys.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    return (
+        update(keys)
+        .where(keys.c.id == oldest)
+        .values(
+            status=KeyStatus.RESERVED,
+            reserved_at=bindparam("at", type_=keys.c.reserved_at.type),
+            order_line_ref=bindparam("line_ref", type_=keys.c.order_line_ref.type),
+        )
+        .returning(keys.c.id)
+    )
+
+
+_RESERVE_KEY = _reserve_key_statement()
+
+
 def reserve_key(
     session: Session,
     *,
@@ -867,15 +921,19 @@ def reserve_key(
     version: str | None,
     order_line_ref: str,
     now: datetime,
+    sku: Sku | None = None,
 ) -> uuid.UUID:
     """Take one key for an order line and return its id; never the same key twice.
 
     Inventory SKUs take an available key (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so
     concurrent checkouts take different keys; SQLite's ``BEGIN IMMEDIATE`` serialises
     writers). Generator SKUs mint a fresh unique key. ``version`` None is the newest.
+    ``sku``: that SKU when the caller holds it already (checkout: priced from the catalog or
+    ``pricing_cache`` in this transaction), else it is looked up.
     Raises :class:`OutOfKeys` when the inventory is empty.
     """
-    sku = get_sku(session, product_id=product_id, sku_id=sku_id, include_inactive=True)
+    if sku is None or sku.product_id != product_id or sku.sku_id != sku_id:
+        sku = get_sku(session, product_id=product_id, sku_id=sku_id, include_inactive=True)
     if sku.key_source == KeySource.NONE:
         raise InvalidInput(
             N_("The SKU %(sku)s has no product keys.", sku=f"{product_id}:{sku_id}"),
@@ -902,24 +960,9 @@ def reserve_key(
         )
     # One statement, one index probe: the oldest available key through the partial index
     # on available keys (migration 0018), skipping keys other checkouts hold, taken at once.
-    keys = cast(Table, ProductKey.__table__)
-    oldest = (
-        select(keys.c.id)
-        .where(
-            keys.c.sku_pk == sku.id,
-            keys.c.version == chosen,
-            keys.c.status == KeyStatus.AVAILABLE,
-        )
-        .order_by(keys.c.imported_at, keys.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
     key_id = session.execute(
-        update(keys)
-        .where(keys.c.id == oldest)
-        .values(status=KeyStatus.RESERVED, reserved_at=now, order_line_ref=order_line_ref)
-        .returning(keys.c.id)
+        _RESERVE_KEY,
+        {"of_sku": sku.id, "key_version": chosen, "at": now, "line_ref": order_line_ref},
     ).scalar_one_or_none()
     if key_id is None:
         raise OutOfKeys(
@@ -1221,6 +1264,9 @@ class PricingCatalog:
 
     products: dict[str, Product]
     tax: TaxRate | None
+    stamp: str | None = None
+    """The catalog's version stamp read with them (:class:`CatalogVersion`); None when the
+    cart named no product (nothing to cache)."""
 
     @property
     def rate(self) -> Decimal:
@@ -1276,16 +1322,83 @@ def load_for_pricing(
             .joinedload(Availability.market_rows.and_(AvailabilityMarket.market.in_(selectors)))
         )
     stmt = (
-        select(Product, TaxRate)
+        select(Product, TaxRate, version_stamp())
         .outerjoin(TaxRate, TaxRate.country == code)
         .options(loads)
         .where(Product.id.in_(wanted or [""]))
     )
     products: dict[str, Product] = {}
     tax: TaxRate | None = None
-    for product, rate in session.execute(stmt).unique().all():
+    stamp: str | None = None
+    for product, rate, read_stamp in session.execute(stmt).unique().all():
         products[product.id] = product
-        tax = rate
+        tax, stamp = rate, read_stamp
     if not products:
         tax = session.get(TaxRate, code)
-    return PricingCatalog(products, tax)
+    return PricingCatalog(products, tax, stamp)
+
+
+def version_stamp() -> ScalarSelect[str]:
+    """The catalog's version stamp as a scalar subquery, to read beside another statement's
+    rows (:class:`CatalogVersion`: it changes with every write of what pricing reads)."""
+    return select(CatalogVersion.stamp).where(CatalogVersion.id == 1).scalar_subquery()
+
+
+_Row = TypeVar("_Row", Product, Sku, Availability)
+
+
+def _transient_copy(obj: _Row) -> _Row:
+    """A copy of a loaded catalog row's columns, in no session (its relationships unset)."""
+    columns = inspect(obj).mapper.column_attrs
+    return type(obj)(**{c.key: getattr(obj, c.key) for c in columns})
+
+
+class PricingCache:
+    """Catalog items resolved in a market, kept across requests in this process.
+
+    Keyed on the catalog's version stamp (:class:`CatalogVersion`), the market and the
+    catalog item id as the cart names it: a write of products, SKUs, availabilities, their
+    markets or tax rates, on any node, changes the stamp in its own transaction, so the next
+    checkout that reads the new stamp misses and reads the catalog again. Only items that
+    resolved are kept (an error is worked out again each time). The entries hold copies of
+    the rows in no session, read by any thread and never changed. Entries of an older stamp
+    are dropped when a newer one is stored; at most ``limit`` entries.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._limit = limit
+        self._stamp: str | None = None
+        self._items: dict[tuple[str, str, str], ResolvedAvailability] = {}
+
+    def get(self, stamp: str, country: str, catalog_item_id: str) -> ResolvedAvailability | None:
+        """The item stored under this stamp, market and id, or None."""
+        return self._items.get((stamp, country, catalog_item_id))
+
+    def put(
+        self, stamp: str, country: str, catalog_item_id: str, item: ResolvedAvailability
+    ) -> None:
+        """Keep a copy of ``item`` (resolved from the catalog as of ``stamp``)."""
+        items = self._items
+        if stamp != self._stamp or len(items) >= self._limit:
+            # A new catalog (or a full cache): start again; a request still on the old stamp
+            # misses and reads the catalog as before.
+            items = {}
+            self._items, self._stamp = items, stamp
+        items[(stamp, country, catalog_item_id)] = ResolvedAvailability(
+            product=_transient_copy(item.product),
+            sku=_transient_copy(item.sku),
+            availability=_transient_copy(item.availability),
+            country=item.country,
+            currency=item.currency,
+            tax_rate=item.tax_rate,
+            tax_inclusive=item.tax_inclusive,
+            list_price=item.list_price,
+            unit_price=item.unit_price,
+        )
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        self._items, self._stamp = {}, None
+
+
+pricing_cache = PricingCache()

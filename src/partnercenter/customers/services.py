@@ -236,9 +236,13 @@ def get_customer(session: Session, *, partner_id: uuid.UUID, customer_id: uuid.U
     return tenant
 
 
-def is_partner_customer(partner_id: uuid.UUID, customer_id: uuid.UUID) -> ColumnElement[bool]:
+def is_partner_customer(
+    partner_id: uuid.UUID | ColumnElement[uuid.UUID],
+    customer_id: uuid.UUID | ColumnElement[uuid.UUID],
+) -> ColumnElement[bool]:
     """``get_customer``'s rule as a WHERE clause on ``Tenant``, for a statement that reads the
-    customer together with rows of its own (checkout reads it with the cart)."""
+    customer together with rows of its own (checkout reads it with the cart). The ids may be
+    bound parameters (a statement built once, given them when run)."""
     return and_(
         Tenant.id == customer_id,
         Tenant.kind == TenantKind.CUSTOMER,

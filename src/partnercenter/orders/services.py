@@ -14,11 +14,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import delete, func, literal, select
+from sqlalchemy import Table, Uuid, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from partnercenter.audit import services as audit
 from partnercenter.billing import services as billing
@@ -61,6 +63,12 @@ CART_LIFETIME = timedelta(days=7)
 CART_LOCK_TIMEOUT_MS = 20_000
 
 
+def _table(model: type[Any]) -> Table:
+    """The model's table, for Core statements."""
+    table: Table = model.__table__
+    return table
+
+
 def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
@@ -90,24 +98,36 @@ def price_lines(
     customer: Tenant,
     lines: Sequence[dict[str, Any]],
     for_checkout: bool = False,
+    catalog_stamp: str | None = None,
 ) -> list[PricedLine]:
     """Price every line in the customer's market; the first bad line raises, naming it.
 
     ``for_checkout``: read only the cart's SKUs and the market's selectors (one statement);
     the session must not list the catalog afterwards (see ``catalog.load_for_pricing``).
+    ``catalog_stamp``: the catalog's version stamp read in this transaction
+    (``catalog.version_stamp``); lines whose item ``catalog.pricing_cache`` holds under it
+    are quoted from there, and when all are, the catalog is not read at all. Items read
+    are stored there under the stamp read with them.
     """
     country = _market(customer)
-    # One query for every product of the cart; quoting then finds them in the session
-    # (held here: the session's identity map only keeps objects someone references).
-    product_ids = [str(x.get("catalogItemId", "")).split(":", 1)[0] for x in lines]
-    parts = [str(x.get("catalogItemId", "")).split(":") for x in lines]
-    products = catalog.load_for_pricing(
-        session,
-        product_ids=product_ids,
-        country=country,
-        sku_ids=[p[1] for p in parts if len(p) > 1] if for_checkout else None,
-        availability_ids=[p[2] for p in parts if len(p) > 2] if for_checkout else None,
-    )
+    ids = [str(x.get("catalogItemId", "")) for x in lines]
+    cache = catalog.pricing_cache
+    cached = [
+        cache.get(catalog_stamp, country, item_id) if catalog_stamp is not None else None
+        for item_id in ids
+    ]
+    products: catalog.PricingCatalog | None = None
+    if any(item is None for item in cached):
+        # One query for every product of the cart; quoting then finds them in the session
+        # (held here: the session's identity map only keeps objects someone references).
+        parts = [item_id.split(":") for item_id in ids]
+        products = catalog.load_for_pricing(
+            session,
+            product_ids=[p[0] for p in parts],
+            country=country,
+            sku_ids=[p[1] for p in parts if len(p) > 1] if for_checkout else None,
+            availability_ids=[p[2] for p in parts if len(p) > 2] if for_checkout else None,
+        )
     priced: list[PricedLine] = []
     seen_ids: set[int] = set()
     for index, line in enumerate(lines):
@@ -119,15 +139,28 @@ def price_lines(
             )
         seen_ids.add(line_id)
         try:
-            q = catalog.quote(
-                session,
-                catalog_item_id=str(line.get("catalogItemId", "")),
-                country=country,
-                quantity=line.get("quantity"),  # type: ignore[arg-type]
-                term_duration=line.get("termDuration"),
-                billing_cycle=line.get("billingCycle"),
-                rate=products.rate,
-            )
+            known = cached[index]
+            if known is not None:
+                q = catalog.quote_item(
+                    known,
+                    catalog_item_id=ids[index],
+                    quantity=line.get("quantity"),  # type: ignore[arg-type]
+                    term_duration=line.get("termDuration"),
+                    billing_cycle=line.get("billingCycle"),
+                )
+            else:
+                assert products is not None, "the catalog is read when an item is not cached"
+                q = catalog.quote(
+                    session,
+                    catalog_item_id=ids[index],
+                    country=country,
+                    quantity=line.get("quantity"),  # type: ignore[arg-type]
+                    term_duration=line.get("termDuration"),
+                    billing_cycle=line.get("billingCycle"),
+                    rate=products.rate,
+                )
+                if catalog_stamp is not None and products.stamp is not None:
+                    cache.put(products.stamp, country, ids[index], q.item)
             wanted_currency = line.get("currencyCode")
             if wanted_currency and str(wanted_currency).upper() != q.item.currency:
                 raise CurrencyMismatch(
@@ -326,7 +359,7 @@ def update_cart(
     now: datetime,
 ) -> Cart:
     """Replace the cart's lines (checked and priced again); the cart lives 7 more days."""
-    cart, _, _ = _locked_cart(session, customer=customer, cart_id=cart_id)
+    cart, _, _, _ = _locked_cart(session, customer=customer, cart_id=cart_id)
     if cart.status != CartStatus.ACTIVE:
         raise CartAlreadySubmitted()
     if now >= cart.expires_at:
@@ -338,6 +371,50 @@ def update_cart(
     return cart
 
 
+_LOCK_STATEMENTS: dict[tuple[str, bool, str | None], Any] = {}
+
+
+def _lock_statement(dialect: str, *, by_id: bool, billing_now: datetime | None) -> Any:
+    """``_locked_cart``'s statement, built once per database, shape and billing month.
+
+    Parameters ``cart_id``, ``customer_id`` and ``partner_id`` (the last only ``by_id``).
+    Built once and kept: building it and its cache key cost more CPU than running it.
+    """
+    month = billing.month_of(billing_now) if billing_now is not None else None
+    key = (dialect, by_id, month)
+    stmt = _LOCK_STATEMENTS.get(key)
+    if stmt is not None:
+        return stmt
+    probe: Any = literal(None)
+    stamp: Any = literal(None)
+    if billing_now is not None:
+        probe, stamp = billing.period_state_probe(billing_now), catalog.version_stamp()
+    cart_id = bindparam("cart_id", type_=Uuid())
+    customer_id = bindparam("customer_id", type_=Uuid())
+    if by_id:
+        stmt = (
+            select(Cart, probe, stamp, Tenant)
+            .join(Tenant, Tenant.id == Cart.customer_id)
+            .where(
+                Cart.id == cart_id,
+                customers.is_partner_customer(bindparam("partner_id", type_=Uuid()), customer_id),
+            )
+        )
+    else:
+        stmt = select(Cart, probe, stamp).where(Cart.id == cart_id, Cart.customer_id == customer_id)
+    if dialect == "postgresql":
+        # The transaction's lock timeout is set by the locking statement itself (one round
+        # trip): the WHERE clause runs before the row lock is waited for.
+        stmt = stmt.where(
+            func.set_config("lock_timeout", str(CART_LOCK_TIMEOUT_MS), True).is_not(None)
+        )
+    stmt = stmt.with_for_update(of=Cart).execution_options(populate_existing=True)
+    if len(_LOCK_STATEMENTS) >= 16:  # months go by: keep only the recent ones
+        _LOCK_STATEMENTS.clear()
+    _LOCK_STATEMENTS[key] = stmt
+    return stmt
+
+
 def _locked_cart(
     session: Session,
     *,
@@ -345,36 +422,27 @@ def _locked_cart(
     cart_id: uuid.UUID,
     partner_id: uuid.UUID | None = None,
     billing_now: datetime | None = None,
-) -> tuple[Cart, Tenant, str | None]:
-    """The cart locked for this transaction, its customer and a billing period's state.
+) -> tuple[Cart, Tenant, str | None, str | None]:
+    """The cart locked for this transaction, its customer, a billing period's state and the
+    catalog's version stamp.
 
     One statement: the cart row locked (waits for a request holding it, then 800064); the
     customer when given by id (``partner_id``'s customer, by
-    ``customers.is_partner_customer``); with ``billing_now``, billing's period probe
-    (``billing.period_state_probe``), else None.
+    ``customers.is_partner_customer``); with ``billing_now`` (checkout), billing's period
+    probe (``billing.period_state_probe``) and the catalog's stamp
+    (``catalog.version_stamp``, for ``catalog.pricing_cache``), else None for both.
     """
-    probe: Any = (
-        billing.period_state_probe(billing_now) if billing_now is not None else literal(None)
-    )
-    if isinstance(customer, Tenant):
-        stmt = select(Cart, probe).where(Cart.id == cart_id, Cart.customer_id == customer.id)
-    else:
-        assert partner_id is not None, "a customer given by id needs its partner"
-        stmt = (
-            select(Cart, probe, Tenant)
-            .join(Tenant, Tenant.id == Cart.customer_id)
-            .where(Cart.id == cart_id, customers.is_partner_customer(partner_id, customer))
-        )
-    if session.get_bind().dialect.name == "postgresql":
-        # The transaction's lock timeout is set by the locking statement itself (one round
-        # trip): the WHERE clause runs before the row lock is waited for.
-        stmt = stmt.where(
-            func.set_config("lock_timeout", str(CART_LOCK_TIMEOUT_MS), True).is_not(None)
-        )
+    by_id = not isinstance(customer, Tenant)
+    assert not by_id or partner_id is not None, "a customer given by id needs its partner"
+    stmt = _lock_statement(session.get_bind().dialect.name, by_id=by_id, billing_now=billing_now)
+    params: dict[str, uuid.UUID | None] = {
+        "cart_id": cart_id,
+        "customer_id": customer.id if isinstance(customer, Tenant) else customer,
+    }
+    if by_id:
+        params["partner_id"] = partner_id
     try:
-        row = session.execute(
-            stmt.with_for_update(of=Cart).execution_options(populate_existing=True)
-        ).first()
+        row = session.execute(stmt, params).first()
     except OperationalError as exc:
         if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
             raise CartBeingProcessed() from None
@@ -384,8 +452,8 @@ def _locked_cart(
             # The customer's own 404 comes first, as when it is looked up alone.
             customers.get_customer(session, partner_id=partner_id, customer_id=customer)
         raise CartNotFound()
-    found = customer if isinstance(customer, Tenant) else row[2]
-    return row[0], found, row[1]
+    found = customer if isinstance(customer, Tenant) else row[3]
+    return row[0], found, row[1], row[2]
 
 
 # --- checkout ------------------------------------------------------------------------------
@@ -409,7 +477,7 @@ def checkout(
 
     A cart already checked out returns its first result and writes nothing.
     """
-    cart, customer, period_state = _locked_cart(
+    cart, customer, period_state, catalog_stamp = _locked_cart(
         session, customer=customer, cart_id=cart_id, partner_id=actor.tenant_id, billing_now=now
     )
     if cart.status == CartStatus.ORDERED and cart.checkout_result is not None:
@@ -418,14 +486,20 @@ def checkout(
         raise CartExpired()
     if not cart.line_items:
         raise InvalidInput("The cart has no line items.", source="lineItems")
-    priced = price_lines(session, customer=customer, lines=cart.line_items, for_checkout=True)
+    priced = price_lines(
+        session,
+        customer=customer,
+        lines=cart.line_items,
+        for_checkout=True,
+        catalog_stamp=catalog_stamp,
+    )
     # Partner Center makes one order per billing cycle when a cart mixes them.
     by_cycle: dict[str, list[PricedLine]] = {}
     for p in priced:
         by_cycle.setdefault(p.quote.billing_cycle.value, []).append(p)
     # Billing's rule: the clock's month, or the next open one once a close of it has begun.
     billing_month = billing.open_billing_month(session, now=now, probed=period_state)
-    orders = [
+    placed = [
         _place_order(
             session,
             settings=settings,
@@ -441,14 +515,32 @@ def checkout(
         for cycle, group in by_cycle.items()
     ]
     result = {
-        "orders": [order_json(order) for order in orders],
+        "orders": placed,
         "orderErrors": [],
         "attributes": {"objectType": "CartCheckoutResult"},
     }
-    cart.status = CartStatus.ORDERED
-    cart.checkout_result = result
-    cart.updated_at = now
+    # One Core update (no unit of work); the loaded cart is told its new committed values.
+    session.execute(_MARK_ORDERED, {"cart": cart.id, "result": result, "at": now})
+    for name, value in (
+        ("status", CartStatus.ORDERED),
+        ("checkout_result", result),
+        ("updated_at", now),
+    ):
+        set_committed_value(cart, name, value)
     return result
+
+
+_CARTS = _table(Cart)
+# The cart checked out, with the response a repeat returns (built once, a Core statement).
+_MARK_ORDERED = (
+    update(_CARTS)
+    .where(_CARTS.c.id == bindparam("cart", type_=_CARTS.c.id.type))
+    .values(
+        status=CartStatus.ORDERED,
+        checkout_result=bindparam("result", type_=_CARTS.c.checkout_result.type),
+        updated_at=bindparam("at", type_=_CARTS.c.updated_at.type),
+    )
+)
 
 
 def _place_order(
@@ -463,111 +555,129 @@ def _place_order(
     billing_month: Any,
     now: datetime,
     request: RequestInfo | None,
-) -> Order:
-    """One order of a checkout: the cart's lines of one billing cycle, charged and entitled."""
+) -> dict[str, Any]:
+    """One order of a checkout: the cart's lines of one billing cycle, charged and entitled.
+
+    Written with Core inserts (no unit of work, no ORM objects: the order's JSON is made
+    from the rows inserted): the order, its lines, their charges, then for each software
+    line its key and entitlement, four statements plus one per key. Returns the order's
+    JSON (:func:`order_json`).
+    """
     currency = priced[0].quote.item.currency
-    order = Order(
-        id=uuid.uuid4(),
-        partner_id=cart.partner_id,
-        customer_id=customer.id,
-        cart_id=cart.id,
-        billing_cycle=cycle,
-        created_by=actor.user_id,
-        status=OrderStatus.COMPLETED,
-        currency=currency,
-        market=_market(customer),
-        tax_included=priced[0].quote.item.tax_inclusive,
-        created_at=now,
-    )
-    rows: list[Any] = [order]
-    lines: list[OrderLine] = []
+    order_id = uuid.uuid4()
+    total = total_of([p.quote.line_price for p in priced], currency)
+    order_net, order_tax, order_gross = total.minor()
+    order_row: dict[str, Any] = {
+        "id": order_id,
+        "partner_id": cart.partner_id,
+        "customer_id": customer.id,
+        "cart_id": cart.id,
+        "billing_cycle": cycle,
+        "created_by": actor.user_id,
+        "status": OrderStatus.COMPLETED,
+        "currency": currency,
+        "market": _market(customer),
+        "tax_included": priced[0].quote.item.tax_inclusive,
+        "net_minor": order_net,
+        "tax_minor": order_tax,
+        "gross_minor": order_gross,
+        "created_at": now,
+    }
+    line_rows: list[dict[str, Any]] = []
+    charge_rows: list[dict[str, Any]] = []
     for number, p in enumerate(priced):
         item = p.quote.item
         unit_net, unit_tax, unit_gross = p.quote.unit_price.minor()
         net, tax, gross = p.quote.line_price.minor()
-        line = OrderLine(
-            id=uuid.uuid4(),
-            order_id=order.id,
-            line_number=number,
-            catalog_item_id=item.catalog_item_id,
-            product_id=item.product.id,
-            sku_id=item.sku.sku_id,
-            availability_id=item.availability.availability_id,
-            sku_pk=item.sku.id,
-            product_type=item.product_type.value,
-            product_title=item.product.title,
-            sku_title=item.sku.title,
-            quantity=p.quantity,
-            term_duration=p.quote.term_duration,
-            billing_cycle=p.quote.billing_cycle.value,
-            currency=currency,
-            unit_net_minor=unit_net,
-            unit_tax_minor=unit_tax,
-            unit_gross_minor=unit_gross,
-            net_minor=net,
-            tax_minor=tax,
-            gross_minor=gross,
-            status=LineStatus.ACTIVE,
-            purchased_at=now,
-            cancellation_policy=catalog.cancellation_policy(item.product).to_json(),
+        line_id = uuid.uuid4()
+        line_rows.append(
+            {
+                "id": line_id,
+                "order_id": order_id,
+                "line_number": number,
+                "catalog_item_id": item.catalog_item_id,
+                "product_id": item.product.id,
+                "sku_id": item.sku.sku_id,
+                "availability_id": item.availability.availability_id,
+                "sku_pk": item.sku.id,
+                "product_type": item.product_type.value,
+                "product_title": item.product.title,
+                "sku_title": item.sku.title,
+                "quantity": p.quantity,
+                "term_duration": p.quote.term_duration,
+                "billing_cycle": p.quote.billing_cycle.value,
+                "currency": currency,
+                "unit_net_minor": unit_net,
+                "unit_tax_minor": unit_tax,
+                "unit_gross_minor": unit_gross,
+                "net_minor": net,
+                "tax_minor": tax,
+                "gross_minor": gross,
+                "status": LineStatus.ACTIVE,
+                "purchased_at": now,
+                "cancellation_policy": catalog.cancellation_policy(item.product).to_json(),
+                "cancelled_at": None,
+            }
         )
-        lines.append(line)
-        rows.append(
-            Charge(
-                id=uuid.uuid4(),
-                partner_id=cart.partner_id,
-                customer_id=customer.id,
-                order_id=order.id,
-                order_line_id=line.id,
-                charge_type=ChargeType.NEW,
-                currency=currency,
-                net_minor=net,
-                tax_minor=tax,
-                gross_minor=gross,
-                quantity=p.quantity,
-                billing_month=billing_month,
-                created_at=now,
-            )
+        charge_rows.append(
+            {
+                "id": uuid.uuid4(),
+                "partner_id": cart.partner_id,
+                "customer_id": customer.id,
+                "order_id": order_id,
+                "order_line_id": line_id,
+                "charge_type": ChargeType.NEW,
+                "currency": currency,
+                "net_minor": net,
+                "tax_minor": tax,
+                "gross_minor": gross,
+                "quantity": p.quantity,
+                "billing_month": billing_month,
+                "created_at": now,
+                "reverses_charge_id": None,
+                "credit_reason_code": None,
+            }
         )
-    total = total_of([p.quote.line_price for p in priced], currency)
-    order.net_minor, order.tax_minor, order.gross_minor = total.minor()
-    order.lines = lines
-    session.add(order)
-    # The order and its lines are written first: charges and entitlements point at them.
-    session.flush()
-    session.add_all(rows[1:])
-    # Keys are reserved after the order rows are queued: reserve_key flushes, and the
-    # entitlements point at the lines and keys. Any failure (out of keys) aborts it all.
-    for p, line in zip(priced, lines, strict=True):
+    # The order, then its lines, then their charges: each points at the one before.
+    session.execute(insert(_table(Order)), [order_row])
+    session.execute(insert(_table(OrderLine)), line_rows)
+    session.execute(insert(_table(Charge)), charge_rows)
+    entitlement_rows: list[dict[str, Any]] = []
+    for p, line in zip(priced, line_rows, strict=True):
         if p.quote.item.product_type not in SOFTWARE_TYPES:
             continue
         key_id = None
         if p.quote.item.sku.key_source.value != "none":
+            # Any failure (out of keys) aborts the whole checkout's transaction.
             key_id = catalog.reserve_key(
                 session,
                 settings=settings,
-                product_id=line.product_id,
-                sku_id=line.sku_id,
+                product_id=line["product_id"],
+                sku_id=line["sku_id"],
                 version=None,
-                order_line_ref=str(line.id),
+                order_line_ref=str(line["id"]),
                 now=now,
+                sku=p.quote.item.sku,
             )
-        session.add(
-            Entitlement(
+        entitlement_rows.append(
+            {
                 # The line's id: Partner Center's order line names its subscription by id,
                 # and a software subscription here is the entitlement of one line.
-                id=line.id,
-                partner_id=cart.partner_id,
-                customer_id=customer.id,
-                order_id=order.id,
-                order_line_id=line.id,
-                product_id=line.product_id,
-                sku_pk=line.sku_pk,
-                product_key_id=key_id,
-                status=EntitlementStatus.ACTIVE,
-                created_at=now,
-            )
+                "id": line["id"],
+                "partner_id": cart.partner_id,
+                "customer_id": customer.id,
+                "order_id": order_id,
+                "order_line_id": line["id"],
+                "product_id": line["product_id"],
+                "sku_pk": line["sku_pk"],
+                "product_key_id": key_id,
+                "status": EntitlementStatus.ACTIVE,
+                "created_at": now,
+            }
         )
+    if entitlement_rows:
+        session.execute(insert(_table(Entitlement)), entitlement_rows)
+    lines = [SimpleNamespace(**row) for row in line_rows]
     audit.record(
         session,
         at=now,
@@ -579,7 +689,7 @@ def _place_order(
         customer_id=customer.id,
         customer_name=customer.name,
         details={
-            "orderId": str(order.id),
+            "orderId": str(order_id),
             "cartId": str(cart.id),
             "currency": currency,
             "total": str(total.gross),
@@ -594,7 +704,7 @@ def _place_order(
             ],
         },
     )
-    return order
+    return _order_json(SimpleNamespace(**order_row), lines)
 
 
 # --- orders --------------------------------------------------------------------------------
@@ -609,6 +719,12 @@ def order_json(order: Order) -> dict[str, Any]:
     ``provisioningStatus``), ``attributes``. Each line's ``subscriptionId`` is the software
     subscription it became (``/customers/{id}/subscriptions/{subscriptionId}``).
     """
+    return _order_json(order, order.lines)
+
+
+def _order_json(order: Any, lines: Sequence[Any]) -> dict[str, Any]:
+    """:func:`order_json` of anything with an order's and its lines' attributes (checkout
+    answers from the rows it inserted, without building ORM objects)."""
     from babel.numbers import get_currency_symbol
 
     from partnercenter.envelopes import link
@@ -668,7 +784,7 @@ def order_json(order: Order) -> dict[str, Any]:
                     "gross": amount(line.gross_minor),
                 },
             }
-            for line in order.lines
+            for line in lines
         ],
         "totals": {
             "currency": cur,
