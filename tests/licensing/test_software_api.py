@@ -139,6 +139,28 @@ def test_another_partners_agent_gets_404_everywhere(
     assert client.post(purchase.url("/downloadlink"), json=FILE, headers=headers).status_code == 404
 
 
+def test_another_partners_customer_is_not_found_before_its_purchase(
+    client: TestClient,
+    session: Session,
+    factory: Factory,
+    purchase: Purchase,
+    auth_headers: Headers,
+) -> None:
+    # Get Key and Download read the customer with the purchase: a stranger's call answers
+    # the customer's 404 (12001), as when the customer is looked up first, and records nothing.
+    headers = auth_headers(factory.user(factory.partner(), Role.ADMIN_AGENT))
+    for url in (purchase.url("/key"), purchase.url("/download")):
+        for item in (purchase.item_id, "not-an-id", str(purchase.line.id)):
+            path = url.replace(purchase.item_id, item)
+            if url.endswith("/key"):
+                r = client.post(path, json={}, headers=headers)
+            else:
+                r = client.get(path, params=FILE, headers=headers)
+            assert (r.status_code, r.json()["code"]) == (404, 12001), (path, r.text)
+    assert records(session, "get_software_key") == []
+    assert records(session, "download_software") == []
+
+
 def test_an_item_of_another_customer_is_not_found(
     client: TestClient, software: Software, purchase: Purchase, auth_headers: Headers
 ) -> None:

@@ -95,6 +95,22 @@ def test_key_form_needs_the_csrf_token(
     assert count(session, "get_software_key") == 0
 
 
+def test_another_partners_agent_gets_no_key_from_the_page(
+    client: TestClient, session: Session, factory: Factory, purchase: Purchase
+) -> None:
+    # The page's Get Key reads the customer with the purchase; another partner's customer
+    # is a 404 whether or not the form's token is good, and nothing is recorded.
+    sign_in(client, session, factory.user(factory.partner(), Role.ADMIN_AGENT))
+    token = csrf_of(client.get("/partner/customers").text)
+    for sent in (token, "x"):
+        r = client.post(
+            f"{base(purchase)}/{purchase.item_id}/key", data={**CHOICE, "csrf_token": sent}
+        )
+        assert r.status_code == 404
+        assert 'data-testid="product-key"' not in r.text
+    assert count(session, "get_software_key") == 0
+
+
 def test_global_admin_sees_the_list_without_keys(
     client: TestClient, session: Session, factory: Factory, purchase: Purchase
 ) -> None:

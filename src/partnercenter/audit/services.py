@@ -175,18 +175,36 @@ def _append_statement(dialect: str) -> Any:
         .from_select([*_RECORD_COLUMNS, "seq", "prev_hash", "hash"], source)
         .returning(records.c.seq, records.c.prev_hash, records.c.hash)
     )
+    if dialect == "postgresql":
+        # The head moves in the same statement: ``WITH appended AS (INSERT ... RETURNING)
+        # UPDATE audit_chain_heads ... FROM appended``. The insert's SELECT has locked the
+        # head and read its newest version; the update, should its snapshot hold an older
+        # one, re-reads the row (READ COMMITTED's recheck) and writes the values appended.
+        appended = stmt.returning(records.c.chain_key).cte("appended")
+        stmt = (
+            update(head)
+            .where(head.c.chain_key == appended.c.chain_key)
+            .values(seq=appended.c.seq, last_hash=appended.c.hash)
+            .returning(appended.c.seq, appended.c.prev_hash, appended.c.hash)
+        )
     _APPEND_STATEMENTS[dialect] = stmt
     return stmt
 
 
 _HEADS = cast(Table, AuditChainHead.__table__)
-# Moves the chain head to the record just appended (built once: a Core statement, so no
-# unit of work or autoflush runs for it).
+# Moves the chain head to the record just appended where the append could not (SQLite):
+# built once, a Core statement, so no unit of work or autoflush runs for it.
 _MOVE_HEAD = (
     update(_HEADS)
     .where(_HEADS.c.chain_key == bindparam("chain", type_=String))
     .values(seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
 )
+
+
+def _append_moves_head(dialect: str) -> bool:
+    """Whether ``_append_statement`` also moves the chain head (PostgreSQL: SQLite has no
+    data-modifying ``WITH``, so there the head is moved by a second statement)."""
+    return dialect == "postgresql"
 
 
 def _append(session: Session, entry: AuditRecord) -> tuple[int, str, str] | None:
@@ -195,7 +213,8 @@ def _append(session: Session, entry: AuditRecord) -> tuple[int, str, str] | None
     One statement: ``INSERT INTO audit_records ... SELECT`` from the head row (locked FOR
     UPDATE on PostgreSQL: appends to one chain take turns, and a waiting append reads the
     head as the writer before it left it), the hash computed by the database from the
-    head's hash and number. None when the chain has no head yet.
+    head's hash and number; on PostgreSQL the same statement moves the head
+    (``_append_moves_head``). None when the chain has no head yet.
     """
     stmt = _append_statement(session.get_bind().dialect.name)
     before, between, after = _canonical_around_chain(entry)
@@ -237,10 +256,11 @@ def record(
 ) -> AuditRecord:
     """Append one record to the tenant's activity log in the caller's transaction.
 
-    Two statements: the record inserted from its chain's head (number, previous hash and
-    its own hash worked out in the database, the head row locked), then the head moved to
-    it. The record is written at once, not at the session's next flush; the returned
-    object is not attached to the session. Webhook events for it are queued here.
+    Two statements on SQLite, one on PostgreSQL: the record inserted from its chain's head
+    (number, previous hash and its own hash worked out in the database, the head row
+    locked), then the head moved to it (on PostgreSQL in the same statement). The record
+    is written at once, not at the session's next flush; the returned object is not
+    attached to the session. Webhook events for it are queued here.
     """
     request = request or RequestInfo()
     chain_key = str(tenant_id) if tenant_id else SYSTEM_CHAIN
@@ -268,7 +288,10 @@ def record(
         appended = _append(session, entry)
         assert appended is not None, "the chain head was just created"
     entry.seq, entry.prev_hash, entry.hash = appended
-    session.execute(_MOVE_HEAD, {"chain": chain_key, "new_seq": entry.seq, "new_hash": entry.hash})
+    if not _append_moves_head(session.get_bind().dialect.name):
+        session.execute(
+            _MOVE_HEAD, {"chain": chain_key, "new_seq": entry.seq, "new_hash": entry.hash}
+        )
     # The head row may be in the identity map (a verification in this session): stale now.
     head = session.identity_map.get(session.identity_key(AuditChainHead, chain_key))
     if head is not None:

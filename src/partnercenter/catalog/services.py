@@ -5,7 +5,8 @@ Other areas (orders, licensing, billing) call the functions here, never the tabl
 - :func:`resolve_availability` and :func:`quote` check a ``PRODUCT:SKU:AVAIL`` item against a
   customer's market and price it (net, tax, gross);
 - :func:`cancellation_policy` gives a product's cancellation rules;
-- :func:`reserve_key`, :func:`reveal_key`, :func:`revoke_keys` hand out product keys;
+- :func:`reserve_key`, :func:`reveal_key` (or :func:`line_keys` and :func:`decrypt_key`),
+  :func:`revoke_keys` hand out product keys;
 - :func:`get_artifact` / :func:`list_artifacts` describe the downloadable files.
 
 Services never commit; the route or command that calls them does.
@@ -18,14 +19,16 @@ import io
 import re
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any, TypeVar, cast
 
-from sqlalchemy import ScalarSelect, Table, bindparam, func, inspect, or_, select, update
+from sqlalchemy import ScalarSelect, String, Table, bindparam, func, inspect, or_, select, update
+from sqlalchemy import cast as cast_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.sql.functions import aggregate_strings
 
 from partnercenter import labels
 from partnercenter.audit import services as audit
@@ -1014,19 +1017,57 @@ def _generate_key(
     raise OutOfKeys("No unique product key could be generated; try again.")
 
 
+@dataclass(frozen=True)
+class HeldKey:
+    """A key handed out to an order line, read still encrypted (decrypted by
+    :func:`decrypt_key` once the caller has audited the access)."""
+
+    id: uuid.UUID
+    version: str
+    status: KeyStatus
+    order_line_ref: str | None
+    sku_pk: uuid.UUID
+    ciphertext: bytes = field(repr=False)
+
+
+def held_key_columns() -> tuple[Any, ...]:
+    """The columns of a :class:`HeldKey`, in its fields' order, for a statement that reads a
+    key together with other rows (Get Key reads the purchase's key with the purchase)."""
+    return (
+        ProductKey.id,
+        ProductKey.version,
+        ProductKey.status,
+        ProductKey.order_line_ref,
+        ProductKey.sku_pk,
+        ProductKey.ciphertext,
+    )
+
+
+def line_keys(session: Session, *, order_line_ref: str) -> list[HeldKey]:
+    """Every key handed out to an order line (any status), with its ciphertext; one statement."""
+    rows = session.execute(
+        select(*held_key_columns()).where(ProductKey.order_line_ref == order_line_ref)
+    ).all()
+    return [HeldKey(*row) for row in rows]
+
+
+def decrypt_key(settings: Settings, key: HeldKey) -> str:
+    """The plain product key (the caller audits the access and checks revocation first).
+
+    Raises :class:`KeyDecryptionFailed` when the ciphertext does not open with the configured
+    key encryption key and the key's SKU and version.
+    """
+    return KeyCipher.from_settings(settings).decrypt(
+        key.ciphertext, context=f"{key.sku_pk}:{key.version}"
+    )
+
+
 def reveal_key(session: Session, *, settings: Settings, key_id: uuid.UUID) -> str:
     """Decrypt a handed-out key (the caller audits the access and checks revocation)."""
-    row = session.execute(
-        select(ProductKey, Sku)
-        .join(Sku, Sku.id == ProductKey.sku_pk)
-        .where(ProductKey.id == key_id)
-    ).first()
+    row = session.execute(select(*held_key_columns()).where(ProductKey.id == key_id)).first()
     if row is None:
         raise KeyNotFound()
-    key, sku = row
-    return KeyCipher.from_settings(settings).decrypt(
-        key.ciphertext, context=key_context(sku, key.version)
-    )
+    return decrypt_key(settings, HeldKey(*row))
 
 
 def key_status(session: Session, *, key_id: uuid.UUID) -> KeyStatus:
@@ -1219,23 +1260,71 @@ def get_artifact(
     return artifact
 
 
-def software_versions(session: Session, *, product_id: str, sku_id: str) -> list[dict[str, Any]]:
-    """``[{version, languages, bitness}]`` the SKU offers for download, newest version first."""
-    sku = get_sku(session, product_id=product_id, sku_id=sku_id, include_inactive=True)
-    found: dict[str, tuple[set[str], set[str]]] = {v: (set(), set()) for v in sku.versions}
-    artifacts = session.execute(
-        select(Artifact.version, Artifact.language, Artifact.bitness)
-        .where(Artifact.sku_pk == sku.id)
-        .order_by(Artifact.version.desc(), Artifact.language, Artifact.bitness)
-    ).all()
-    for a in artifacts:
-        langs, bits = found.setdefault(a.version, (set(), set()))
-        langs.add(a.language)
-        bits.add(a.bitness.value)
+# Separators of a SKU's files read as one string (``software_versions_columns``): control
+# characters, which no version, language tag or bitness contains (``upload_artifact``).
+_FIELD, _RECORD = "\x1f", "\x1e"
+
+
+def software_versions_columns(product_id: Any, sku_id: Any) -> tuple[Any, Any]:
+    """A SKU's versions and files as two scalar subqueries, for a statement that reads them
+    with other rows (licensing reads them with each purchase); :func:`offered_versions` turns
+    their values into :func:`software_versions`' list.
+
+    ``product_id`` and ``sku_id``: columns of the enclosing statement (an order line's), or
+    values. The first subquery is the SKU's ``versions`` (NULL: no such SKU), the second its
+    files' version, language and bitness in one string (NULL: no file).
+    """
+    of_sku = (Sku.product_id == product_id, Sku.sku_id == sku_id)
+    versions = select(Sku.versions).where(*of_sku).scalar_subquery()
+    record = (
+        Artifact.version.concat(_FIELD)
+        .concat(Artifact.language)
+        .concat(_FIELD)
+        .concat(cast_(Artifact.bitness, String))
+    )
+    files = (
+        select(aggregate_strings(record, _RECORD))
+        .join(Sku, Sku.id == Artifact.sku_pk)
+        .where(*of_sku)
+        .scalar_subquery()
+    )
+    return versions, files
+
+
+def offered_versions(
+    sku_versions: list[str] | None, files: str | None
+) -> list[dict[str, Any]] | None:
+    """``[{version, languages, bitness}]`` from :func:`software_versions_columns`' values: the
+    SKU's versions in its order, then versions only files have, newest first; None when
+    there is no such SKU."""
+    if sku_versions is None:
+        return None
+    found: dict[str, tuple[set[str], set[str]]] = {v: (set(), set()) for v in sku_versions}
+    records = [r.split(_FIELD) for r in files.split(_RECORD)] if files else []
+    for version, language, bitness in sorted(records, key=lambda r: r[0], reverse=True):
+        langs, bits = found.setdefault(version, (set(), set()))
+        langs.add(language)
+        bits.add(bitness)
     return [
         {"version": v, "languages": sorted(langs), "bitness": sorted(bits)}
         for v, (langs, bits) in found.items()
     ]
+
+
+def software_versions(session: Session, *, product_id: str, sku_id: str) -> list[dict[str, Any]]:
+    """``[{version, languages, bitness}]`` the SKU offers for download, newest version first.
+
+    One statement (:func:`software_versions_columns`). Raises :class:`ProductNotFound` or
+    :class:`SkuNotFound` when there is no such SKU (inactive ones count).
+    """
+    row = session.execute(select(*software_versions_columns(product_id, sku_id))).one()
+    versions = offered_versions(row[0], row[1])
+    if versions is None:  # say which is unknown, the product or the SKU
+        get_sku(session, product_id=product_id, sku_id=sku_id, include_inactive=True)
+        raise SkuNotFound(  # pragma: no cover - get_sku raised
+            f"The SKU '{sku_id}' of product '{product_id}' was not found.", source="skuId"
+        )
+    return versions
 
 
 def find_keys_by_ref(session: Session, *, order_line_ref: str) -> list[uuid.UUID]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from partnercenter.audit import services as audit
@@ -31,6 +31,8 @@ from partnercenter.catalog import services as catalog
 from partnercenter.catalog.models import KeyStatus, ProductKey
 from partnercenter.config import Settings
 from partnercenter.context import Actor, RequestInfo
+from partnercenter.customers import services as customers
+from partnercenter.customers.errors import CustomerNotFound
 from partnercenter.envelopes import link
 from partnercenter.errors import InvalidInput
 from partnercenter.identity.models import Tenant
@@ -57,6 +59,7 @@ from partnercenter.orders.models import (
     OrderLine,
     OrderStatus,
 )
+from partnercenter.permissions import TenantKind
 from partnercenter.storage import Storage, StoredObject, get_storage
 
 LINK_PATH = "/downloads/"
@@ -225,18 +228,28 @@ def term_end(start: datetime, term_duration: str | None) -> datetime | None:
 
 
 def _items(session: Session, *rows: Sequence[Any]) -> list[SoftwareItem]:
+    """Items from rows of :func:`_query`: entitlement, line, order, the SKU's versions and
+    files (``catalog.software_versions_columns``), and whatever columns follow."""
     items = []
-    for entitlement, line, order in rows:
-        versions = catalog.software_versions(
-            session, product_id=line.product_id, sku_id=line.sku_id
-        )
+    for entitlement, line, order, sku_versions, files, *_ in rows:
+        versions = catalog.offered_versions(sku_versions, files)
+        if versions is None:  # the SKU is gone from the catalog: its own 404
+            versions = catalog.software_versions(
+                session, product_id=line.product_id, sku_id=line.sku_id
+            )
         items.append(SoftwareItem(entitlement, line, order, versions))
     return items
 
 
 def _query() -> Any:
+    """The purchases with their lines, orders and SKUs' versions and files: one statement."""
     return (
-        select(Entitlement, OrderLine, Order)
+        select(
+            Entitlement,
+            OrderLine,
+            Order,
+            *catalog.software_versions_columns(OrderLine.product_id, OrderLine.sku_id),
+        )
         .join(OrderLine, OrderLine.id == Entitlement.order_line_id)
         .join(Order, Order.id == Entitlement.order_id)
     )
@@ -262,22 +275,90 @@ def get_item(
     shared row lock (PostgreSQL ``FOR SHARE`` of the entitlement) until the transaction ends,
     so a cancellation that committed first is seen and one that comes later waits.
     """
+    return _held_purchase(session, customer=customer, item_id=item_id, hold=hold).item
+
+
+def software_customer(session: Session, *, actor: Actor, customer_id: uuid.UUID) -> Tenant:
+    """The customer whose software ``actor`` reaches by this tenant id, else not found.
+
+    A partner user reaches its partner's customers (``customers.get_customer``); a customer
+    user only its own tenant. :func:`get_key` applies the same rule in the statement that
+    reads the purchase (:func:`_customer_scope`).
+    """
+    if actor.tenant_kind == TenantKind.CUSTOMER:
+        own = session.get(Tenant, actor.tenant_id) if customer_id == actor.tenant_id else None
+        if own is None:
+            raise CustomerNotFound()
+        return own
+    return customers.get_customer(session, partner_id=actor.tenant_id, customer_id=customer_id)
+
+
+def _customer_scope(actor: Actor, customer_id: uuid.UUID) -> ColumnElement[bool]:
+    """:func:`software_customer`'s rule as a WHERE clause on ``Tenant``."""
+    if actor.tenant_kind == TenantKind.CUSTOMER:
+        return and_(Tenant.id == customer_id, Tenant.id == actor.tenant_id)
+    return customers.is_partner_customer(actor.tenant_id, customer_id)
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A purchase as Get Key reads it: the item, its customer and the entitlement's key."""
+
+    item: SoftwareItem
+    customer: Tenant
+    key: catalog.HeldKey | None
+
+
+def _held_purchase(
+    session: Session,
+    *,
+    customer: Tenant | uuid.UUID,
+    item_id: str | uuid.UUID,
+    hold: bool,
+    actor: Actor | None = None,
+    with_key: bool = False,
+) -> _Held:
+    """The purchase of :func:`get_item`, in one statement with what else is asked for.
+
+    ``customer`` given by id (with ``actor``): the customer is read with the purchase,
+    scoped as :func:`software_customer` scopes it (a foreign or unknown customer is 404
+    ``CustomerNotFound`` before the purchase's own 404, as when it is looked up alone).
+    ``with_key``: the entitlement's key, still encrypted, comes with it (outer join).
+    """
+    by_id = not isinstance(customer, Tenant)
     try:
         eid = item_id if isinstance(item_id, uuid.UUID) else uuid.UUID(item_id)
     except ValueError:
+        if isinstance(customer, uuid.UUID):
+            assert actor is not None, "a customer given by id needs the actor"
+            software_customer(session, actor=actor, customer_id=customer)
         raise SoftwareItemNotFound() from None
-    stmt = _query().where(
-        or_(Entitlement.id == eid, Entitlement.order_line_id == eid),
-        Entitlement.customer_id == customer.id,
-    )
+    stmt = _query().where(or_(Entitlement.id == eid, Entitlement.order_line_id == eid))
+    if isinstance(customer, Tenant):
+        stmt = stmt.where(Entitlement.customer_id == customer.id)
+    else:
+        assert actor is not None, "a customer given by id needs the actor"
+        stmt = stmt.add_columns(Tenant).join(Tenant, Tenant.id == Entitlement.customer_id)
+        stmt = stmt.where(_customer_scope(actor, customer))
+    if with_key:
+        stmt = stmt.add_columns(*catalog.held_key_columns()).outerjoin(
+            ProductKey, ProductKey.id == Entitlement.product_key_id
+        )
     if hold:
         stmt = stmt.with_for_update(read=True, of=Entitlement).execution_options(
             populate_existing=True
         )
     row = session.execute(stmt).first()
     if row is None:
+        if isinstance(customer, uuid.UUID):
+            assert actor is not None
+            software_customer(session, actor=actor, customer_id=customer)
         raise SoftwareItemNotFound()
-    return _items(session, row)[0]
+    extra = list(row[5:])  # after the item's columns: the customer, then the key
+    found = extra.pop(0) if by_id else customer
+    assert isinstance(found, Tenant)
+    key = catalog.HeldKey(*extra) if with_key and extra[0] is not None else None
+    return _Held(_items(session, row)[0], found, key)
 
 
 def _entitlement_item(session: Session, entitlement_id: uuid.UUID) -> SoftwareItem | None:
@@ -379,35 +460,42 @@ def _audit_tenant(actor: Actor, item: SoftwareItem) -> uuid.UUID:
 
 @dataclass(frozen=True)
 class RevealedKey:
-    """A decrypted product key; ``key_id`` is its inventory row."""
+    """A decrypted product key; ``key_id`` is its inventory row, ``customer`` the purchase's."""
 
     key: str
     version: str
     item: SoftwareItem
     key_id: uuid.UUID | None = None
+    customer: Tenant | None = None
 
     def __repr__(self) -> str:  # never let the key reach a log or a traceback
         return f"RevealedKey(version={self.version!r}, item={self.item.id})"
 
 
 def _key_for_version(
-    session: Session, *, settings: Settings, item: SoftwareItem, version: str, now: datetime
-) -> tuple[uuid.UUID, bool]:
-    """The line's key for ``version`` (reserving one on first use); and whether it is new."""
+    session: Session,
+    *,
+    settings: Settings,
+    item: SoftwareItem,
+    version: str,
+    now: datetime,
+    held: catalog.HeldKey | None = None,
+) -> tuple[uuid.UUID, catalog.HeldKey | None]:
+    """The line's key for ``version`` (reserving one on first use: then no ``HeldKey``).
+
+    The entitlement's own key is preferred; ``held`` is that key when the purchase was read
+    with it, so the common case (the version the purchase was sold with) reads no more. A
+    revoked key for the version refuses the reveal (the purchase was cancelled).
+    """
     ref = str(item.line.id)
-    keys = session.execute(
-        select(ProductKey.id, ProductKey.version, ProductKey.status).where(
-            ProductKey.order_line_ref == ref
-        )
-    ).all()
-    for key_id, key_version, status in sorted(
-        keys, key=lambda k: k[0] != item.entitlement.product_key_id
-    ):
-        if key_version != version:
-            continue
-        if status != KeyStatus.RESERVED:
+    if held is None or held.version != version or held.order_line_ref != ref:
+        keys = catalog.line_keys(session, order_line_ref=ref)
+        ordered = sorted(keys, key=lambda k: k.id != item.entitlement.product_key_id)
+        held = next((k for k in ordered if k.version == version), None)
+    if held is not None:
+        if held.status != KeyStatus.RESERVED:
             raise PurchaseCancelled()
-        return key_id, False
+        return held.id, held
     key_id = catalog.reserve_key(
         session,
         settings=settings,
@@ -417,7 +505,7 @@ def _key_for_version(
         order_line_ref=ref,
         now=now,
     )
-    return key_id, True
+    return key_id, None
 
 
 def get_key(
@@ -425,14 +513,23 @@ def get_key(
     *,
     settings: Settings,
     actor: Actor,
-    customer: Tenant,
+    customer: Tenant | uuid.UUID,
     item_id: str | uuid.UUID,
     version: str | None,
     now: datetime,
     request: RequestInfo | None = None,
 ) -> RevealedKey:
-    """Decrypt the purchase's product key for ``version`` (newest when None). Audited."""
-    item = get_item(session, customer=customer, item_id=item_id, hold=True)
+    """Decrypt the purchase's product key for ``version`` (newest when None). Audited.
+
+    ``customer``: the customer, or its tenant id: then it is read with the purchase, scoped
+    to what ``actor`` may reach (:func:`software_customer`; 404 ``CustomerNotFound`` else).
+    Every reveal, the first or a later one, writes one activity record before the key is
+    decrypted: the caller commits it before showing the key.
+    """
+    held = _held_purchase(
+        session, customer=customer, item_id=item_id, hold=True, actor=actor, with_key=True
+    )
+    item = held.item
     _require_active(item)
     if not item.has_key:
         raise NoProductKey()
@@ -444,23 +541,26 @@ def get_key(
             f"({', '.join(offered) or 'none'}).",
             source="version",
         )
-    key_id, reserved = _key_for_version(
-        session, settings=settings, item=item, version=chosen, now=now
+    key_id, key = _key_for_version(
+        session, settings=settings, item=item, version=chosen, now=now, held=held.key
     )
     _record(
         session,
         item=item,
-        customer_name=customer.name,
+        customer_name=held.customer.name,
         tenant_id=_audit_tenant(actor, item),
         resource_type="software_key",
         operation_type="get_software_key",
         now=now,
         actor=actor,
         request=request,
-        details={"version": chosen, "productKeyId": str(key_id), "keyReserved": reserved},
+        details={"version": chosen, "productKeyId": str(key_id), "keyReserved": key is None},
     )
-    value = catalog.reveal_key(session, settings=settings, key_id=key_id)
-    return RevealedKey(key=value, version=chosen, item=item, key_id=key_id)
+    if key is None:  # reserved just now: read it back
+        value = catalog.reveal_key(session, settings=settings, key_id=key_id)
+    else:
+        value = catalog.decrypt_key(settings, key)
+    return RevealedKey(key=value, version=chosen, item=item, key_id=key_id, customer=held.customer)
 
 
 KEY_REVEAL_SECONDS = 300
@@ -576,7 +676,7 @@ def start_download(
     *,
     settings: Settings,
     actor: Actor,
-    customer: Tenant,
+    customer: Tenant | uuid.UUID,
     item_id: str | uuid.UUID,
     version: str,
     language: str,
@@ -584,8 +684,12 @@ def start_download(
     now: datetime,
     request: RequestInfo | None = None,
 ) -> Download:
-    """Check the purchase and the file, and record the download. The route streams it."""
-    item = get_item(session, customer=customer, item_id=item_id, hold=True)
+    """Check the purchase and the file, and record the download. The route streams it.
+
+    ``customer``: the customer, or its tenant id (read with the purchase, as :func:`get_key`).
+    """
+    held = _held_purchase(session, customer=customer, item_id=item_id, hold=True, actor=actor)
+    item = held.item
     _require_active(item)
     storage, obj, name = _file(
         session, settings=settings, item=item, version=version, language=language, bitness=bitness
@@ -593,7 +697,7 @@ def start_download(
     _record(
         session,
         item=item,
-        customer_name=customer.name,
+        customer_name=held.customer.name,
         tenant_id=_audit_tenant(actor, item),
         resource_type="software_download",
         operation_type="download_software",

@@ -3,6 +3,7 @@ Software* in the Admin Center. Both call the same services as the API."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -162,14 +163,18 @@ def _reveal(
     portal: Portal,
     me: User,
     actor: Actor,
-    customer: Tenant,
+    customer: Tenant | uuid.UUID,
     base: str,
     settings: Any,
     now: Any,
     info: Any,
     selection: dict[str, str],
 ) -> Response:
-    """Get Key's POST: reveal (audited once), hold it for one showing, redirect to the GET."""
+    """Get Key's POST: reveal (audited once), hold it for one showing, redirect to the GET.
+
+    ``customer`` by tenant id is read with the purchase (``services.get_key``); a page
+    answering an error reads it alone (a foreign one is a 404, as before the reveal).
+    """
     try:
         key = services.get_key(
             session,
@@ -181,16 +186,19 @@ def _reveal(
             now=now,
             request=info,
         )
+        assert key.customer is not None, "get_key names the purchase's customer"
         reveal_id = services.hold_for_reveal(
             session,
             revealed=key,
-            customer=customer,
+            customer=key.customer,
             web_session_id=request.state.web_session.id,
             real_now=datetime.now(UTC),
         )
         session.commit()
     except DomainError as exc:
         session.rollback()
+        if not isinstance(customer, Tenant):
+            customer = page_customer(session, me, str(customer))
         return _page(
             request,
             session,
@@ -318,16 +326,22 @@ def partner_key(
     bitness: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    me, actor, customer = _partner(request, user, session, customer_id, PARTNER.get_key)
-    check_csrf(request, csrf_token)
+    me = portal_user(request, user, TenantKind.PARTNER)
+    require_page(PARTNER.get_key, me)
+    try:
+        cid = uuid.UUID(customer_id)
+        check_csrf(request, csrf_token)
+    except (ValueError, DomainError):
+        page_customer(session, me, customer_id)  # an unknown customer's 404 comes first
+        raise
     return _reveal(
         session,
         request,
         portal=PARTNER,
         me=me,
-        actor=actor,
-        customer=customer,
-        base=f"/partner/customers/{customer.id}/software",
+        actor=identity.actor_for(me),
+        customer=cid,
+        base=f"/partner/customers/{cid}/software",
         settings=settings,
         now=now,
         info=info,
