@@ -89,18 +89,18 @@ import httpx
 from sqlalchemy import create_engine, make_url, text
 
 from bench import checkout as ours_bench
-from bench.checkout import (
+from bench.checkout import run_clients
+from bench.common import (
     KEK,
     SECRET,
     free_port,
     group_cpu_seconds,
     load_average,
-    run_clients,
     scratch_database,
     seed,
     spread,
-    stop,
 )
+from bench.common import stop_group as stop
 from partnercenter import migrate
 from partnercenter.config import Settings
 from partnercenter.db import make_engine
