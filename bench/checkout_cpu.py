@@ -97,9 +97,8 @@ def main() -> None:
         def one(cart_id: uuid.UUID) -> None:
             at = datetime.now(UTC)
             with factory() as session:
-                user = identity.resolve_token(session, secret=secret, now=at)
-                assert user is not None
-                actor = identity.actor_for(user)
+                actor = identity.resolve_token_actor(session, secret=secret, now=at)
+                assert actor is not None
                 key = idempotency.request_key(
                     tenant_id=actor.tenant_id,
                     request_id=str(uuid.uuid4()),
