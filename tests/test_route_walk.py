@@ -110,7 +110,10 @@ def collect_endpoints(app: FastAPI) -> list[Endpoint]:
     for path, route, extra in _flatten(list(app.routes)):
         calls = list(_dependency_calls(route.dependant)) + list(extra)
         actions = frozenset(a for a in map(_required_action, calls) if a is not None)
-        authenticated = any(c in (deps.get_current_user, deps.get_optional_user) for c in calls)
+        authenticated = any(
+            c in (deps.get_current_user, deps.get_optional_user, deps.get_optional_actor)
+            for c in calls
+        )
         for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
             found.append(Endpoint(method, path, route, actions, authenticated))
     return found

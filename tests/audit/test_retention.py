@@ -393,14 +393,22 @@ def test_two_nodes_making_the_same_partition_at_once_make_it_once(fresh_pg: str)
         month = datetime(2040, 6, 1, tzinfo=UTC)
         first, second = factory(), factory()
         results: list[list[str]] = []
+        errors: list[BaseException] = []
+
+        def second_node() -> None:
+            try:
+                results.append(partitions.ensure_ahead(second, now=month, ahead=0))
+            except BaseException as exc:  # reported below, with its message
+                errors.append(exc)
+
         # The first node makes the partition and has not committed yet.
         assert partitions.ensure_ahead(first, now=month, ahead=0) == ["audit_records_y2040m06"]
-        waiting = threading.Thread(
-            target=lambda: results.append(partitions.ensure_ahead(second, now=month, ahead=0))
-        )
+        waiting = threading.Thread(target=second_node)
         waiting.start()  # finds it, or waits for the lock the first node holds
         first.commit()
         waiting.join(timeout=60)
+        assert not waiting.is_alive(), "the second node is still waiting for the lock"
+        assert not errors, repr(errors)
         second.commit()
         assert results == [[]]  # it found the partition made and made nothing
         with factory() as s:
