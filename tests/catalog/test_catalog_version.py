@@ -19,12 +19,11 @@ from partnercenter.db import make_engine, make_session_factory
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import Tenant, User
 from partnercenter.orders import services as orders
-from partnercenter.permissions import Role, TenantKind
 from tests.conftest import PG_ENABLED, PG_SKIP_MESSAGE, START
-from tests.factories import PASSWORD
 from tests.live import committed_database
 from tests.orders import catalog_data
 from tests.orders.catalog_data import AZURE, WINDOWS
+from tests.seed import AGENT, partner_world
 
 
 def _stamp(session: Session) -> str:
@@ -83,32 +82,18 @@ def test_orm_writes_change_the_stamp_and_key_reservations_do_not(
 
 
 def _seed(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """The shared test world (``tests.seed``); Contoso's id and Fabrikam's agent's id."""
     with make_session_factory(engine)() as session:
-        catalog_data.load(session, settings=settings, now=START, keys=5)
-        partner = identity.create_tenant(
-            session, kind=TenantKind.PARTNER, name="Fabrikam", country="US", now=START
-        )
-        session.flush()  # the customer and the user point at the partner
-        customer = identity.create_tenant(
+        customer = partner_world(
             session,
-            kind=TenantKind.CUSTOMER,
-            name="Contoso",
-            country="US",
+            settings=settings,
+            now=START,
+            keys=5,
             domain="contoso-stamp.onmicrosoft.com",
-            parent_id=partner.id,
-            now=START,
+            provider_people=(),
         )
-        user = identity.create_user(
-            session,
-            tenant=partner,
-            email="agent@fabrikam.example",
-            display_name="Agent",
-            password=PASSWORD,
-            roles=[Role.ADMIN_AGENT.value],
-            now=START,
-        )
-        session.commit()
-        return {"partner": partner.id, "customer": customer.id, "user": user.id}
+        user = session.execute(select(User).where(User.email == AGENT)).scalar_one()
+        return {"customer": uuid.UUID(customer), "user": user.id}
 
 
 def _checkout(engine: Engine, settings: Settings, ids: dict[str, Any]) -> dict[str, Any]:

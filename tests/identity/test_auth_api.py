@@ -123,3 +123,58 @@ def test_errors_have_the_partner_center_shape(client: TestClient) -> None:
     body = r.json()
     assert set(body) >= {"code", "description", "data", "source"}
     assert body["code"] == 10010
+
+
+def test_an_actor_route_honours_expiry_revocation_roles_and_deactivation_at_once(
+    client: TestClient, factory: Factory, session: Session, clock: FrozenClock
+) -> None:
+    """Routes that take the Actor (resolved without loading the user) apply the same rules
+    as /v1/users/me, from the very next request; a named token's last use is recorded."""
+    from sqlalchemy import delete
+
+    from partnercenter.identity.models import ApiToken, User, UserRole
+
+    user = factory.user(factory.partner(), Role.ADMIN_AGENT)
+    session.commit()
+    short = {"Authorization": f"Bearer {token_for(client, user)}"}
+    assert client.get("/v1/customers", headers=short).status_code == 200
+
+    created = client.post("/v1/users/me/tokens", json={"name": "sync"}, headers=short)
+    named = {"Authorization": f"Bearer {created.json()['token']}"}
+    assert client.get("/v1/customers", headers=named).status_code == 200
+    session.expire_all()
+    stored = session.execute(select(ApiToken).where(ApiToken.name == "sync")).scalar_one()
+    # A read ends in a rollback: the last use is recorded with the next write that commits.
+    other = client.post("/v1/users/me/tokens", json={"name": "other"}, headers=named)
+    assert other.status_code == 201
+    session.expire_all()
+    assert stored.last_used_at is not None
+
+    # The password-grant token expires after an hour (real time in production; the test's
+    # clock stands for it here).
+    clock.advance(minutes=61)
+    assert client.get("/v1/customers", headers=short).status_code == 401
+    assert client.get("/v1/customers", headers=named).status_code == 200
+
+    # A role taken away: refused (403) at the next request.
+    session.execute(delete(UserRole).where(UserRole.user_id == user.id))
+    session.commit()
+    assert client.get("/v1/customers", headers=named).status_code == 403
+
+    # A deactivated user: 401 at the next request.
+    session.add(UserRole(user_id=user.id, role=Role.ADMIN_AGENT))
+    session.commit()
+    assert client.get("/v1/customers", headers=named).status_code == 200
+    found = session.get(User, user.id)
+    assert found is not None
+    found.is_active = False
+    session.commit()
+    assert client.get("/v1/customers", headers=named).status_code == 401
+
+    # A revoked token: 401 at the next request.
+    found.is_active = True
+    session.commit()
+    assert client.get("/v1/customers", headers=named).status_code == 200
+    stored.revoked_at = stored.created_at
+    session.commit()
+    assert client.get("/v1/customers", headers=named).status_code == 401

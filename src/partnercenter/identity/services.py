@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -782,17 +782,30 @@ def resolve_token(session: Session, *, secret: str, now: datetime) -> User | Non
         .unique()
         .scalar_one_or_none()
     )
-    if token is None or token.revoked_at is not None:
+    if token is None or not _token_live(token.revoked_at, token.expires_at, token.user, now):
         return None
-    if token.expires_at is not None and token.expires_at <= now:
-        return None
-    if not token.user.is_active:
-        return None
-    if token.name is not None and (
-        token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5)
-    ):
+    if _touch_due(token.name, token.last_used_at, now):
         token.last_used_at = now
     return token.user
+
+
+class _Activity(Protocol):
+    is_active: bool
+
+
+def _token_live(
+    revoked_at: datetime | None, expires_at: datetime | None, user: _Activity, now: datetime
+) -> bool:
+    """A token counts while it is not revoked, not expired (``now``: real time, UTC) and its
+    user is active: the rule both resolvers apply."""
+    if revoked_at is not None or (expires_at is not None and expires_at <= now):
+        return False
+    return user.is_active
+
+
+def _touch_due(name: str | None, last_used_at: datetime | None, now: datetime) -> bool:
+    """Whether a named token's ``last_used_at`` is moved (at most every five minutes)."""
+    return name is not None and (last_used_at is None or now - last_used_at > timedelta(minutes=5))
 
 
 # Authentication's one statement for a bearer token: the token's and the user's columns, one
@@ -834,15 +847,14 @@ def resolve_token_actor(session: Session, *, secret: str, now: datetime) -> Acto
     rows = session.execute(_TOKEN_ACTOR, {"token_hash": _token_hash(secret)}).all()
     if not rows:
         return None
-    token_id, name, expires_at, revoked_at, last_used_at, user_id, email, display_name = rows[0][:8]
-    is_active, tenant = rows[0][8], rows[0][10]
-    if revoked_at is not None or (expires_at is not None and expires_at <= now):
-        return None
-    if not is_active:
+    first = rows[0]
+    token_id, name, expires_at, revoked_at, last_used_at, user_id, email, display_name = first[:8]
+    tenant = first[10]
+    if not _token_live(revoked_at, expires_at, first, now):
         return None
     # The identity map holds unchanged objects weakly: keep the tenant for the session's life.
     session.info["caller_tenant"] = tenant
-    if name is not None and (last_used_at is None or now - last_used_at > timedelta(minutes=5)):
+    if _touch_due(name, last_used_at, now):
         session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
     return Actor(
         user_id=user_id,
