@@ -23,7 +23,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from partnercenter import compat, logs
 from partnercenter.clock import Clock, SandboxClock, SystemClock
 from partnercenter.config import Settings
-from partnercenter.db import make_engine, make_session_factory
+from partnercenter.db import lazy_transactions, make_engine, make_session_factory
 from partnercenter.edge import EdgeGuard
 from partnercenter.errors import install_error_handlers
 from partnercenter.jobs import runtime as job_runtime
@@ -90,6 +90,8 @@ def create_app(
         app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, **details)
     app.state.settings = settings
     app.state.session_factory = session_factory
+    # A request's transaction begins at its first write: a read costs no BEGIN or ROLLBACK.
+    app.state.request_session_factory = lazy_transactions(session_factory)
     app.state.clock = clock
     if security_clock is None:
         security_clock = SystemClock() if isinstance(clock, SandboxClock) else clock

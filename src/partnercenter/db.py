@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.pq import TransactionStatus
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import Dialect
@@ -24,6 +25,9 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+_PG_IDLE = TransactionStatus.IDLE
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -153,12 +157,95 @@ def make_engine(url: str, *, sqlite_busy_timeout_ms: int = 30000, **kwargs: Any)
         # replaces every connection of the pool.
         kwargs.setdefault("pool_pre_ping", False)
         engine = create_engine(url, **kwargs)
+        event.listen(engine, "before_cursor_execute", _begin_before_first_write)
     event.listen(engine, "before_cursor_execute", _refuse_unstorable_text)
     return engine
 
 
 def make_session_factory(bind: Any, **kwargs: Any) -> sessionmaker[Session]:
     return sessionmaker(bind=bind, expire_on_commit=False, autoflush=True, **kwargs)
+
+
+# --- transactions that begin at the first write (PostgreSQL) --------------------------------
+
+LAZY_BEGIN = "partnercenter_lazy_begin"
+"""Execution option: this connection runs plain reads outside a transaction (see below)."""
+
+ALONE = "partnercenter_alone"
+"""Execution option of one statement that may commit on its own when no transaction is open."""
+
+# What may run outside a transaction: a SELECT that takes no lock, sets nothing and calls no
+# function with an effect. Anything else (INSERT, UPDATE, DELETE, a data-modifying or any
+# other WITH, SAVEPOINT, SET, a row lock, an advisory lock, set_config, a sequence, NOTIFY)
+# opens the transaction first. A false positive only costs the BEGIN a read would have had.
+_READ = re.compile(r"\s*SELECT\b", re.IGNORECASE)
+_EFFECT = re.compile(
+    r"\bFOR\s+(?:UPDATE|SHARE|NO\s+KEY\s+UPDATE|KEY\s+SHARE)\b|advisory|set_config|nextval"
+    r"|setval|notify|txid_current|pg_current_xact_id",
+    re.IGNORECASE,
+)
+
+
+def is_plain_read(statement: str) -> bool:
+    """True when ``statement`` is a SELECT with no lock and no side effect (see ``_EFFECT``)."""
+    return _READ.match(statement) is not None and _EFFECT.search(statement) is None
+
+
+def _begin_before_first_write(
+    conn: Any,
+    cursor: Any,
+    statement: str,
+    _parameters: Any,
+    context: Any,
+    _executemany: bool,
+) -> None:
+    # A lazy connection is in the driver's autocommit mode: reads run alone, each on its own
+    # snapshot (what READ COMMITTED gives every statement anyway), and the first statement
+    # that writes or locks opens the transaction, which the session's commit or rollback
+    # then ends. Every write of a unit of work is still in one transaction.
+    options = context.execution_options if context is not None else conn.get_execution_options()
+    if not options.get(LAZY_BEGIN) or options.get(ALONE):
+        return
+    if cursor.connection.info.transaction_status != _PG_IDLE or is_plain_read(statement):
+        return
+    cursor.execute("BEGIN")
+
+
+def lazy_transactions(factory: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions like ``factory``'s whose transaction begins at the first write (PostgreSQL).
+
+    A web request that only reads then costs no ``BEGIN`` and no ``ROLLBACK`` (two round
+    trips of three, for a one-statement read), and ends without any I/O. Writes are as
+    before: the first statement that writes or takes a lock (``is_plain_read`` is false)
+    sends ``BEGIN`` first, and every later statement runs in that transaction until the
+    session commits or rolls back. Reads that came before the first write ran each on its
+    own snapshot, which under READ COMMITTED (PostgreSQL's default, which we use) every
+    statement has anyway; what needs a row to stay as read locks it (``FOR UPDATE``), and
+    a locking read opens the transaction.
+
+    A factory bound to anything but a PostgreSQL :class:`Engine` (SQLite, whose
+    ``BEGIN IMMEDIATE`` serializes writers from the first statement on; a test's
+    connection) is returned as it is.
+    """
+    bind = factory.kw.get("bind")
+    if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
+        return factory
+    lazy = bind.execution_options(isolation_level="AUTOCOMMIT", **{LAZY_BEGIN: True})
+    return sessionmaker(**{**factory.kw, "bind": lazy})
+
+
+def holds_transaction(session: Session) -> bool:
+    """True when ending ``session`` needs a round trip (the database has a transaction open).
+
+    Without I/O: the ORM's view, then for a lazy PostgreSQL connection the driver's status.
+    """
+    if not session.in_transaction():
+        return False
+    connection = session.connection()
+    if not connection.get_execution_options().get(LAZY_BEGIN):
+        return True
+    dbapi = connection.connection.dbapi_connection
+    return dbapi is None or dbapi.info.transaction_status != _PG_IDLE
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from partnercenter.clock import Clock, SandboxClock
 from partnercenter.config import Settings
 from partnercenter.context import Actor, RequestInfo
+from partnercenter.db import holds_transaction
 from partnercenter.errors import CsrfFailed, Forbidden, Unauthenticated
 from partnercenter.i18n import N_
 from partnercenter.identity import services as identity
@@ -36,16 +37,17 @@ async def get_settings(request: Request) -> Settings:
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request; the route commits, teardown only rolls back and closes.
 
+    On PostgreSQL the transaction begins at the request's first write
+    (``db.lazy_transactions``): a read runs its statements alone and leaves nothing to end.
     Opening a session does no I/O, so it happens on the event loop. Closing one that still
-    holds a transaction (a read, or a failed write) rolls back over the network: that runs
-    in a worker thread. After a commit there is nothing left to send, and the session is
-    closed here, without a thread hop.
+    holds a transaction (a failed write, or a read on SQLite) rolls back over the network:
+    that runs in a worker thread. Otherwise the session is closed here, without a thread hop.
     """
-    session: Session = request.app.state.session_factory()
+    session: Session = request.app.state.request_session_factory()
     try:
         yield session
     finally:
-        if session.in_transaction():
+        if holds_transaction(session):
             await run_in_threadpool(_end, session)
         else:
             session.close()

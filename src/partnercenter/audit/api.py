@@ -30,8 +30,9 @@ from partnercenter.audit.services import (
 from partnercenter.config import Settings
 from partnercenter.deps import ActorDep, NowDep, SessionDep, SettingsDep
 from partnercenter.envelopes import FastJSONResponse, collection, continuation_or_none
+from partnercenter.routing import Route
 
-router = APIRouter(prefix="/v1", tags=["activity log"])
+router = APIRouter(route_class=Route, prefix="/v1", tags=["activity log"])
 
 _BAD_REQUEST: dict[int | str, dict[str, Any]] = {
     400: {

@@ -34,8 +34,9 @@ from partnercenter.i18n import N_
 from partnercenter.identity import services as identity
 from partnercenter.identity.views import OptionalUser, portal_user, require_page
 from partnercenter.permissions import Action, TenantKind
+from partnercenter.routing import Route
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=Route, include_in_schema=False)
 
 PAGE_SIZE = 50
 

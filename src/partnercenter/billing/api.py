@@ -27,9 +27,10 @@ from partnercenter.envelopes import collection, exact_json, link, relative_uri
 from partnercenter.errors import InvalidInput
 from partnercenter.identity import services as identity
 from partnercenter.permissions import Action
+from partnercenter.routing import Route
 from partnercenter.web import gettext_for
 
-router = APIRouter(prefix="/v1", tags=["invoices"])
+router = APIRouter(route_class=Route, prefix="/v1", tags=["invoices"])
 
 _READ_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No valid bearer token or session (10401)"},

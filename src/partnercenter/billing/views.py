@@ -23,9 +23,10 @@ from partnercenter.identity.models import User
 from partnercenter.identity.views import OptionalUser, portal_user, require_page
 from partnercenter.money import from_minor, minor_units
 from partnercenter.permissions import Action, TenantKind
+from partnercenter.routing import Route
 from partnercenter.web import check_csrf, language, render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=Route, include_in_schema=False)
 
 CHART_WIDTH = 680
 CHART_HEIGHT = 232

@@ -33,8 +33,9 @@ from partnercenter.errors import InvalidInput
 from partnercenter.identity.models import Tenant
 from partnercenter.markets import normalise_country
 from partnercenter.permissions import Action
+from partnercenter.routing import Route
 
-router = APIRouter(prefix="/v1", tags=["catalog"])
+router = APIRouter(route_class=Route, prefix="/v1", tags=["catalog"])
 
 Browser = Annotated[Actor, Depends(require(Action.BROWSE_CATALOG))]
 CatalogManager = Annotated[Actor, Depends(require(Action.MANAGE_CATALOG))]

@@ -29,9 +29,10 @@ from partnercenter.markets import (
 )
 from partnercenter.money import from_minor, tax_inclusive
 from partnercenter.permissions import Action, TenantKind
+from partnercenter.routing import Route
 from partnercenter.web import check_csrf, render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=Route, include_in_schema=False)
 
 
 def _render(

@@ -28,8 +28,9 @@ from partnercenter.envelopes import collection, continuation_or_none
 from partnercenter.errors import InvalidInput
 from partnercenter.identity.models import Tenant, User
 from partnercenter.permissions import ROLE_LABELS, Action, Role
+from partnercenter.routing import Route
 
-router = APIRouter(prefix="/v1", tags=["customers"])
+router = APIRouter(route_class=Route, prefix="/v1", tags=["customers"])
 
 Viewer = Annotated[Actor, Depends(require(Action.VIEW_CUSTOMERS))]
 Creator = Annotated[Actor, Depends(require(Action.CREATE_CUSTOMER))]

@@ -16,9 +16,10 @@ from partnercenter.identity.models import Tenant, User
 from partnercenter.identity.views import OptionalUser, portal_user, require_page
 from partnercenter.markets import all_countries
 from partnercenter.permissions import Action, TenantKind
+from partnercenter.routing import Route
 from partnercenter.web import check_csrf, render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=Route, include_in_schema=False)
 
 PAGE_SIZE = 200
 

@@ -39,8 +39,9 @@ from partnercenter.identity.schemas import (
     UserPatch,
 )
 from partnercenter.permissions import Action, TenantKind
+from partnercenter.routing import Route
 
-router = APIRouter(prefix="/v1", tags=["identity"])
+router = APIRouter(route_class=Route, prefix="/v1", tags=["identity"])
 
 
 def user_out(user: User) -> UserOut:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, joinedload
 from partnercenter.audit import services as audit
 from partnercenter.config import Settings
 from partnercenter.context import Actor, RequestInfo
+from partnercenter.db import ALONE
 from partnercenter.errors import Forbidden, InvalidInput, NotFound
 from partnercenter.i18n import N_
 from partnercenter.identity.errors import (
@@ -842,7 +843,7 @@ def resolve_token_actor(session: Session, *, secret: str, now: datetime) -> Acto
     an ORM object; the caller's tenant (with its webhook registration) is loaded into the
     session. Nothing is cached between requests, so a revocation, a deactivation or a role
     change holds from the next request. ``now`` is real time (UTC). A named token's
-    ``last_used_at`` is moved at most every five minutes, in the request's transaction.
+    ``last_used_at`` is moved at most every five minutes.
     """
     rows = session.execute(_TOKEN_ACTOR, {"token_hash": _token_hash(secret)}).all()
     if not rows:
@@ -855,7 +856,10 @@ def resolve_token_actor(session: Session, *, secret: str, now: datetime) -> Acto
     # The identity map holds unchanged objects weakly: keep the tenant for the session's life.
     session.info["caller_tenant"] = tenant
     if _touch_due(name, last_used_at, now):
-        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+        # Committed on its own where the request's transaction begins at its first write
+        # (db.ALONE): a read records the use too, and a failed write does not undo it.
+        touch = update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
+        session.execute(touch, execution_options={ALONE: True})
     return Actor(
         user_id=user_id,
         email=email,

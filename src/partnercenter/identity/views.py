@@ -27,9 +27,10 @@ from partnercenter.identity.errors import BadCredentials, SignInThrottled
 from partnercenter.identity.models import User
 from partnercenter.markets import all_countries
 from partnercenter.permissions import ROLES_BY_KIND, Action, TenantKind
+from partnercenter.routing import Route
 from partnercenter.web import check_csrf, language, render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=Route, include_in_schema=False)
 
 PORTAL_OF = {
     TenantKind.PARTNER: "/partner",

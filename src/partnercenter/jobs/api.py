@@ -15,10 +15,11 @@ from partnercenter.jobs.errors import MailNotFound
 from partnercenter.jobs.models import ScheduledRun
 from partnercenter.jobs.schemas import ScheduledRunOut, UnsentMail
 from partnercenter.permissions import Action
+from partnercenter.routing import Route
 from partnercenter.support import mail
 from partnercenter.support.models import MailOutbox
 
-router = APIRouter(tags=["background jobs"])
+router = APIRouter(route_class=Route, tags=["background jobs"])
 
 
 def _mail_out(row: MailOutbox) -> UnsentMail:

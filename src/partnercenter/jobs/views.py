@@ -26,6 +26,7 @@ from partnercenter.jobs.errors import MailNotFound
 from partnercenter.jobs.models import ScheduledRun
 from partnercenter.jobs.tasks import MONTH_CLOSE
 from partnercenter.permissions import Action, TenantKind
+from partnercenter.routing import Route
 from partnercenter.support import mail
 from partnercenter.support.models import MailOutbox
 from partnercenter.web import check_csrf, render
@@ -33,7 +34,7 @@ from partnercenter.webhooks import services as webhooks
 from partnercenter.webhooks.errors import DeliveryNotFound
 from partnercenter.webhooks.models import WebhookDelivery
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=Route, include_in_schema=False)
 
 PAGE = "/provider/jobs"
 

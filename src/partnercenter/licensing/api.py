@@ -36,10 +36,11 @@ from partnercenter.identity.models import Tenant
 from partnercenter.licensing import services
 from partnercenter.orders import cancellation
 from partnercenter.permissions import Action, TenantKind
+from partnercenter.routing import Route
 from partnercenter.schemas import RequestModel
 
-router = APIRouter(prefix="/v1", tags=["software"])
-public_router = APIRouter(tags=["software"])
+router = APIRouter(route_class=Route, prefix="/v1", tags=["software"])
+public_router = APIRouter(route_class=Route, tags=["software"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid version, language, bitness or link lifetime (10010, 16012)"},

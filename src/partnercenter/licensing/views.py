@@ -23,9 +23,10 @@ from partnercenter.identity.models import Tenant, User
 from partnercenter.identity.views import OptionalUser, portal_user, require_page
 from partnercenter.licensing import services
 from partnercenter.permissions import Action, TenantKind
+from partnercenter.routing import Route
 from partnercenter.web import check_csrf, render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=Route, include_in_schema=False)
 
 ADMIN_BASE = "/admin/billing/products/software"
 

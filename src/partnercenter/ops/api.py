@@ -19,9 +19,12 @@ from partnercenter.errors import InvalidInput, NotFound, Unauthenticated
 from partnercenter.i18n import N_
 from partnercenter.identity.models import SandboxClockState
 from partnercenter.permissions import Action
+from partnercenter.routing import Route
 from partnercenter.schemas import RequestModel
 
-router = APIRouter()
+router = APIRouter(
+    route_class=Route,
+)
 
 
 @router.get("/healthz", tags=["operations"])

@@ -23,8 +23,9 @@ from partnercenter.orders import services
 from partnercenter.orders.errors import CartNotFound, OrderNotFound
 from partnercenter.orders.schemas import CartIn, CartOut, CheckoutOut, OrderIn, OrderOut
 from partnercenter.permissions import Action
+from partnercenter.routing import Route
 
-router = APIRouter(prefix="/v1", tags=["orders"])
+router = APIRouter(route_class=Route, prefix="/v1", tags=["orders"])
 
 Buyer = Annotated[Actor, Depends(require(Action.BUY_FOR_CUSTOMER))]
 OrderViewer = Annotated[Actor, Depends(require(Action.VIEW_ORDERS))]

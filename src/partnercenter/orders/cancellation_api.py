@@ -23,9 +23,10 @@ from partnercenter.orders.cancellation_errors import InvalidOrderStatus
 from partnercenter.orders.errors import OrderNotFound
 from partnercenter.orders.schemas import OrderOut
 from partnercenter.permissions import Action
+from partnercenter.routing import Route
 from partnercenter.schemas import RequestModel
 
-router = APIRouter(prefix="/v1", tags=["cancellation"])
+router = APIRouter(route_class=Route, prefix="/v1", tags=["cancellation"])
 
 Canceller = Annotated[Actor, Depends(require_action(Action.CANCEL_PURCHASE))]
 OrderViewer = Annotated[Actor, Depends(require_action(Action.VIEW_ORDERS))]

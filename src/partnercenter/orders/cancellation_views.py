@@ -21,9 +21,10 @@ from partnercenter.orders.errors import OrderNotFound
 from partnercenter.orders.models import Order
 from partnercenter.orders.services import list_orders
 from partnercenter.permissions import Action
+from partnercenter.routing import Route
 from partnercenter.web import check_csrf, render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=Route, include_in_schema=False)
 
 
 def _order_id(value: str | None) -> uuid.UUID | None:

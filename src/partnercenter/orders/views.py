@@ -24,9 +24,10 @@ from partnercenter.orders import services
 from partnercenter.orders.errors import CartNotFound
 from partnercenter.orders.models import Cart, CartStatus
 from partnercenter.permissions import Action
+from partnercenter.routing import Route
 from partnercenter.web import check_csrf, render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=Route, include_in_schema=False)
 
 
 @dataclass(frozen=True)

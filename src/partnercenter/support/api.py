@@ -32,6 +32,7 @@ from partnercenter.errors import Forbidden, InvalidInput
 from partnercenter.identity.models import Tenant
 from partnercenter.money import from_minor
 from partnercenter.permissions import Action
+from partnercenter.routing import Route
 from partnercenter.storage import get_storage
 from partnercenter.support import mail, services
 from partnercenter.support.errors import SupportRequestNotFound
@@ -39,7 +40,7 @@ from partnercenter.support.files import IncomingFile, read_limited
 from partnercenter.support.models import SupportRequest
 from partnercenter.support.schemas import ServiceRequestIn, ServiceRequestPatch
 
-router = APIRouter(prefix="/v1", tags=["support"])
+router = APIRouter(route_class=Route, prefix="/v1", tags=["support"])
 
 Filer = Annotated[Actor, Depends(require(Action.FILE_SUPPORT_REQUEST))]
 MAX_PAGE = 500

@@ -15,6 +15,7 @@ from partnercenter.identity import services as identity
 from partnercenter.identity.models import User
 from partnercenter.identity.views import OptionalUser, portal_user, require_page
 from partnercenter.permissions import Action, TenantKind
+from partnercenter.routing import Route
 from partnercenter.storage import get_storage
 from partnercenter.support import services
 from partnercenter.support.api import names_for, request_json, send_mail_after_commit
@@ -23,7 +24,7 @@ from partnercenter.support.files import ALLOWED_EXTENSIONS, IncomingFile, read_l
 from partnercenter.support.models import RequestStatus, Severity, SupportRequest
 from partnercenter.web import check_csrf, gettext_for, language, render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=Route, include_in_schema=False)
 
 REFUND_TITLE = N_("Refund for a cancelled purchase")
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from partnercenter.context import Actor
 from partnercenter.deps import NowDep, SessionDep, SettingsDep, require
 from partnercenter.permissions import Action
+from partnercenter.routing import Route
 from partnercenter.webhooks import services
 from partnercenter.webhooks.errors import DeliveryNotFound
 from partnercenter.webhooks.models import WebhookDelivery, WebhookRegistration
@@ -23,7 +24,7 @@ from partnercenter.webhooks.schemas import (
     ValidationEventOut,
 )
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(route_class=Route, tags=["webhooks"])
 
 ManageDep = Annotated[Actor, Depends(require(Action.MANAGE_WEBHOOKS))]
 
