@@ -231,16 +231,25 @@ SERVER_PIDS: dict[str, int] = {}  # base URL -> the server's process group
 
 
 @contextlib.contextmanager
-def serve(url: str, data_dir: Path, extra: list[str]) -> Iterator[str]:
+def serve(
+    url: str,
+    data_dir: Path,
+    extra: list[str],
+    *,
+    command: Callable[[int], list[str]] | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
     """``partnercenter serve`` with ``extra`` options, on a free port, until the block ends.
 
-    Yields the base URL; its process group is ``SERVER_PIDS[base]``. Raises ``RuntimeError``
-    (after printing the end of the server's log) when it does not answer ``/healthz`` in 60 s.
+    ``command`` (the port → the argument list) serves something else instead, and ``env``
+    adds to its environment. Yields the base URL; its process group is
+    ``SERVER_PIDS[base]``. Raises ``RuntimeError`` (after printing the end of the server's
+    log) when it does not answer ``/healthz`` with 200 in 60 s.
     """
     port = free_port()
     # The server's errors go to a file in the data folder, printed if it fails to start.
     log = (data_dir / f"serve-{port}.log").open("wb")
-    env = {
+    environment = {
         **os.environ,
         "DATABASE_URL": url,
         "PARTNERCENTER_DATA_DIR": str(data_dir),
@@ -249,10 +258,12 @@ def serve(url: str, data_dir: Path, extra: list[str]) -> Iterator[str]:
         "PARTNERCENTER_LOG_JSON": "false",
         # Background jobs off: their clean-up and month close would act on the bench's rows.
         "PARTNERCENTER_JOBS": "off",
+        **(env or {}),
     }
+    argv = [sys.executable, "-m", "partnercenter.cli.main", "serve", "--port", str(port), *extra]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "partnercenter.cli.main", "serve", "--port", str(port), *extra],
-        env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+        command(port) if command else argv,
+        env=environment, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
     )  # fmt: skip
     SERVER_PIDS[f"http://127.0.0.1:{port}"] = proc.pid
     try:

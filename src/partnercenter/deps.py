@@ -173,7 +173,7 @@ async def get_current_user(user: Annotated[User | None, Depends(get_optional_use
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_optional_actor(request: Request, session: SessionDep, now: SecurityNowDep) -> Actor | None:
+def get_optional_actor(request: Request, session: SessionDep) -> Actor | None:
     """The signed-in actor: of the bearer token, or of the session cookie for pages.
 
     A bearer token is resolved in one statement straight into an :class:`Actor`
@@ -186,6 +186,8 @@ def get_optional_actor(request: Request, session: SessionDep, now: SecurityNowDe
     cached: Actor | None = getattr(request.state, "actor", None)
     if cached is not None:
         return cached
+    # Real time, as get_security_now gives it (read here: a dependency less to solve).
+    now = request.app.state.security_clock.now()
     token = _bearer(request)
     if token is None:
         user = get_optional_user(request, session, now)
@@ -214,10 +216,13 @@ async def get_web_session(request: Request, user: CurrentUser) -> WebSession:
     return ws
 
 
-def require(action: Action) -> Callable[[Actor], Awaitable[Actor]]:
+def require(action: Action) -> Callable[[Actor | None], Awaitable[Actor]]:
     """A dependency that refuses (403) unless the actor's roles allow ``action``."""
 
-    async def _check(actor: ActorDep) -> Actor:
+    # On get_optional_actor directly, not through get_actor: a dependency less to solve.
+    async def _check(actor: Annotated[Actor | None, Depends(get_optional_actor)]) -> Actor:
+        if actor is None:
+            raise Unauthenticated()
         if not actor.can(action):
             raise Forbidden(data=[{"action": action.value}])
         return actor
