@@ -238,14 +238,26 @@ def holds_transaction(session: Session) -> bool:
     """True when ending ``session`` needs a round trip (the database has a transaction open).
 
     Without I/O: the ORM's view, then for a lazy PostgreSQL connection the driver's status.
+    A failed or dropped transaction counts as open: its rollback cleans the session up.
     """
-    if not session.in_transaction():
+    transaction = session.get_transaction()
+    if transaction is None:
         return False
-    connection = session.connection()
-    if not connection.get_execution_options().get(LAZY_BEGIN):
+    if not transaction.is_active:  # a statement failed: the session must be rolled back
         return True
-    dbapi = connection.connection.dbapi_connection
-    return dbapi is None or dbapi.info.transaction_status != _PG_IDLE
+    # The connections the transaction holds, without asking for one (which could wait on
+    # the pool, on the event loop). SQLAlchemy keeps them in ``_connections``; should that
+    # ever go, every open transaction counts as holding one (the rollback is then a hop).
+    held = getattr(transaction, "_connections", None)
+    if held is None:
+        return True
+    for connection, *_rest in held.values():
+        if connection.invalidated or not connection.get_execution_options().get(LAZY_BEGIN):
+            return True
+        dbapi = connection.connection.dbapi_connection
+        if dbapi is None or dbapi.info.transaction_status != _PG_IDLE:
+            return True
+    return False
 
 
 @contextmanager
