@@ -202,8 +202,8 @@ def validation_error(exc: RequestValidationError) -> InvalidInput:
     errors = list(exc.errors())
     for err in errors:
         if err.get("type") == "json_invalid":
-            loc = tuple(err.get("loc", ()))
-            position = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else 0
+            where = tuple(err.get("loc", ()))
+            position = where[1] if len(where) > 1 and isinstance(where[1], int) else 0
             problem = str((err.get("ctx") or {}).get("error", "")) or "JSON decode error"
             return json_syntax_error(problem, position, exc.body or "")
     data: list[dict[str, Any]] = []
