@@ -107,6 +107,13 @@ class UriTooLong(DomainError):
     default_description = N_("The address (path and query) is longer than this service accepts.")
 
 
+class HeaderFieldsTooLarge(DomainError):
+    code = 10831
+    name = "request_header_fields_too_large"
+    status = 431
+    default_description = N_("The request's headers are larger than this service accepts.")
+
+
 class UnsupportedMediaType(DomainError):
     code = 10815
     name = "unsupported_media_type"
@@ -253,6 +260,7 @@ def install_error_handlers(app: FastAPI) -> None:
             405: MethodNotAllowed,
             413: PayloadTooLarge,
             414: UriTooLong,
+            431: HeaderFieldsTooLarge,
             415: UnsupportedMediaType,
         }
         error_cls = mapping.get(exc.status_code)

@@ -88,4 +88,3 @@ def test_a_field_error_still_names_the_field(client: TestClient, bearer: dict[st
     assert r.status_code == 400
     assert r.json()["description"] == "Invalid input: companyName: Field required"
     assert r.json()["data"] == [{"field": "companyName", "message": "Field required"}]
-
