@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 2 * 1024 * 1024  # any request body, before it is read
     max_upload_bytes: int = 512 * 1024 * 1024  # routes that take files; they stream to disk
     max_url_bytes: int = 8 * 1024  # path plus query string: 414 beyond
+    max_header_bytes: int = 32 * 1024  # all header names and values together: 431 beyond
     workers: int = Field(default=1, ge=1)  # server processes; `partnercenter serve` sets it
     db_pool_size: int | None = Field(default=None, ge=1)  # default from the worker count
     db_max_overflow: int | None = Field(default=None, ge=0)

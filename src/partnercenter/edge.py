@@ -6,7 +6,8 @@ failure, without calling the route:
 
 - the address: longer than ``max_url_bytes`` → 414; a path or query string that is not UTF-8
   once percent-decoded, or holds a control character (NUL included) → 400;
-- the headers: a control character in a value → 400;
+- the headers: names and values together (each counted as ``name: value`` and a line end)
+  longer than ``max_header_bytes`` → 431; a control character in a value → 400;
 - the method: a path that exists for other methods → 405 with the right ``Allow``;
   ``OPTIONS`` → 204 with ``Allow``;
 - the body size: ``Content-Length`` over the route's limit → 413 before a byte is read;
@@ -43,6 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from partnercenter.config import Settings
 from partnercenter.errors import (
     DomainError,
+    HeaderFieldsTooLarge,
     InvalidInput,
     MethodNotAllowed,
     PayloadTooLarge,
@@ -239,7 +241,13 @@ class EdgeGuard:
                 _check_bytes(unquote_to_bytes(part.replace(b"+", b" ")), "query", _CONTROL_IN_TEXT)
 
     def _check_headers(self, scope: Scope) -> None:
-        for name, value in scope.get("headers", ()):
+        headers = scope.get("headers", ())
+        size = sum(len(name) + len(value) + 4 for name, value in headers)  # ": " and CRLF
+        if size > self.settings.max_header_bytes:
+            raise _Refused(
+                HeaderFieldsTooLarge(data=[{"limitBytes": self.settings.max_header_bytes}])
+            )
+        for name, value in headers:
             if _CONTROL_IN_HEADER.search(value):
                 raise _Refused(
                     InvalidInput(
@@ -401,7 +409,7 @@ class EdgeGuard:
         response = error_response(request, error.status, error.body())
         if isinstance(error, MethodNotAllowed) and allowed:
             response.headers["Allow"] = ", ".join(allowed)
-        if error.status in (413, 414):
+        if error.status in (413, 414, 431):
             response.headers["Connection"] = "close"  # the rest of the body is not read
         await response(scope, no_body, send)
 

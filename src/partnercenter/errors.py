@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from partnercenter.i18n import N_
+from partnercenter.i18n import N_, Verbatim
 
 log = logging.getLogger("partnercenter.errors")
 
@@ -107,6 +107,13 @@ class UriTooLong(DomainError):
     default_description = N_("The address (path and query) is longer than this service accepts.")
 
 
+class HeaderFieldsTooLarge(DomainError):
+    code = 10831
+    name = "request_header_fields_too_large"
+    status = 431
+    default_description = N_("The request's headers are larger than this service accepts.")
+
+
 class UnsupportedMediaType(DomainError):
     code = 10815
     name = "unsupported_media_type"
@@ -167,6 +174,62 @@ def error_response(request: Request, status: int, body: dict[str, Any]) -> Respo
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def json_syntax_error(problem: str, position: int, document: str | bytes) -> InvalidInput:
+    """The error for a body that is not JSON, saying where: line and column (both from 1)
+    and the character position (from 0) of ``position`` in ``document``, and the parser's
+    ``problem`` (Python's ``json`` module's message, such as ``Expecting value``)."""
+    text = document.decode("utf-8", "replace") if isinstance(document, bytes) else document
+    position = max(0, min(position, len(text)))
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    description = N_(
+        "The request body is not valid JSON: %(problem)s at line %(line)s, column %(column)s "
+        "(character %(position)s).",
+        problem=Verbatim(problem),
+        line=line,
+        column=column,
+        position=position,
+    )
+    where = {"line": line, "column": column, "position": position}
+    return InvalidInput(
+        description,
+        data=[{"field": "body", "message": str(description), **where}],
+        source="body",
+    )
+
+
+def validation_error(exc: RequestValidationError) -> InvalidInput:
+    """Our error for what FastAPI found wrong with a request's parameters or body.
+
+    ``data`` lists every problem as ``{field, message}`` (``field`` is the dotted place,
+    ``items.0.quantity``; the body itself is ``body``); the description states the first.
+    A body that is not JSON says where it breaks (:func:`json_syntax_error`); a missing
+    body says so instead of naming an empty field.
+    """
+    errors = list(exc.errors())
+    for err in errors:
+        if err.get("type") == "json_invalid":
+            where = tuple(err.get("loc", ()))
+            position = where[1] if len(where) > 1 and isinstance(where[1], int) else 0
+            problem = str((err.get("ctx") or {}).get("error", "")) or "JSON decode error"
+            return json_syntax_error(problem, position, exc.body or "")
+    data: list[dict[str, Any]] = []
+    for err in errors:
+        if tuple(err.get("loc", ())) == ("body",) and err.get("type") == "missing":
+            return InvalidInput(
+                N_("The request body is missing: this operation takes a JSON body."),
+                data=[{"field": "body", "message": "Field required"}],
+                source="body",
+            )
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        data.append({"field": loc, "message": err.get("msg", "")})
+    if not data:
+        return InvalidInput()
+    first = data[0]
+    description = f"Invalid input: {first['field']}: {first['message']}".replace(": : ", ": ")
+    return InvalidInput(description, data=data)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map domain errors, validation errors and HTTP errors to the API's error body."""
 
@@ -185,14 +248,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        data = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            data.append({"field": loc, "message": err.get("msg", "")})
-        first = data[0] if data else {"field": "", "message": "invalid"}
-        description = f"Invalid input: {first['field']}: {first['message']}".replace(": : ", ": ")
-        body = InvalidInput(description, data=data).body()
-        return error_response(request, 400, body)
+        return error_response(request, 400, validation_error(exc).body())
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -204,6 +260,7 @@ def install_error_handlers(app: FastAPI) -> None:
             405: MethodNotAllowed,
             413: PayloadTooLarge,
             414: UriTooLong,
+            431: HeaderFieldsTooLarge,
             415: UnsupportedMediaType,
         }
         error_cls = mapping.get(exc.status_code)

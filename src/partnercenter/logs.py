@@ -82,6 +82,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """One readable line for a console: time, level, logger, message, then the request id
+    and the extras as ``key=value`` (what :class:`JsonFormatter` would put in fields), so a
+    line such as a failed mail's carries its reason and its ids in either format."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = []
+        cid = correlation_id.get()
+        if cid:
+            fields.append(f"requestId={cid}")
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                fields.append(f"{key}={value}")
+        if not fields:
+            return line
+        head, newline, rest = line.partition("\n")  # a traceback goes below the fields
+        return f"{head} [{' '.join(fields)}]{newline}{rest}"
+
+
 def configure(
     json_lines: bool = True, level: int = logging.INFO, secrets: tuple[str, ...] = ()
 ) -> None:
@@ -91,8 +114,7 @@ def configure(
     """
     redactor = RedactingFilter(secrets)
     handler = logging.StreamHandler(sys.stderr)
-    if json_lines:
-        handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     handler.addFilter(redactor)
     root = logging.getLogger("partnercenter")
     root.handlers[:] = [handler]

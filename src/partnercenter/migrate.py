@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -10,6 +11,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
 from partnercenter.models import Base
@@ -83,3 +85,49 @@ def drift(engine: Engine) -> list[Any]:
         )
         diffs: list[Any] = compare_metadata(ctx, Base.metadata)
     return diffs
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a database stands against the migrations shipped with this code.
+
+    ``current``: the revision recorded in the database (Alembic's ``alembic_version``), None
+    when no migration was ever applied (a new, empty database, or one that is not ours);
+    ``head``: the newest revision this code ships.
+    """
+
+    current: str | None
+    head: str
+
+    @property
+    def at_head(self) -> bool:
+        return self.current == self.head
+
+    def describe(self) -> str:
+        """One sentence for the console: where the database is and what to run."""
+        if self.current is None:
+            return (
+                "No migrations applied yet (the schema has not been created): "
+                "run `partnercenter db upgrade`."
+            )
+        if self.at_head:
+            return f"Up to date: at revision {self.current}, the newest."
+        return (
+            f"At revision {self.current}; the newest is {self.head}: "
+            "run `partnercenter db upgrade`."
+        )
+
+
+def head_revision() -> str:
+    """The newest revision among this code's migrations."""
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships migrations
+        raise RuntimeError("no migrations found")
+    return head
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """Read the database's recorded revision (no change is made) beside the newest one."""
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return SchemaState(current=current, head=head_revision())

@@ -107,7 +107,10 @@ def test_syntax_errors_name_the_line(session: Session, clock: FrozenClock) -> No
     assert errors[0]["line"] is not None
     assert errors[0]["message"].startswith("invalid YAML")
     errors = _errors(session, clock, '{"products": [}', "c.json")
-    assert errors[0]["message"].startswith("invalid JSON")
+    assert errors[0]["message"] == "invalid JSON: Expecting value at line 1, column 15"
+    assert (errors[0]["line"], errors[0]["column"]) == (1, 15)
+    errors = _errors(session, clock, '{\n  "products": [\n    1,\n  }', "c.json")
+    assert errors[0]["message"].endswith("at line 4, column 3")
 
 
 def test_reimporting_the_same_file_changes_nothing(

@@ -122,7 +122,7 @@ def test_errors_have_the_partner_center_shape(client: TestClient) -> None:
     assert r.status_code == 400
     body = r.json()
     assert set(body) >= {"code", "description", "data", "source"}
-    assert body["code"] == 10010
+    assert (body["code"], body["errorName"]) == (10423, "unsupported_grant_type")
 
 
 def test_an_actor_route_honours_expiry_revocation_roles_and_deactivation_at_once(

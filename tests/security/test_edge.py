@@ -128,6 +128,19 @@ def test_a_long_address_is_refused_with_414(client: TestClient) -> None:
     assert r.status_code == 414
 
 
+def test_headers_over_the_limit_are_refused_with_431_and_our_body(client: TestClient) -> None:
+    limit = 32 * 1024
+    # Host, Accept, Accept-Encoding, Connection and User-Agent come with the test client.
+    sent = {"Cookie": "c=" + "x" * limit}
+    r = client.get("/v1/partners", headers=sent)
+    assert r.status_code == 431
+    assert r.json()["errorName"] == "request_header_fields_too_large"
+    assert r.json()["code"] == 10831 and r.json()["data"] == [{"limitBytes": limit}]
+    assert r.headers["connection"] == "close"
+    under = client.get("/v1/partners", headers={"Cookie": "c=" + "x" * (limit - 1024)})
+    assert under.status_code == 401  # reached the route
+
+
 def test_options_answers_every_method_of_the_path(client: TestClient) -> None:
     r = client.options("/v1/partners")
     assert r.status_code == 204

@@ -118,15 +118,8 @@ def _history(
 ) -> None:
     from partnercenter.support import services as support_services
 
-    _buy(
-        session,
-        settings=settings,
-        agent=agent,
-        customer=contoso,
-        item=f"{SQL_SERVER}:USD-P3Y-AN",
-        quantity=2,
-        at=bought,
-    )
+    # Contoso's newest live purchase is SQL Server (with a product key), bought last: the
+    # first item of its Software list is one a new user can Get Key on.
     cancelled = _buy(
         session,
         settings=settings,
@@ -138,6 +131,15 @@ def _history(
     )
     suse = _buy(
         session, settings=settings, agent=agent, customer=contoso, item=SUSE, quantity=1, at=bought
+    )
+    _buy(
+        session,
+        settings=settings,
+        agent=agent,
+        customer=contoso,
+        item=f"{SQL_SERVER}:USD-P3Y-AN",
+        quantity=2,
+        at=bought + timedelta(hours=3),
     )
     _buy(
         session,

@@ -182,7 +182,13 @@ def parse(text: str, *, filename: str = "") -> Parsed:
                     {
                         "path": "",
                         "line": exc.lineno,
-                        "message": N_("invalid JSON: %(problem)s", problem=Verbatim(exc.msg)),
+                        "column": exc.colno,
+                        "message": N_(
+                            "invalid JSON: %(problem)s at line %(line)s, column %(column)s",
+                            problem=Verbatim(exc.msg),
+                            line=exc.lineno,
+                            column=exc.colno,
+                        ),
                         "summary": N_("invalid JSON"),
                         "detail": exc.msg,
                     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from partnercenter.cli import billing as billing_cli
 from partnercenter.cli import catalog as catalog_cli
 from partnercenter.cli import support as support_cli
 from partnercenter.config import Settings
+
+if TYPE_CHECKING:
+    from partnercenter import migrate
 
 app = typer.Typer(
     help="Partner Center for selling software through a reseller channel.", no_args_is_help=True
@@ -52,10 +55,43 @@ def _engine(settings: Settings) -> Engine:
     return make_engine(settings.resolved_database_url)
 
 
+def _console_logs(settings: Settings) -> None:
+    """Our log handler for a command that runs jobs, as ``create_app`` sets it for the server.
+
+    Without it a job's warnings reach the console through Python's last-resort handler as
+    bare messages: no time, no ids, no extras, and no redaction of secrets.
+    """
+    from partnercenter import logs
+
+    logs.configure(json_lines=settings.log_json, secrets=settings.configured_secrets)
+
+
+def _where(engine: Engine) -> str:
+    """The database's URL as the console shows it (the password hidden)."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _require_schema(engine: Engine) -> None:
+    """Stop (exit 2) with what to run when no migration was ever applied to the database;
+    warn, and go on, when it is behind the newest revision."""
+    from partnercenter import migrate
+
+    state = migrate.schema_state(engine)
+    if state.current is None:
+        console.print(f"[red]Database at {_where(engine)}:[/red] {state.describe()}")
+        raise typer.Exit(2)
+    if not state.at_head:
+        console.print(f"[yellow]Database at {_where(engine)}:[/yellow] {state.describe()}")
+
+
 def _session_factory(settings: Settings) -> sessionmaker[Session]:
+    """Sessions on the configured database, once its schema exists (:func:`_require_schema`)."""
+    import partnercenter.models  # noqa: F401 - every table mapped, so relationships resolve
     from partnercenter.db import make_session_factory
 
-    return make_session_factory(_engine(settings))
+    engine = _engine(settings)
+    _require_schema(engine)
+    return make_session_factory(engine)
 
 
 def _now() -> datetime:
@@ -67,12 +103,49 @@ def _now() -> datetime:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Create or migrate the database to the newest schema."""
+    from alembic.util import CommandError
+
     from partnercenter import migrate
 
     settings = _settings()
     engine = _engine(settings)
-    migrate.upgrade(engine, revision)
-    console.print(f"Database at {engine.url.render_as_string(hide_password=True)} is up to date.")
+    before = migrate.schema_state(engine).current
+    try:
+        migrate.upgrade(engine, revision)
+    except CommandError as exc:  # an unknown revision, say: Alembic's own words
+        console.print(f"[red]Database at {_where(engine)} not migrated:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    after = migrate.schema_state(engine)
+    console.print(f"Database at {_where(engine)}: {upgrade_summary(before, after)}")
+
+
+def upgrade_summary(before: str | None, after: migrate.SchemaState) -> str:
+    """What ``db upgrade`` did, from the revision before (None: never migrated) to after."""
+    newest = "the newest" if after.at_head else f"the newest is {after.head}"
+    if before is None and after.current is not None:
+        return (
+            f"no migrations had been applied; created the schema up to revision "
+            f"{after.current} ({newest})."
+        )
+    if before == after.current:
+        if after.current is None:
+            return after.describe()
+        if after.at_head:
+            return f"already up to date at revision {after.current}, the newest; nothing to do."
+        return f"already at revision {after.current}; nothing to do ({newest})."
+    return f"migrated from revision {before} to {after.current} ({newest})."
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say which migration the database is at and whether it is the newest (exit 1 if not)."""
+    from partnercenter import migrate
+
+    engine = _engine(_settings())
+    state = migrate.schema_state(engine)
+    console.print(f"Database at {_where(engine)}: {state.describe()}")
+    if not state.at_head:
+        raise typer.Exit(1)
 
 
 @db_app.command("check")
@@ -80,7 +153,13 @@ def db_check() -> None:
     """Fail if the models and the migrations disagree (run after `db upgrade`)."""
     from partnercenter import migrate
 
-    diffs = migrate.drift(_engine(_settings()))
+    engine = _engine(_settings())
+    state = migrate.schema_state(engine)
+    if not state.at_head:
+        # Compared with an older schema every later migration would show as drift.
+        console.print(f"[red]Database at {_where(engine)}:[/red] {state.describe()}")
+        raise typer.Exit(1)
+    diffs = migrate.drift(engine)
     if diffs:
         console.print("[red]The models differ from the migrations:[/red]")
         for d in diffs:
@@ -173,7 +252,12 @@ def serve(
         raise typer.BadParameter(
             f"choose one of {', '.join(serving.SERVERS)}", param_hint="--server"
         )
-    _settings()  # refuse bad settings before the workers start
+    settings = _settings()  # refuse bad settings before the workers start
+    engine = _engine(settings)
+    try:
+        _require_schema(engine)  # and a database no migration was ever applied to
+    finally:
+        engine.dispose()  # the server's workers open their own connections
     os.environ.setdefault("PARTNERCENTER_BASE_URL", f"http://{host}:{port}")
     # Background jobs run in the server unless workers are said to run them (docs/dev/jobs.md).
     os.environ.setdefault("PARTNERCENTER_JOBS", "in-process")
@@ -196,9 +280,11 @@ def worker() -> None:
     from partnercenter.jobs import runtime
 
     settings = _settings()
+    _console_logs(settings)
     clock = SandboxClock() if settings.sandbox else SystemClock()
     engine = _engine(settings)
-    console.print(f"Worker on {engine.url.render_as_string(hide_password=True)}")
+    _require_schema(engine)
+    console.print(f"Worker on {_where(engine)}")
     from partnercenter.db import make_session_factory
 
     runtime.run_worker(settings, make_session_factory(engine), clock)
@@ -370,6 +456,7 @@ def audit_archive() -> None:
             "PARTNERCENTER_AUDIT_RETENTION_MONTHS is not set: every month is kept; "
             "partitions ahead are made."
         )
+    _console_logs(settings)
     clock = SandboxClock() if settings.sandbox else SystemClock()
     env = JobEnv(settings=settings, session_factory=_session_factory(settings), clock=clock)
     done = maintain_activity_log(env)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from partnercenter.context import Actor
 from partnercenter.deps import (
@@ -21,9 +22,15 @@ from partnercenter.deps import (
     require,
 )
 from partnercenter.envelopes import collection
-from partnercenter.errors import Forbidden, InvalidInput
+from partnercenter.errors import Forbidden
+from partnercenter.i18n import N_, Verbatim
 from partnercenter.identity import services
-from partnercenter.identity.errors import BadCredentials
+from partnercenter.identity.errors import (
+    BadCredentials,
+    InvalidGrant,
+    OAuthInvalidRequest,
+    UnsupportedGrantType,
+)
 from partnercenter.identity.models import ApiToken, Tenant, User
 from partnercenter.identity.schemas import (
     MeOut,
@@ -74,6 +81,61 @@ def token_out(token: ApiToken) -> NamedTokenOut:
     )
 
 
+async def _token_form(request: Request) -> FormData:
+    """The token request's form, every value of every field (the same parse the route's
+    ``Form`` parameters read; Starlette keeps it on the request)."""
+    return await request.form()
+
+
+_TOKEN_FIELDS = ("grant_type", "username", "password")
+
+
+def check_token_request(form: FormData) -> tuple[str, str]:
+    """The username and password of a password-grant token request, checked in OAuth's order.
+
+    RFC 6749 §4.3.2 and §5.2: the grant type first, since what else the request must hold
+    depends on it: no ``grant_type`` → ``invalid_request``; another grant than ``password`` →
+    ``unsupported_grant_type`` (whatever else is missing); then a missing ``username`` or
+    ``password``, or any of the three given twice → ``invalid_request``. Credentials are
+    checked only after this (``invalid_grant``, raised by the caller).
+    """
+    repeated = [name for name in _TOKEN_FIELDS if len(form.getlist(name)) > 1]
+
+    def value(name: str) -> str:
+        found = form.get(name)
+        return found if isinstance(found, str) else ""
+
+    grant_type = value("grant_type")
+    if not grant_type:
+        raise OAuthInvalidRequest(
+            N_("The grant_type parameter is missing; use grant_type=password."),
+            source="grant_type",
+        )
+    if "grant_type" in repeated:
+        raise OAuthInvalidRequest(
+            N_("The %(name)s parameter is given more than once.", name=Verbatim("grant_type")),
+            source="grant_type",
+        )
+    if grant_type != "password":
+        raise UnsupportedGrantType(source="grant_type")
+    for name in ("username", "password"):
+        if not value(name):
+            raise OAuthInvalidRequest(
+                N_(
+                    "The %(name)s parameter is missing; the password grant needs a username "
+                    "(the email address) and a password.",
+                    name=Verbatim(name),
+                ),
+                source=name,
+            )
+        if name in repeated:
+            raise OAuthInvalidRequest(
+                N_("The %(name)s parameter is given more than once.", name=Verbatim(name)),
+                source=name,
+            )
+    return value("username"), value("password")
+
+
 @router.post("/auth/token", response_model=TokenResponse)
 def token(
     session: SessionDep,
@@ -81,27 +143,33 @@ def token(
     now: NowDep,
     security_now: SecurityNowDep,
     info: RequestInfoDep,
-    grant_type: Annotated[str, Form()],
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
+    form: Annotated[FormData, Depends(_token_form)],
+    # The three fields are declared for the OpenAPI schema; they are read from ``form``,
+    # which also shows a field given twice.
+    grant_type: Annotated[str | None, Form(description="Always `password`.")] = None,
+    username: Annotated[str | None, Form(description="The user's email address.")] = None,
+    password: Annotated[str | None, Form()] = None,
 ) -> TokenResponse:
-    """OAuth2 password grant: exchange an email and password for a bearer token."""
-    if grant_type != "password":
-        raise InvalidInput("Only grant_type=password is supported.", source="grant_type")
+    """OAuth2 password grant: exchange an email and password for a bearer token.
+
+    Errors follow RFC 6749 §5.2 in its order (:func:`check_token_request`); each body carries
+    OAuth's ``error`` and ``error_description`` beside our own fields.
+    """
+    email, secret_word = check_token_request(form)
     try:
         user = services.authenticate(
             session,
             settings=settings,
-            email=username,
-            password=password,
+            email=email,
+            password=secret_word,
             now=now,
             request=info,
             channel="api",
             security_now=security_now,
         )
-    except BadCredentials:
+    except BadCredentials as exc:
         session.commit()  # keep the failure on record: it slows the next guesses down
-        raise
+        raise InvalidGrant(exc.description) from None
     except Exception:
         session.commit()
         raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from partnercenter.errors import Conflict, DomainError, InvalidInput, TooManyRequests
 from partnercenter.i18n import N_
 
@@ -67,3 +69,49 @@ class LastGlobalAdmin(Conflict):
     code = 10416
     name = "last_global_admin"
     default_description = N_("A tenant must keep at least one administrator.")
+
+
+class OAuthError(InvalidInput):
+    """An error of the token endpoint, carrying OAuth's own fields beside ours.
+
+    RFC 6749 §5.2: the body names the error in ``error`` (one of the RFC's codes) and may
+    explain it in ``error_description``; OAuth client libraries read those two.
+    """
+
+    oauth_error: str = "invalid_request"
+
+    def body(self) -> dict[str, Any]:
+        return {
+            **super().body(),
+            "error": self.oauth_error,
+            "error_description": str(self.description),
+        }
+
+
+class OAuthInvalidRequest(OAuthError):
+    code = 10422
+    name = "invalid_request"
+    oauth_error = "invalid_request"
+    default_description = N_(
+        "The token request is missing a required parameter or repeats one "
+        "(grant_type, username and password, each once)."
+    )
+
+
+class UnsupportedGrantType(OAuthError):
+    code = 10423
+    name = "unsupported_grant_type"
+    oauth_error = "unsupported_grant_type"
+    default_description = N_("Only grant_type=password is supported.")
+
+
+class InvalidGrant(BadCredentials):
+    """Wrong email or password at the token endpoint: our ``bad_credentials`` (401, as for
+    every sign-in) with OAuth's ``invalid_grant`` (RFC 6749 §5.2) beside it."""
+
+    def body(self) -> dict[str, Any]:
+        return {
+            **super().body(),
+            "error": "invalid_grant",
+            "error_description": str(self.description),
+        }

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from partnercenter.audit import services as audit
@@ -255,12 +255,31 @@ def _query() -> Any:
     )
 
 
+def _is_active() -> ColumnElement[bool]:
+    """:attr:`SoftwareItem.active` as SQL on the rows of :func:`_query`."""
+    return and_(
+        Entitlement.status == EntitlementStatus.ACTIVE,
+        OrderLine.status == LineStatus.ACTIVE,
+        Order.status != OrderStatus.CANCELLED,
+    )
+
+
 def list_software(session: Session, *, customer: Tenant) -> list[SoftwareItem]:
-    """Every software purchase of the customer, cancelled ones too, newest first."""
+    """Every software purchase of the customer, cancelled ones too: the live ones first
+    (those with keys and downloads), then the cancelled ones, each newest first.
+
+    The first item a reader sees is one they can use, however recently something else was
+    cancelled; cancelled purchases stay listed, below, marked as such.
+    """
     rows = session.execute(
         _query()
         .where(Entitlement.customer_id == customer.id)
-        .order_by(OrderLine.purchased_at.desc(), Order.id, OrderLine.line_number)
+        .order_by(
+            case((_is_active(), 0), else_=1),
+            OrderLine.purchased_at.desc(),
+            Order.id,
+            OrderLine.line_number,
+        )
     ).all()
     return _items(session, *rows)
 

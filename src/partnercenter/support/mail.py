@@ -45,6 +45,41 @@ def retry_delay(attempts: int) -> timedelta:
     return min(delay, LONGEST_RETRY)
 
 
+def why_not_sent(settings: Settings, exc: BaseException) -> str:
+    """Why a mail did not go, and what to configure, for the log and the operator.
+
+    Names the SMTP server (``PARTNERCENTER_SMTP_HOST``/``_PORT``) and the sender
+    (``PARTNERCENTER_MAIL_FROM``) where they are the likely cause; quotes the server's reply
+    code and text. Settings hold no secret (no SMTP password is configured); the recipient's
+    address is not repeated.
+    """
+    server = f"{settings.smtp_host}:{settings.smtp_port}"
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return (
+            f"the SMTP server {server} refused the sender {exc.sender!r} "
+            f"({exc.smtp_code} {_reply(exc.smtp_error)}); set PARTNERCENTER_MAIL_FROM to an "
+            "address it accepts"
+        )
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = ", ".join(f"{code} {_reply(reply)}" for code, reply in exc.recipients.values())
+        return f"the SMTP server {server} refused the recipient's address ({codes})"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"the SMTP server {server} answered {exc.smtp_code} {_reply(exc.smtp_error)}"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return f"the SMTP server {server} closed the connection ({exc})"
+    if isinstance(exc, OSError | smtplib.SMTPException):
+        return (
+            f"no SMTP server could be reached at {server} ({type(exc).__name__}: {exc}); "
+            "set PARTNERCENTER_SMTP_HOST and PARTNERCENTER_SMTP_PORT to a mail relay that "
+            "accepts mail from this host"
+        )
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _reply(text: bytes | str) -> str:
+    return (text.decode("utf-8", "replace") if isinstance(text, bytes) else text).strip()
+
+
 def enqueue(
     session: Session,
     *,
@@ -235,7 +270,15 @@ def deliver_pending(
             except _ClaimLost:
                 continue
             except _Unconfirmed as exc:
-                log.warning("mail unconfirmed", extra={"mail_id": str(mail_id), "error": str(exc)})
+                log.warning(
+                    "mail unconfirmed: the connection to the SMTP server %s:%s broke while the "
+                    "message was being handed over (%s); it may have been delivered, so it is "
+                    "not sent again: the provider's Jobs page shows it",
+                    settings.smtp_host,
+                    settings.smtp_port,
+                    exc,
+                    extra={"mail_id": str(mail_id), "error": str(exc)},
+                )
                 session.execute(
                     update(MailOutbox)
                     .where(*ours)
@@ -247,8 +290,28 @@ def deliver_pending(
                     )
                 )
             except (OSError, smtplib.SMTPException) as exc:
-                log.warning("mail not sent", extra={"mail_id": str(mail_id), "error": str(exc)})
                 attempts = row.attempts + 1
+                if attempts >= MAX_ATTEMPTS:
+                    then = (
+                        f"gave up after {attempts} attempts; the provider's Jobs page "
+                        "can send it again"
+                    )
+                else:
+                    then = (
+                        f"attempt {attempts} of {MAX_ATTEMPTS}, next in "
+                        f"{int(retry_delay(attempts).total_seconds())} s"
+                    )
+                log.warning(
+                    "mail %s not sent: %s (%s)",
+                    mail_id,
+                    why_not_sent(settings, exc),
+                    then,
+                    extra={
+                        "mail_id": str(mail_id),
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "attempts": attempts,
+                    },
+                )
                 session.execute(
                     update(MailOutbox)
                     .where(*ours)
