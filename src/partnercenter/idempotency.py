@@ -85,6 +85,8 @@ class RequestKey:
 
 def body_hash(raw: bytes) -> str:
     """SHA-256 of the body; JSON bodies are hashed in canonical form (key order, spacing)."""
+    if not raw.strip():  # no body (a checkout): not JSON, hashed as sent
+        return hashlib.sha256(raw).hexdigest()
     try:
         canonical = json.dumps(
             json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False

@@ -9,6 +9,7 @@ are written together. A second checkout of the same cart returns that stored res
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Sequence
@@ -543,6 +544,14 @@ _MARK_ORDERED = (
 )
 
 
+# The order's Core inserts, built once: a statement built per call has its cache key worked
+# out again on every execution (SQLAlchemy keeps it on the statement object).
+_INSERT_ORDER = insert(_table(Order))
+_INSERT_LINES = insert(_table(OrderLine))
+_INSERT_CHARGES = insert(_table(Charge))
+_INSERT_ENTITLEMENTS = insert(_table(Entitlement))
+
+
 def _place_order(
     session: Session,
     *,
@@ -638,14 +647,17 @@ def _place_order(
                 "credit_reason_code": None,
             }
         )
-    # Keys first: the rows below are then written together (any failure, out of keys, aborts
-    # the whole checkout's transaction either way).
+    # The order, then its lines, then their charges: each points at the one before.
+    session.execute(_INSERT_ORDER, order_row)
+    session.execute(_INSERT_LINES, line_rows)
+    session.execute(_INSERT_CHARGES, charge_rows)
     entitlement_rows: list[dict[str, Any]] = []
     for p, line in zip(priced, line_rows, strict=True):
         if p.quote.item.product_type not in SOFTWARE_TYPES:
             continue
         key_id = None
         if p.quote.item.sku.key_source.value != "none":
+            # Any failure (out of keys) aborts the whole checkout's transaction.
             key_id = catalog.reserve_key(
                 session,
                 settings=settings,
@@ -672,7 +684,8 @@ def _place_order(
                 "created_at": now,
             }
         )
-    _insert_order_rows(session, [order_row], line_rows, charge_rows, entitlement_rows)
+    if entitlement_rows:
+        session.execute(_INSERT_ENTITLEMENTS, entitlement_rows)
     lines = [SimpleNamespace(**row) for row in line_rows]
     audit.record(
         session,
@@ -703,61 +716,6 @@ def _place_order(
     return _order_json(SimpleNamespace(**order_row), lines)
 
 
-# The tables an order is written to, each row pointing at a row of a table before it.
-_ORDER_TABLES = (_table(Order), _table(OrderLine), _table(Charge), _table(Entitlement))
-_ORDER_STATEMENTS: dict[tuple[int, ...], Any] = {}
-
-
-def _order_statement(counts: tuple[int, ...]) -> Any:
-    """PostgreSQL: one ``WITH ... INSERT`` writing ``counts[i]`` rows to ``_ORDER_TABLES[i]``.
-
-    Each table's insert is a data-modifying ``WITH`` of the last one (the tables with no
-    rows are left out); foreign keys are checked at the end of the statement, when every
-    row is in. Parameter ``t{i}r{j}_{column}``: row ``j`` of table ``i``, every column.
-    Built once per shape and kept: building it costs more CPU than running it.
-    """
-    stmt = _ORDER_STATEMENTS.get(counts)
-    if stmt is not None:
-        return stmt
-    inserts = [
-        insert(table).values(
-            [
-                {c.name: bindparam(f"t{i}r{j}_{c.name}", type_=c.type) for c in table.columns}
-                for j in range(count)
-            ]
-        )
-        for i, (table, count) in enumerate(zip(_ORDER_TABLES, counts, strict=True))
-        if count
-    ]
-    *before, stmt = inserts
-    stmt = stmt.add_cte(*(s.cte(f"new_{s.table.name}") for s in before))
-    if len(_ORDER_STATEMENTS) >= 64:  # carts of many shapes: keep the recent ones
-        _ORDER_STATEMENTS.clear()
-    _ORDER_STATEMENTS[counts] = stmt
-    return stmt
-
-
-def _insert_order_rows(session: Session, *rows: Sequence[dict[str, Any]]) -> None:
-    """Write an order: ``rows[i]`` go to ``_ORDER_TABLES[i]`` (order, lines, charges,
-    entitlements), each a dict of every column.
-
-    One statement on PostgreSQL (``_order_statement``); on SQLite, which has no
-    data-modifying ``WITH``, one per table with rows, the order first.
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        for table, table_rows in zip(_ORDER_TABLES, rows, strict=True):
-            if table_rows:
-                session.execute(insert(table), list(table_rows))
-        return
-    params = {
-        f"t{i}r{j}_{name}": value
-        for i, table_rows in enumerate(rows)
-        for j, row in enumerate(table_rows)
-        for name, value in row.items()
-    }
-    session.execute(_order_statement(tuple(len(r) for r in rows)), params)
-
-
 # --- orders --------------------------------------------------------------------------------
 
 
@@ -773,11 +731,17 @@ def order_json(order: Order) -> dict[str, Any]:
     return _order_json(order, order.lines)
 
 
+@functools.lru_cache(maxsize=64)
+def _currency_symbol(currency: str) -> str:
+    """The currency's symbol as written in US English (``$``, ``€``), from babel's data."""
+    from babel.numbers import get_currency_symbol
+
+    return get_currency_symbol(currency, locale="en_US")
+
+
 def _order_json(order: Any, lines: Sequence[Any]) -> dict[str, Any]:
     """:func:`order_json` of anything with an order's and its lines' attributes (checkout
     answers from the rows it inserted, without building ORM objects)."""
-    from babel.numbers import get_currency_symbol
-
     from partnercenter.envelopes import link
     from partnercenter.money import from_minor
 
@@ -796,7 +760,7 @@ def _order_json(order: Any, lines: Sequence[Any]) -> dict[str, Any]:
         "creationDate": _iso(order.created_at),
         "status": order.status.value,
         "currencyCode": cur,
-        "currencySymbol": get_currency_symbol(cur, locale="en_US"),
+        "currencySymbol": _currency_symbol(cur),
         "links": {
             "self": link(base),
             "provisioningStatus": link(base + "/provisioningstatus"),
