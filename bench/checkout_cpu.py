@@ -165,7 +165,7 @@ def main() -> None:
                 # when the task they were started from ends (once per batch, not per request).
                 loop.run_until_complete(posts(batch))
 
-            run = run_asgi  # type: ignore[assignment]
+            run = run_asgi
         run(carts[: args.warmup])
         timed = carts[args.warmup :]
         size = max(1, len(timed) // args.batches)
