@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Table, UniqueConstraint, delete, select
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    bindparam,
+    delete,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -75,6 +85,8 @@ class RequestKey:
 
 def body_hash(raw: bytes) -> str:
     """SHA-256 of the body; JSON bodies are hashed in canonical form (key order, spacing)."""
+    if not raw.strip():  # no body (a checkout): not JSON, hashed as sent
+        return hashlib.sha256(raw).hexdigest()
     try:
         canonical = json.dumps(
             json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False
@@ -113,6 +125,31 @@ def lookup(session: Session, key: RequestKey) -> StoredResponse | None:
     return StoredResponse(row.status_code, row.response_body)
 
 
+_REMEMBER_STATEMENTS: dict[str, Any] = {}
+
+
+def _remember_statement(dialect: str) -> Any:
+    """The insert that remembers a response, built once per database (a Core statement on
+    the table: no unit of work or autoflush runs for it).
+
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: when a racing request with the same
+    id committed first, PostgreSQL waits for it and then inserts nothing (SQLite's writers
+    are already serialised). Parameters: every column of ``idempotency_keys`` by name.
+    Built once and kept: building it with the values costs more CPU than running it.
+    """
+    stmt = _REMEMBER_STATEMENTS.get(dialect)
+    if stmt is None:
+        table = cast(Table, IdempotencyKey.__table__)
+        stmt = (
+            (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+            .values({c.name: bindparam(c.name, type_=c.type) for c in table.columns})
+            .on_conflict_do_nothing()
+            .returning(table.c.id)
+        )
+        _REMEMBER_STATEMENTS[dialect] = stmt
+    return stmt
+
+
 def remember(
     session: Session, key: RequestKey, *, status_code: int, body: Any, now: datetime
 ) -> StoredResponse:
@@ -131,15 +168,7 @@ def remember(
         "response_body": body,
         "created_at": now,
     }
-    # One statement: when a racing request with the same id committed first, PostgreSQL
-    # waits for it and then inserts nothing (SQLite's writers are already serialised).
-    dialect = session.get_bind().dialect.name
-    # A Core statement on the table: no unit of work or autoflush runs for it.
-    table = cast(Table, IdempotencyKey.__table__)
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    inserted = session.execute(
-        stmt.values(values).on_conflict_do_nothing().returning(table.c.id)
-    ).first()
+    inserted = session.execute(_remember_statement(session.get_bind().dialect.name), values).first()
     if inserted is None:
         session.rollback()
         stored = lookup(session, key)

@@ -370,3 +370,43 @@ def test_a_cart_line_no_longer_on_sale_shows_its_error_until_removed(
     assert azure["pricing"] is None and azure["error"]["code"] == 400019
     assert r.json()["totals"]["gross"] == "972.50"
     assert checkout(client, shop, shop.us.id, cart_id).json()["code"] == 400019
+
+
+def test_buying_answers_are_the_bytes_a_json_response_writes_and_replays_repeat_them(
+    client: TestClient, shop: Shop
+) -> None:
+    """The buying routes write their JSON with pydantic-core: byte for byte what Starlette's
+    JSONResponse writes (compact, UTF-8), first answers and replays alike."""
+    from fastapi.responses import JSONResponse
+
+    def same_bytes(r: Any) -> bytes:
+        assert r.headers["content-type"] == "application/json"
+        assert r.content == JSONResponse(r.json()).body
+        return bytes(r.content)
+
+    url = f"/v1/customers/{shop.us.id}/carts"
+    body = {"lineItems": [line(WINDOWS), line(AZURE, 2)]}
+    rid = str(uuid.uuid4())
+    created = client.post(url, json=body, headers={**shop.headers, "MS-RequestId": rid})
+    assert created.status_code == 201, created.text
+    again = client.post(url, json=body, headers={**shop.headers, "MS-RequestId": rid})
+    assert same_bytes(created) == same_bytes(again)
+    cart_id = created.json()["id"]
+    changed = client.put(f"{url}/{cart_id}", json=body, headers=shop.headers)
+    assert changed.status_code == 200, changed.text
+    same_bytes(changed)
+    rid = str(uuid.uuid4())
+    first = checkout(client, shop, shop.us.id, cart_id, **{"MS-RequestId": rid})
+    assert first.status_code == 201, first.text
+    replayed = checkout(client, shop, shop.us.id, cart_id, **{"MS-RequestId": rid})
+    from_cart = checkout(client, shop, shop.us.id, cart_id)
+    assert replayed.status_code == from_cart.status_code == 201
+    assert same_bytes(first) == same_bytes(replayed) == same_bytes(from_cart)
+    assert first.json()["orders"][0]["currencySymbol"] == "$"
+    order = client.post(
+        f"/v1/customers/{shop.us.id}/orders",
+        json={"billingCycle": "one_time", "lineItems": [{"offerId": WINDOWS, "quantity": 1}]},
+        headers=shop.headers,
+    )
+    assert order.status_code == 201, order.text
+    same_bytes(order)

@@ -9,6 +9,7 @@ are written together. A second checkout of the same cart returns that stored res
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Sequence
@@ -543,6 +544,14 @@ _MARK_ORDERED = (
 )
 
 
+# The order's Core inserts, built once: a statement built per call has its cache key worked
+# out again on every execution (SQLAlchemy keeps it on the statement object).
+_INSERT_ORDER = insert(_table(Order))
+_INSERT_LINES = insert(_table(OrderLine))
+_INSERT_CHARGES = insert(_table(Charge))
+_INSERT_ENTITLEMENTS = insert(_table(Entitlement))
+
+
 def _place_order(
     session: Session,
     *,
@@ -639,9 +648,9 @@ def _place_order(
             }
         )
     # The order, then its lines, then their charges: each points at the one before.
-    session.execute(insert(_table(Order)), [order_row])
-    session.execute(insert(_table(OrderLine)), line_rows)
-    session.execute(insert(_table(Charge)), charge_rows)
+    session.execute(_INSERT_ORDER, order_row)
+    session.execute(_INSERT_LINES, line_rows)
+    session.execute(_INSERT_CHARGES, charge_rows)
     entitlement_rows: list[dict[str, Any]] = []
     for p, line in zip(priced, line_rows, strict=True):
         if p.quote.item.product_type not in SOFTWARE_TYPES:
@@ -676,7 +685,7 @@ def _place_order(
             }
         )
     if entitlement_rows:
-        session.execute(insert(_table(Entitlement)), entitlement_rows)
+        session.execute(_INSERT_ENTITLEMENTS, entitlement_rows)
     lines = [SimpleNamespace(**row) for row in line_rows]
     audit.record(
         session,
@@ -722,11 +731,17 @@ def order_json(order: Order) -> dict[str, Any]:
     return _order_json(order, order.lines)
 
 
+@functools.lru_cache(maxsize=64)
+def _currency_symbol(currency: str) -> str:
+    """The currency's symbol as written in US English (``$``, ``€``), from babel's data."""
+    from babel.numbers import get_currency_symbol
+
+    return get_currency_symbol(currency, locale="en_US")
+
+
 def _order_json(order: Any, lines: Sequence[Any]) -> dict[str, Any]:
     """:func:`order_json` of anything with an order's and its lines' attributes (checkout
     answers from the rows it inserted, without building ORM objects)."""
-    from babel.numbers import get_currency_symbol
-
     from partnercenter.envelopes import link
     from partnercenter.money import from_minor
 
@@ -745,7 +760,7 @@ def _order_json(order: Any, lines: Sequence[Any]) -> dict[str, Any]:
         "creationDate": _iso(order.created_at),
         "status": order.status.value,
         "currencyCode": cur,
-        "currencySymbol": get_currency_symbol(cur, locale="en_US"),
+        "currencySymbol": _currency_symbol(cur),
         "links": {
             "self": link(base),
             "provisioningStatus": link(base + "/provisioningstatus"),
