@@ -359,6 +359,7 @@ COPY_PIECE = 64 * 1024
 def copy_statement(visibility: Visibility, query: ActivityQuery) -> tuple[str, dict[str, Any]]:
     """The export's ``COPY ... TO STDOUT`` (psycopg placeholders) and its parameters."""
     r = AuditRecord
+    where, values = services.conditions(visibility, query)
     inner = (
         select(
             r.occurred_at,
@@ -376,14 +377,17 @@ def copy_statement(visibility: Visibility, query: ActivityQuery) -> tuple[str, d
             r.correlation_id,
             literal_column(_DETAILS_SQL).label("custom_data"),
         )
-        .where(*services.conditions(visibility, query))
+        .where(*where)
         .order_by(AuditRecord.occurred_at.desc(), AuditRecord.id.desc())
         .offset(0)
         .subquery("r")
     )
     columns: list[Any] = [literal_column(c) for c in _COPY_COLUMNS]
     stmt = (
-        select(*columns).select_from(inner).order_by(inner.c.occurred_at.desc(), inner.c.id.desc())
+        select(*columns)
+        .select_from(inner)
+        .order_by(inner.c.occurred_at.desc(), inner.c.id.desc())
+        .params(values)
     )
     compiled = stmt.compile(
         dialect=psycopg_dialect(),  # type: ignore[no-untyped-call]
