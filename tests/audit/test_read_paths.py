@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import timedelta
 
+import pydantic_core
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from partnercenter.audit import services as audit
-from partnercenter.audit.api import _batched_stream, _copy_stream
+from partnercenter.audit.api import (
+    _batched_stream,
+    _copy_stream,
+    page_items,
+    partner_resolver,
+    record_json,
+    resolve_query,
+)
 from partnercenter.audit.services import (
     ActivityQuery,
     FilterField,
@@ -18,7 +28,10 @@ from partnercenter.audit.services import (
     make_filter,
 )
 from partnercenter.clock import FrozenClock
-from tests.audit.helpers import KEY, ORDER, log
+from partnercenter.config import Settings
+from partnercenter.envelopes import collection
+from partnercenter.identity.models import User
+from tests.audit.helpers import CANCEL, KEY, ORDER, log
 from tests.factories import Factory
 
 
@@ -131,3 +144,99 @@ def test_postgresql_copy_export_matches_the_row_by_row_export_cell_for_cell(
         return
     copied = _rows(list(_copy_stream(session_factory(), visibility=visibility, query=query)))
     assert copied == plain
+
+
+def test_api_page_is_byte_for_byte_the_json_of_record_json(
+    client: TestClient,
+    session: Session,
+    settings: Settings,
+    clock: FrozenClock,
+    factory: Factory,
+    auth_headers: Callable[[User], dict[str, str]],
+) -> None:
+    """The page built by ``page_items`` (ids as UUIDs, instants as datetimes, written by
+    pydantic-core) is the same bytes as the page of ``record_json`` strings, for nulls,
+    unicode, whole and fractional instants, nested customizedData, and every kind of
+    partnerId (a partner's, a customer's partner, none for the provider or a missing tenant).
+    """
+    headers = auth_headers(factory.provider_admin())
+    partner = factory.partner(name="Partner «Ünïcode» 北京")
+    customer = factory.customer(partner, name='Café "Zürich" \\ Ltd 🙂')
+    user = factory.user(partner, email="agent.ünï@example.com")
+    start = clock.now()
+    log(
+        session,
+        clock,
+        tenant=partner,
+        user=user,
+        customer=customer,
+        kind=ORDER,
+        details={
+            "orderId": "o-é\u2028\x01\"'<>&",
+            "count": 3,
+            "big": 2**70,
+            "ratio": 0.1,
+            "ok": True,
+            "none": None,
+            "empty": "",
+            "nested": {"b": [1, "é", None, 2.5], "a": {"z": False}},
+            "list": ["x", 1],
+            "resourceNewValue": {"status": "active", "quantity": 2},
+            "applicationId": 42,
+        },
+        advance=0.123456,
+    )
+    log(session, clock, tenant=partner, upn="=ünï@example.com", details={}, advance=0.5)
+    log(session, clock, tenant=customer, customer=customer, kind=KEY, advance=1.5)
+    log(session, clock, tenant=factory.provider(), kind=CANCEL, details={"applicationId": "app"})
+    audit.record(
+        session,
+        at=clock.now(),
+        resource_type="sign_in",
+        operation_type="sign_in_failed",
+        tenant_id=None,
+        user_principal_name="nobody@example.com",
+        status="failed",
+        details={"resourceNewValue": "text", "reason": None},
+    )
+    session.flush()
+    end = clock.now() + timedelta(seconds=1)
+    visibility = Visibility(ScopeKind.PROVIDER, factory.provider().id)
+    for size in ("3", "500"):  # a page with links.next and its token, and the whole log
+        uri = (
+            f"/v1/auditrecords?startDate={start.isoformat().replace('+00:00', 'Z')}"
+            f"&endDate={end.isoformat().replace('+00:00', 'Z')}&size={size}"
+        )
+        response = client.get(uri, headers=headers)
+        assert response.status_code == 200, response.text
+        query, _ = resolve_query(
+            settings=settings,
+            now=clock.now(),
+            visibility=visibility,
+            start_date=start.isoformat(),
+            end_date=end.isoformat(),
+            filter_text=None,
+            token=None,
+        )
+        page = audit.read_page(session, visibility=visibility, query=query, size=int(size))
+        assert len(page.entries) >= min(int(size), 5)  # and the sign-in of the headers
+        partners = partner_resolver(session, visibility, page.entries)
+        assert {partners.get(e.tenant_id) for e in page.entries if e.tenant_id} >= {partner.id}
+        token = (
+            audit.encode_token(
+                settings.signing_secret,
+                visibility=visibility,
+                query=query,
+                cursor=page.next_cursor,
+            )
+            if page.next_cursor
+            else None
+        )
+        assert (token is None) == (size == "500")
+        reference = [
+            record_json(e, partners.get(e.tenant_id) if e.tenant_id else None) for e in page.entries
+        ]
+        expected = pydantic_core.to_json(collection(reference, continuation=token, next_uri=uri))
+        assert response.content == expected
+        fast = collection(page_items(page.entries, partners), continuation=token, next_uri=uri)
+        assert pydantic_core.to_json(fast) == expected

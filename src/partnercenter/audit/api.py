@@ -68,7 +68,8 @@ FilterParam = Annotated[
 
 
 def record_json(entry: LogEntry, partner_id: uuid.UUID | None) -> dict[str, Any]:
-    """A record in Partner Center's AuditRecord shape."""
+    """A record in Partner Center's AuditRecord shape, every value JSON text or null (the
+    CSV's cells; :func:`page_items` builds the API's pages, the same JSON)."""
     details = entry.details or {}
     return {
         "id": str(entry.id),
@@ -93,6 +94,59 @@ def record_json(entry: LogEntry, partner_id: uuid.UUID | None) -> dict[str, Any]
         "userAgent": entry.user_agent,
         "attributes": {"objectType": "AuditRecord"},
     }
+
+
+_RECORD_ATTRIBUTES = {"objectType": "AuditRecord"}
+
+
+def page_items(
+    entries: list[LogEntry], partners: dict[uuid.UUID, uuid.UUID]
+) -> list[dict[str, Any]]:
+    """The records of a page in Partner Center's AuditRecord shape, for pydantic-core.
+
+    The same JSON as :func:`record_json` once written by ``pydantic_core.to_json``
+    (``FastJSONResponse``), built at a third of its cost: ids stay ``UUID`` and the instant a
+    UTC ``datetime``, which pydantic-core writes as ``str(uuid)`` and as ``isoformat()`` with
+    ``Z`` itself, and text values of customizedData are passed as they are. ``partners`` maps
+    a record's tenant to its partner (:func:`partner_resolver`).
+    """
+    items: list[dict[str, Any]] = []
+    append = items.append
+    get_partner = partners.get
+    for e in entries:
+        details = e.details or {}
+        tenant_id = e.tenant_id
+        append(
+            {
+                "id": e.id,
+                "partnerId": get_partner(tenant_id) if tenant_id else None,
+                "tenantId": tenant_id,
+                "customerId": e.customer_id,
+                "customerName": e.customer_name,
+                "userId": e.user_id,
+                "userPrincipalName": e.user_principal_name,
+                "resourceType": e.resource_type,
+                "resourceNewValue": _text(details["resourceNewValue"])
+                if "resourceNewValue" in details
+                else None,
+                "operationType": e.operation_type,
+                "operationDate": e.occurred_at,
+                "operationStatus": e.status,
+                "applicationId": _text(details["applicationId"])
+                if "applicationId" in details
+                else None,
+                "customizedData": [
+                    {"key": k, "value": v if v.__class__ is str else _text(v)}
+                    for k, v in details.items()
+                ],
+                "sessionId": e.correlation_id,
+                "correlationId": e.correlation_id,
+                "clientAddress": e.client_address,
+                "userAgent": e.user_agent,
+                "attributes": _RECORD_ATTRIBUTES,
+            }
+        )
+    return items
 
 
 def _text(value: Any) -> str | None:
@@ -203,9 +257,7 @@ def list_audit_records(
         session, visibility=visibility, query=query, size=page_size, cursor=cursor
     )
     partners = partner_resolver(session, visibility, page.entries)
-    items = [
-        record_json(e, partners.get(e.tenant_id) if e.tenant_id else None) for e in page.entries
-    ]
+    items = page_items(page.entries, partners)
     token = (
         services.encode_token(
             settings.signing_secret, visibility=visibility, query=query, cursor=page.next_cursor
@@ -214,8 +266,9 @@ def list_audit_records(
         else None
     )
     next_uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    # The body is plain JSON types already: skip the generic encoder (a third of the time),
-    # and write it with pydantic-core (a third of json.dumps's time).
+    # The body is plain JSON types, UUIDs and UTC datetimes: skip the generic encoder, and
+    # write it with pydantic-core (a third of json.dumps's time; it writes the ids and the
+    # instants itself, faster than str() and isoformat() per record).
     return FastJSONResponse(collection(items, continuation=token, next_uri=next_uri))
 
 
