@@ -46,8 +46,9 @@ def test_company_name_finds_the_records_of_the_customers_it_names(
     contoso = factory.customer(partner, name="Contoso Ltd")
     pharma = factory.customer(partner, name="Contoso Pharma")
     fabrikam = factory.customer(partner, name="Fabrikam 100% Inc")
+    quoted = factory.customer(partner, name="O'Brien \\ Sons_ Ltd")
     theirs = factory.customer(other, name="Contoso Elsewhere")
-    for customer in (contoso, pharma, fabrikam, contoso, pharma):
+    for customer in (contoso, pharma, fabrikam, contoso, pharma, quoted):
         log(session, clock, tenant=partner, customer=customer)
     log(session, clock, tenant=other, customer=theirs)
     log(session, clock, tenant=partner, kind=ORDER)  # no customer
@@ -58,6 +59,9 @@ def test_company_name_finds_the_records_of_the_customers_it_names(
         ("starts_with", "CONTOSO P"): 2,
         ("equals", "contoso ltd"): 2,
         ("substring", "100%"): 1,  # a LIKE wildcard is matched as text
+        ("equals", "o'brien \\ sons_ ltd"): 1,  # quotes, backslash and _ written as text
+        ("starts_with", "O'BRIEN \\"): 1,
+        ("substring", "_"): 1,
         ("substring", "nobody"): 0,
     }
     for (op, value), expected in cases.items():
