@@ -91,6 +91,48 @@ def test_a_name_naming_many_customers_finds_all_their_records(
     assert len(_ids(session, visibility, query)) == 30
 
 
+def test_company_name_pages_read_by_customer_ids_equal_the_one_statement_form(
+    session: Session, clock: FrozenClock, factory: Factory
+) -> None:
+    """A name naming few customers is read by their ids, page by page; the rows and their
+    order are those of the one-statement form (the customers as a subquery)."""
+    partner = factory.partner()
+    shops = [factory.customer(partner, name=f"Shop {n} Ltd") for n in range(12)]
+    for _ in range(3):
+        for shop in shops:  # twelve records to a timestamp: the id breaks the ties
+            log(session, clock, tenant=partner, customer=shop, advance=0)
+        clock.advance(seconds=1)
+    visibility = Visibility(ScopeKind.PARTNER, partner.id)
+    window = (clock.now() - timedelta(days=1), clock.now() + timedelta(days=1))
+    cases = {
+        ("equals", "shop 3 ltd"): 3,  # one customer
+        ("substring", "shop 1"): 9,  # Shop 1, 10 and 11: by their ids
+        ("starts_with", "shop"): 36,  # twelve customers: the subquery
+        ("substring", "nobody"): 0,  # no customer: no second statement
+    }
+    for (op, value), expected in cases.items():
+        query = ActivityQuery(*window, (make_filter(FilterField.COMPANY_NAME, op, value),))
+        paged: list[object] = []
+        cursor = None
+        while True:
+            page = audit.read_page(
+                session, visibility=visibility, query=query, size=4, cursor=cursor
+            )
+            paged += [e.id for e in page.entries]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        whole = session.execute(audit.select_page(visibility, query, limit=100)).all()
+        assert paged == [row.id for row in whole], (op, value)
+        assert len(paged) == expected, (op, value)
+        if page.previous_cursor is not None:  # and back from the last page
+            last_start = len(paged) - len(page.entries)
+            back = audit.read_page(
+                session, visibility=visibility, query=query, size=4, cursor=page.previous_cursor
+            )
+            assert [e.id for e in back.entries] == paged[last_start - 4 : last_start]
+
+
 def _rows(chunks: list[str | bytes]) -> list[list[str]]:
     text_ = "".join(c.decode() if isinstance(c, bytes) else c for c in chunks)
     assert text_.startswith("\ufeff")
