@@ -867,9 +867,9 @@ def _conditions(shape: _Shape) -> list[ColumnElement[bool]]:
     """The WHERE conditions of a shape, with its values as named parameters.
 
     A CompanyName filter limits the records to the reader's customers of that name: found by
-    a subquery, or (``named_ids`` in the shape) given as the parameter ``named_ids``.
+    a subquery, or (``named_id`` in the shape) the one given as the parameter ``named_id``.
     """
-    kind, has_partner, fields, named_ids = shape
+    kind, has_partner, fields, named_id = shape
     r = _RECORDS.c
     conds: list[ColumnElement[bool]] = [
         r.occurred_at >= bindparam("start"),
@@ -901,8 +901,8 @@ def _conditions(shape: _Shape) -> list[ColumnElement[bool]]:
             conds.append(r.operation_type == bindparam(field.name))
         elif field == FilterField.COMPANY_NAME:
             conds.append(_name_condition(r.customer_name, "name", like=operator != "equals"))
-            if named_ids:
-                conds.append(r.customer_id.in_(bindparam("named_ids", expanding=True)))
+            if named_id:
+                conds.append(r.customer_id == bindparam("named_id"))
             elif kind != ScopeKind.CUSTOMER:
                 conds.append(r.customer_id.in_(_customers_named(kind)))
     return conds
@@ -972,33 +972,29 @@ def _page_statement(shape: _Shape, direction: _Direction) -> Select[Any]:
     return stmt.order_by(*order).limit(bindparam("limit", type_=Integer))
 
 
-# A CompanyName filter naming at most this many of the reader's customers is read through
-# their ids (found first); one naming more, through the subquery (see _customers_named).
-NAMED_CUSTOMERS_BY_ID = 10
-
-
 @functools.lru_cache(maxsize=8)
 def _named_customers_statement(kind: ScopeKind) -> Select[Any]:
-    limit: BindParameter[int] = bindparam(
-        "named_limit", NAMED_CUSTOMERS_BY_ID + 1, literal_execute=True
-    )
+    """The first two of the reader's customers a CompanyName filter names (one is enough to
+    tell a single customer from several)."""
+    limit: BindParameter[int] = bindparam("named_limit", 2, literal_execute=True)
     return _customers_named(kind, literal=True).limit(limit)
 
 
 def _with_named_customers(
     session: Session, shape: _Shape, values: dict[str, Any]
 ) -> tuple[_Shape, dict[str, Any]] | None:
-    """The shape reading a CompanyName filter's records by the customer ids it names.
+    """The shape reading a CompanyName filter's records by the one customer it names.
 
     PostgreSQL plans the one-statement form (records ``IN`` the customers found by the
     trigram index) afresh on every execution: its generic plan looks dearer to the planner,
     and planning a join over every monthly partition costs several times the query itself
-    (7 to 13 ms against 0.6 to 1 ms on 1 M records). So a name naming at most
-    ``NAMED_CUSTOMERS_BY_ID`` of the reader's customers is resolved first (one small indexed
-    statement) and the page then reads ``customer_id IN (those ids)`` as the CustomerId
-    filter reads one id: newest first from the customer index, stopping when the page is
-    full. None when the name names no customer (no records can match); the shape unchanged
-    when it names more (the planner's choice between customers and time, as before).
+    (7 to 13 ms against 0.6 to 1 ms on 1 M records). So the reader's customers the name
+    names are looked up first (one small indexed statement); when it is one customer, the
+    page reads ``customer_id = that id`` as the CustomerId filter does: newest first from the
+    customer index, stopping when the page is full. None when the name names no customer
+    (no records can match); the shape unchanged when it names several (the planner's choice
+    between customers and time, as before: an ``IN`` list of their ids reads every record of
+    theirs and sorts them, slower still).
     """
     kind, _has_partner, fields, _named = shape
     if kind == ScopeKind.CUSTOMER or not any(f == FilterField.COMPANY_NAME for f, _ in fields):
@@ -1007,9 +1003,9 @@ def _with_named_customers(
     ids = list(session.connection().execute(_named_customers_statement(kind), params).scalars())
     if not ids:
         return None
-    if len(ids) > NAMED_CUSTOMERS_BY_ID:
+    if len(ids) > 1:
         return shape, values
-    return (*shape[:3], True), {**values, "named_ids": ids}
+    return (*shape[:3], True), {**values, "named_id": ids[0]}
 
 
 def _page_query(
@@ -1043,8 +1039,8 @@ def select_page(
 ) -> Select[Any]:
     """The page query with its values bound: newest first, after (or, going back, before)
     the cursor. :func:`read_page` executes the shape's shared statement with the values
-    instead (the same SQL, but for a CompanyName filter naming few customers, which it
-    reads by their ids: ``_with_named_customers``)."""
+    instead (the same SQL, but for a CompanyName filter naming one customer, which it
+    reads by its id: ``_with_named_customers``)."""
     page_query = _page_query(visibility, query, limit=limit, cursor=cursor)
     assert page_query is not None, "without a session no filter is resolved to nothing"
     stmt, values = page_query
