@@ -105,7 +105,7 @@ def page_items(
     """The records of a page in Partner Center's AuditRecord shape, for pydantic-core.
 
     The same JSON as :func:`record_json` once written by ``pydantic_core.to_json``
-    (``FastJSONResponse``), built at a third of its cost: ids stay ``UUID`` and the instant a
+    (``FastJSONResponse``), in half the time (rows to bytes): ids stay ``UUID`` and the instant a
     UTC ``datetime``, which pydantic-core writes as ``str(uuid)`` and as ``isoformat()`` with
     ``Z`` itself, and text values of customizedData are passed as they are. ``partners`` maps
     a record's tenant to its partner (:func:`partner_resolver`).

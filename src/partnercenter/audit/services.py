@@ -573,8 +573,12 @@ def _filter_from_json(item: Any, index: int) -> Filter:
     return make_filter(field, str(raw_op).lower(), keys.get("value"), where=where)
 
 
+# What no database stores (db.UnstorableText): NUL and unpaired surrogates.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def make_filter(field: FilterField, operator: str, raw: Any, *, where: str = "filter") -> Filter:
-    """Validate one filter's value (ids must be GUIDs, text not empty)."""
+    """Validate one filter's value (ids must be GUIDs, text not empty, nothing unstorable)."""
     if not isinstance(raw, str | int) or isinstance(raw, bool) or not str(raw).strip():
         raise InvalidFilter(
             f"{where}: Value for {field.value} must be a non-empty string.", source="filter"
@@ -583,6 +587,14 @@ def make_filter(field: FilterField, operator: str, raw: Any, *, where: str = "fi
     if len(value) > 320:
         raise InvalidFilter(
             f"{where}: Value for {field.value} is longer than 320 characters.", source="filter"
+        )
+    if _UNSTORABLE.search(value):
+        # JSON escapes (\u0000) get past the edge's check of the query string. No record
+        # holds such text; and a CompanyName value is written into the customer lookup's SQL
+        # text (_customers_named), where it must not arrive.
+        raise InvalidFilter(
+            f"{where}: Value for {field.value} may not contain NUL characters or lone surrogates.",
+            source="filter",
         )
     if field in (FilterField.CUSTOMER_ID, FilterField.USER_ID):
         try:
