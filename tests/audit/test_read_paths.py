@@ -191,6 +191,27 @@ def test_postgresql_copy_export_matches_the_row_by_row_export_cell_for_cell(
         return
     copied = _rows(list(_copy_stream(session_factory(), visibility=visibility, query=query)))
     assert copied == plain
+    # The customer's own view (its key records in its partner's log: an IN list of
+    # operations) and a CompanyName filter (the customers as a subquery) export alike.
+    views = [
+        (Visibility(ScopeKind.CUSTOMER, customer.id, partner.id), query, 2),
+        (
+            visibility,
+            ActivityQuery(
+                query.start,
+                query.end,
+                (make_filter(FilterField.COMPANY_NAME, "substring", '"quoted"'),),
+            ),
+            2,
+        ),
+    ]
+    for reader, selection, records in views:
+        plain = _rows(
+            list(_batched_stream(session_factory(), visibility=reader, query=selection, batch=2))
+        )
+        copied = _rows(list(_copy_stream(session_factory(), visibility=reader, query=selection)))
+        assert len(plain) == records + 1
+        assert copied == plain
 
 
 def test_api_page_is_byte_for_byte_the_json_of_record_json(

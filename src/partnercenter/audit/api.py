@@ -437,16 +437,12 @@ def copy_statement(visibility: Visibility, query: ActivityQuery) -> tuple[str, d
     )
     columns: list[Any] = [literal_column(c) for c in _COPY_COLUMNS]
     stmt = (
-        select(*columns)
-        .select_from(inner)
-        .order_by(inner.c.occurred_at.desc(), inner.c.id.desc())
-        .params(values)
+        select(*columns).select_from(inner).order_by(inner.c.occurred_at.desc(), inner.c.id.desc())
     )
-    compiled = stmt.compile(
-        dialect=psycopg_dialect(),  # type: ignore[no-untyped-call]
-        compile_kwargs={"render_postcompile": True},
-    )
-    return f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv)", dict(compiled.params)
+    compiled = stmt.compile(dialect=psycopg_dialect())  # type: ignore[no-untyped-call]
+    # The values go in here, and IN lists are written out (COPY takes no array parameters).
+    expanded = compiled.construct_expanded_state(values)
+    return f"COPY ({expanded.statement}) TO STDOUT WITH (FORMAT csv)", dict(expanded.parameters)
 
 
 def _copy_stream(
