@@ -379,6 +379,22 @@ def test_provider_admin_sees_every_tenant(
             "unknown key",
         ),
         ({"filter": '"text"'}, "filter", "must be an object"),
+        # JSON escapes get past the edge's check of the query string; the filter refuses them.
+        (
+            {"filter": '{"Field": "CompanyName", "Value": "a\\u0000b", "Operator": "substring"}'},
+            "filter",
+            "NUL characters or lone surrogates",
+        ),
+        (
+            {"filter": '{"Field": "CompanyName", "Value": "\\ud800x", "Operator": "equals"}'},
+            "filter",
+            "NUL characters or lone surrogates",
+        ),
+        (
+            {"filter": '{"Field": "UserPrincipalName", "Value": "a\\u0000@example.com"}'},
+            "filter",
+            "NUL characters or lone surrogates",
+        ),
         (
             {
                 "filter": json.dumps(

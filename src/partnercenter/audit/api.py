@@ -69,7 +69,8 @@ FilterParam = Annotated[
 
 
 def record_json(entry: LogEntry, partner_id: uuid.UUID | None) -> dict[str, Any]:
-    """A record in Partner Center's AuditRecord shape."""
+    """A record in Partner Center's AuditRecord shape, every value JSON text or null (the
+    CSV's cells; :func:`page_items` builds the API's pages, the same JSON)."""
     details = entry.details or {}
     return {
         "id": str(entry.id),
@@ -94,6 +95,59 @@ def record_json(entry: LogEntry, partner_id: uuid.UUID | None) -> dict[str, Any]
         "userAgent": entry.user_agent,
         "attributes": {"objectType": "AuditRecord"},
     }
+
+
+_RECORD_ATTRIBUTES = {"objectType": "AuditRecord"}
+
+
+def page_items(
+    entries: list[LogEntry], partners: dict[uuid.UUID, uuid.UUID]
+) -> list[dict[str, Any]]:
+    """The records of a page in Partner Center's AuditRecord shape, for pydantic-core.
+
+    The same JSON as :func:`record_json` once written by ``pydantic_core.to_json``
+    (``FastJSONResponse``), in half the time (rows to bytes): ids stay ``UUID`` and the instant a
+    UTC ``datetime``, which pydantic-core writes as ``str(uuid)`` and as ``isoformat()`` with
+    ``Z`` itself, and text values of customizedData are passed as they are. ``partners`` maps
+    a record's tenant to its partner (:func:`partner_resolver`).
+    """
+    items: list[dict[str, Any]] = []
+    append = items.append
+    get_partner = partners.get
+    for e in entries:
+        details = e.details or {}
+        tenant_id = e.tenant_id
+        append(
+            {
+                "id": e.id,
+                "partnerId": get_partner(tenant_id) if tenant_id else None,
+                "tenantId": tenant_id,
+                "customerId": e.customer_id,
+                "customerName": e.customer_name,
+                "userId": e.user_id,
+                "userPrincipalName": e.user_principal_name,
+                "resourceType": e.resource_type,
+                "resourceNewValue": _text(details["resourceNewValue"])
+                if "resourceNewValue" in details
+                else None,
+                "operationType": e.operation_type,
+                "operationDate": e.occurred_at,
+                "operationStatus": e.status,
+                "applicationId": _text(details["applicationId"])
+                if "applicationId" in details
+                else None,
+                "customizedData": [
+                    {"key": k, "value": v if v.__class__ is str else _text(v)}
+                    for k, v in details.items()
+                ],
+                "sessionId": e.correlation_id,
+                "correlationId": e.correlation_id,
+                "clientAddress": e.client_address,
+                "userAgent": e.user_agent,
+                "attributes": _RECORD_ATTRIBUTES,
+            }
+        )
+    return items
 
 
 def _text(value: Any) -> str | None:
@@ -204,9 +258,7 @@ def list_audit_records(
         session, visibility=visibility, query=query, size=page_size, cursor=cursor
     )
     partners = partner_resolver(session, visibility, page.entries)
-    items = [
-        record_json(e, partners.get(e.tenant_id) if e.tenant_id else None) for e in page.entries
-    ]
+    items = page_items(page.entries, partners)
     token = (
         services.encode_token(
             settings.signing_secret, visibility=visibility, query=query, cursor=page.next_cursor
@@ -215,8 +267,9 @@ def list_audit_records(
         else None
     )
     next_uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    # The body is plain JSON types already: skip the generic encoder (a third of the time),
-    # and write it with pydantic-core (a third of json.dumps's time).
+    # The body is plain JSON types, UUIDs and UTC datetimes: skip the generic encoder, and
+    # write it with pydantic-core (a third of json.dumps's time; it writes the ids and the
+    # instants itself, faster than str() and isoformat() per record).
     return FastJSONResponse(collection(items, continuation=token, next_uri=next_uri))
 
 
@@ -360,6 +413,7 @@ COPY_PIECE = 64 * 1024
 def copy_statement(visibility: Visibility, query: ActivityQuery) -> tuple[str, dict[str, Any]]:
     """The export's ``COPY ... TO STDOUT`` (psycopg placeholders) and its parameters."""
     r = AuditRecord
+    where, values = services.conditions(visibility, query)
     inner = (
         select(
             r.occurred_at,
@@ -377,7 +431,7 @@ def copy_statement(visibility: Visibility, query: ActivityQuery) -> tuple[str, d
             r.correlation_id,
             literal_column(_DETAILS_SQL).label("custom_data"),
         )
-        .where(*services.conditions(visibility, query))
+        .where(*where)
         .order_by(AuditRecord.occurred_at.desc(), AuditRecord.id.desc())
         .offset(0)
         .subquery("r")
@@ -386,11 +440,10 @@ def copy_statement(visibility: Visibility, query: ActivityQuery) -> tuple[str, d
     stmt = (
         select(*columns).select_from(inner).order_by(inner.c.occurred_at.desc(), inner.c.id.desc())
     )
-    compiled = stmt.compile(
-        dialect=psycopg_dialect(),  # type: ignore[no-untyped-call]
-        compile_kwargs={"render_postcompile": True},
-    )
-    return f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv)", dict(compiled.params)
+    compiled = stmt.compile(dialect=psycopg_dialect())  # type: ignore[no-untyped-call]
+    # The values go in here, and IN lists are written out (COPY takes no array parameters).
+    expanded = compiled.construct_expanded_state(values)
+    return f"COPY ({expanded.statement}) TO STDOUT WITH (FORMAT csv)", dict(expanded.parameters)
 
 
 def _copy_stream(
