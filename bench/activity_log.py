@@ -53,8 +53,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import psycopg
-from sqlalchemy import select, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import event, select, text
 
 from bench import common
 from bench.common import database_url, scratch_database, serve
@@ -305,6 +304,21 @@ def timed_together(fns: list[Callable[[], object]], repeat: int) -> list[float]:
             fn()
             times.append(time.perf_counter() - t)
     return [statistics.median(times) for times in out]
+
+
+def service_statement(engine: Any, call: Callable[[], object]) -> tuple[str, Any]:
+    """The last statement (SQL and parameters, the driver's form) ``call`` sends on ``engine``."""
+    sent: list[tuple[str, Any]] = []
+
+    def grab(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_rest: Any) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", grab)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", grab)
+    return sent[-1]
 
 
 def plan_indexes(raw: psycopg.Connection[Any], sql: str, params: Any) -> str:
@@ -567,11 +581,15 @@ def _measure(
         # The API's cost above a trivial authenticated GET (/v1/users/me) in the same round.
         own_ratio = [(r[2] - r[3]) / r[0] for r in rounds]
         used = plan_indexes(raw, bare_sql, params)
-        compiled = audit.select_page(visibility, query, limit=PAGE + 1).compile(
-            dialect=postgresql.psycopg.dialect(),  # type: ignore[no-untyped-call]
-            compile_kwargs={"render_postcompile": True},
+        # The plan of the page statement the service itself sends (a CompanyName filter's
+        # customers are looked up first, then read by id): the last one it executes.
+        sent = service_statement(
+            engine,
+            lambda query=query: audit.read_page(
+                in_request, visibility=visibility, query=query, size=PAGE
+            ),
         )
-        svc_used = plan_indexes(raw, str(compiled), compiled.params)
+        svc_used = plan_indexes(raw, *sent)
         print(
             f"{label:<25}{min(rows, PAGE):>6}{spread(bare):>21}{spread(api_ms):>21}"
             f"{spread(api_ratio):>21}{spread(svc_ratio):>21}{spread(own_ratio):>21}   {used}"
