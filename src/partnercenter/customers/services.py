@@ -135,10 +135,14 @@ def create_customer(
                 tenant_id=tenant_id,
                 now=now,
             )
-            # Flushed inside a savepoint so a concurrent insert of the same domain becomes
-            # a clear conflict instead of a failed transaction.
+            # Flushed inside a savepoint so a concurrent insert of the same domain or tenant
+            # id becomes a clear conflict instead of a failed transaction.
             session.flush()
     except IntegrityError:
+        # Which of the two the concurrent customer took: the row that won is committed
+        # (that is when the insert here failed), so it is there to be read.
+        if tenant_id is not None and session.get(Tenant, tenant_id) is not None:
+            raise TenantIdTaken() from None
         raise DomainTaken(
             N_("Another customer already uses the domain %(domain)s.", domain=domain)
         ) from None

@@ -390,6 +390,13 @@ def _admin_role(kind: TenantKind) -> Role:
     return Role.PROVIDER_ADMIN if kind == TenantKind.PROVIDER else Role.GLOBAL_ADMIN
 
 
+def _lock_tenant(session: Session, tenant_id: uuid.UUID) -> None:
+    """Hold the tenant's row until the transaction ends (PostgreSQL ``FOR NO KEY UPDATE``:
+    it queues a second such lock, not the inserts whose foreign keys point at the tenant)."""
+    stmt = select(Tenant.id).where(Tenant.id == tenant_id).with_for_update(key_share=True)
+    session.execute(stmt).one()
+
+
 def _count_admins(session: Session, tenant_id: uuid.UUID, role: Role) -> int:
     return int(
         session.execute(
@@ -436,6 +443,12 @@ def update_user(
         user.is_active = is_active
     is_admin = admin_role in user.roles and user.is_active
     if was_admin and not is_admin:
+        # Two administrators removing each other at once must not both succeed: each would
+        # count the other as still there. The tenant's row, locked here, serialises every
+        # removal of an administrator of the tenant (PostgreSQL; SQLite's BEGIN IMMEDIATE
+        # serialises every writer already); the count after the lock sees what the removal
+        # before it committed, as every statement takes a new snapshot (READ COMMITTED).
+        _lock_tenant(session, user.tenant_id)
         session.flush()  # count the admins as they will be after this change
         if _count_admins(session, user.tenant_id, admin_role) == 0:
             raise LastGlobalAdmin()
