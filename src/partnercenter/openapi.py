@@ -83,7 +83,9 @@ def generic_statuses(path: str, route: APIRoute) -> set[int]:
         statuses.update({413, 415})
     if route.dependant.path_params or "sandbox_only" in names:
         statuses.add(404)
-    if calls & {deps.get_current_user, deps.get_actor}:
+    # deps.require(action) depends on get_optional_actor directly, named require_<action>.
+    signed_in = calls & {deps.get_current_user, deps.get_actor}
+    if signed_in or any(name.startswith("require_") for name in names):
         statuses.update({401, 403})
     if deps.get_session in calls:
         statuses.add(503)
