@@ -67,6 +67,23 @@ def committed_database(backend: str, folder: Path, name: str = "live.db") -> Ite
 
 
 @contextmanager
+def committed_pg_engine() -> Iterator[Engine]:
+    """An engine on a fresh, migrated PostgreSQL database; the test is skipped without one."""
+    import pytest
+
+    from tests.conftest import PG_ENABLED, PG_SKIP_MESSAGE
+
+    if not PG_ENABLED:
+        pytest.skip(PG_SKIP_MESSAGE)
+    with committed_postgres() as url:
+        engine = make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+@contextmanager
 def live_server(
     url: str,
     data_dir: Path,

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from partnercenter.config import Settings
+from partnercenter.db import make_session_factory
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import Tenant
 from partnercenter.permissions import Role, TenantKind
@@ -72,3 +74,16 @@ def add_people(
             roles=[role.value],
             now=now,
         )
+
+
+def committed_partner(
+    engine: Engine, name: str, people: Sequence[tuple[str, Role]], *, now: datetime
+) -> None:
+    """A partner tenant called ``name`` with ``people`` (email, role), committed on ``engine``."""
+    with make_session_factory(engine)() as session:
+        partner = identity.create_tenant(
+            session, kind=TenantKind.PARTNER, name=name, country="US", now=now
+        )
+        session.flush()  # the users point at the tenant
+        add_people(session, [(partner, email, role) for email, role in people], now=now)
+        session.commit()

@@ -31,9 +31,9 @@ from partnercenter.db import (
     make_session_factory,
 )
 from partnercenter.identity.models import ApiToken
-from tests.conftest import PG_ENABLED, PG_SKIP_MESSAGE, START
+from tests.conftest import START
 from tests.factories import PASSWORD
-from tests.live import committed_database
+from tests.live import committed_pg_engine
 from tests.orders.catalog_data import WINDOWS
 from tests.seed import AGENT, partner_world
 
@@ -76,18 +76,12 @@ def test_sqlite_and_a_test_connection_keep_their_transactions(tmp_path: Path) ->
 
 
 @pytest.fixture
-def pg_engine(tmp_path: Path) -> Iterator[Engine]:
-    if not PG_ENABLED:
-        pytest.skip(PG_SKIP_MESSAGE)
-    with committed_database("postgresql", tmp_path) as url:
-        engine = make_engine(url)
+def pg_engine() -> Iterator[Engine]:
+    with committed_pg_engine() as engine:
         with engine.begin() as conn:
             conn.execute(text("CREATE TABLE lazy_probe (id integer PRIMARY KEY, note text)"))
             conn.execute(text("INSERT INTO lazy_probe VALUES (1, 'one')"))
-        try:
-            yield engine
-        finally:
-            engine.dispose()
+        yield engine
 
 
 def _statuses(engine: Engine) -> list[tuple[str, str]]:

@@ -7,7 +7,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -16,34 +15,22 @@ from sqlalchemy.orm import Session
 from partnercenter.context import Actor
 from partnercenter.customers import services as customers
 from partnercenter.customers.errors import TenantIdTaken
-from partnercenter.db import make_engine, make_session_factory
+from partnercenter.db import make_session_factory
 from partnercenter.identity import services as identity
 from partnercenter.identity.models import User
-from partnercenter.permissions import Role, TenantKind
-from tests.conftest import PG_ENABLED, PG_SKIP_MESSAGE, START
-from tests.live import committed_database
-from tests.seed import add_people
+from partnercenter.permissions import Role
+from tests.conftest import START
+from tests.live import committed_pg_engine
+from tests.seed import committed_partner
 
 AGENT = "agent@tailspin.example"
 
 
 @pytest.fixture
-def pg_engine(tmp_path: Path) -> Iterator[Engine]:
-    if not PG_ENABLED:
-        pytest.skip(PG_SKIP_MESSAGE)
-    with committed_database("postgresql", tmp_path) as url:
-        engine = make_engine(url)
-        with make_session_factory(engine)() as session:
-            partner = identity.create_tenant(
-                session, kind=TenantKind.PARTNER, name="Tailspin", country="US", now=START
-            )
-            session.flush()
-            add_people(session, [(partner, AGENT, Role.ADMIN_AGENT)], now=START)
-            session.commit()
-        try:
-            yield engine
-        finally:
-            engine.dispose()
+def pg_engine() -> Iterator[Engine]:
+    with committed_pg_engine() as engine:
+        committed_partner(engine, "Tailspin", [(AGENT, Role.ADMIN_AGENT)], now=START)
+        yield engine
 
 
 def _actor(session: Session) -> Actor:

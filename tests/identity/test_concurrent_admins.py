@@ -10,42 +10,30 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from partnercenter.db import make_engine, make_session_factory
+from partnercenter.db import make_session_factory
 from partnercenter.identity import services as identity
 from partnercenter.identity.errors import LastGlobalAdmin
 from partnercenter.identity.models import User
-from partnercenter.permissions import Role, TenantKind
-from tests.conftest import PG_ENABLED, PG_SKIP_MESSAGE, START
-from tests.live import committed_database
-from tests.seed import add_people
+from partnercenter.permissions import Role
+from tests.conftest import START
+from tests.live import committed_pg_engine
+from tests.seed import committed_partner
 
 FIRST, SECOND = "g1@tailspin.example", "g2@tailspin.example"
 
 
 @pytest.fixture
-def pg_engine(tmp_path: Path) -> Iterator[Engine]:
-    if not PG_ENABLED:
-        pytest.skip(PG_SKIP_MESSAGE)
-    with committed_database("postgresql", tmp_path) as url:
-        engine = make_engine(url)
-        with make_session_factory(engine)() as session:
-            partner = identity.create_tenant(
-                session, kind=TenantKind.PARTNER, name="Tailspin", country="US", now=START
-            )
-            session.flush()
-            people = [(partner, FIRST, Role.GLOBAL_ADMIN), (partner, SECOND, Role.GLOBAL_ADMIN)]
-            add_people(session, people, now=START)
-            session.commit()
-        try:
-            yield engine
-        finally:
-            engine.dispose()
+def pg_engine() -> Iterator[Engine]:
+    with committed_pg_engine() as engine:
+        committed_partner(
+            engine, "Tailspin", [(FIRST, Role.GLOBAL_ADMIN), (SECOND, Role.GLOBAL_ADMIN)], now=START
+        )
+        yield engine
 
 
 def _user(session: Session, email: str) -> User:
